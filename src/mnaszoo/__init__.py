@@ -1,0 +1,105 @@
+"""mnaszoo: the MnasNet family for PyTorch, exact to the published architectures.
+
+``import mnaszoo`` is light: the spec tables, registry and counters import no torch; the model
+classes and factories load torch on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .architectures import (
+    ARCHITECTURES as ARCHITECTURES,
+)
+from .architectures import (
+    MNASNET_A1 as MNASNET_A1,
+)
+from .architectures import (
+    MNASNET_B1 as MNASNET_B1,
+)
+from .architectures import (
+    MNASNET_D1 as MNASNET_D1,
+)
+from .architectures import (
+    MNASNET_D1_320 as MNASNET_D1_320,
+)
+from .architectures import (
+    MNASNET_SMALL as MNASNET_SMALL,
+)
+from .codec import decode_block as decode_block
+from .codec import decode_stages as decode_stages
+from .codec import encode_block as encode_block
+from .codec import encode_stages as encode_stages
+from .config import ModelConfig as ModelConfig
+from .errors import ArgumentTypeError as ArgumentTypeError
+from .errors import InvalidArgumentError as InvalidArgumentError
+from .errors import MnaszooError as MnaszooError
+from .errors import SpecError as SpecError
+from .errors import UnknownModelError as UnknownModelError
+from .registry import list_models as list_models
+from .specs import BlockKind as BlockKind
+from .specs import NetworkSpec as NetworkSpec
+from .specs import StageSpec as StageSpec
+from .summary import describe as describe
+
+if TYPE_CHECKING:
+    from .builder import build as build
+    from .factory import create as create
+    from .model import FeatureInfo as FeatureInfo
+    from .model import MnasNet as MnasNet
+    from .model import MnasNetFeatures as MnasNetFeatures
+
+__version__ = "0.1.0"
+
+# Names whose modules import torch, loaded on first attribute access (PEP 562).
+_LAZY = {
+    "build": "builder",
+    "create": "factory",
+    "FeatureInfo": "model",
+    "MnasNet": "model",
+    "MnasNetFeatures": "model",
+}
+
+__all__ = [
+    "ARCHITECTURES",
+    "MNASNET_A1",
+    "MNASNET_B1",
+    "MNASNET_D1",
+    "MNASNET_D1_320",
+    "MNASNET_SMALL",
+    "ArgumentTypeError",
+    "BlockKind",
+    "FeatureInfo",
+    "InvalidArgumentError",
+    "MnasNet",
+    "MnasNetFeatures",
+    "MnaszooError",
+    "ModelConfig",
+    "NetworkSpec",
+    "SpecError",
+    "StageSpec",
+    "UnknownModelError",
+    "__version__",
+    "build",
+    "create",
+    "decode_block",
+    "decode_stages",
+    "describe",
+    "encode_block",
+    "encode_stages",
+    "list_models",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mnaszoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
