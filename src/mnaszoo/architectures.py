@@ -16,6 +16,7 @@ __all__ = [
     "ARCHITECTURES",
     "MNASNET_A1",
     "MNASNET_B1",
+    "MNASNET_B1_TORCHVISION_V1",
     "MNASNET_D1",
     "MNASNET_D1_320",
     "MNASNET_SMALL",
@@ -62,6 +63,16 @@ MNASNET_B1 = NetworkSpec(
 )
 """MnasNet-B1 (TF ``mnasnet-b1``; timm ``mnasnet_*``; torchvision ``mnasnet*``), identical in all
 three at width 1.0."""
+
+MNASNET_B1_TORCHVISION_V1 = MNASNET_B1.replace(
+    name="mnasnet_b1_torchvision_v1",
+    description="MnasNet-B1 as torchvision's version-1 MNASNet: a 32/16-channel stem at any width",
+    fixed_stem=True,
+)
+"""MnasNet-B1 with torchvision's version-1 stem (before torchvision 0.5): the stem convolution and
+the first (depthwise-separable) stage keep 32 and 16 channels whatever the width multiplier.
+Checkpoints saved with ``_metadata`` version 1 at a width other than 1.0 need it; at width 1.0 it
+equals :data:`MNASNET_B1`. Not registered as a model name: the torchvision converter selects it."""
 
 MNASNET_SMALL = NetworkSpec(
     name="mnasnet_small",

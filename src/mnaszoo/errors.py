@@ -11,11 +11,22 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AccessDeniedError",
     "ArgumentTypeError",
+    "CacheNotWritableError",
+    "CorruptCheckpointError",
+    "DownloadError",
+    "IncompatibleWeightsError",
+    "IntegrityError",
     "InvalidArgumentError",
+    "ManifestError",
     "MnaszooError",
+    "RemoteFileNotFoundError",
     "SpecError",
     "UnknownModelError",
+    "UnknownWeightsError",
+    "WeightsError",
+    "WeightsNotCachedError",
     "close_matches_hint",
 ]
 
@@ -49,3 +60,47 @@ def close_matches_hint(name: str, choices: Iterable[str], *, n: int = 3) -> str:
     if len(quoted) == 1:
         return f" Did you mean {quoted[0]}?"
     return f" Did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?"
+
+
+class WeightsError(MnaszooError):
+    """Base class of the errors about pretrained weights and checkpoints."""
+
+
+class UnknownWeightsError(WeightsError, ValueError):
+    """A weights id or tag is not in the manifest."""
+
+
+class ManifestError(WeightsError, ValueError):
+    """The weights manifest is malformed (the message names the entry and field)."""
+
+
+class WeightsNotCachedError(WeightsError, FileNotFoundError):
+    """Offline (or ``local_files_only``) and the file is not in the cache."""
+
+
+class DownloadError(WeightsError, ConnectionError):
+    """The Hub or URL could not be reached, or kept failing, after bounded retries."""
+
+
+class RemoteFileNotFoundError(WeightsError, FileNotFoundError):
+    """The server answered 404: the repository, revision or file does not exist."""
+
+
+class AccessDeniedError(WeightsError, PermissionError):
+    """The server answered 401 or 403: a token is missing or lacks access."""
+
+
+class IntegrityError(WeightsError):
+    """A downloaded or cached file does not have the expected sha256 or size."""
+
+
+class CorruptCheckpointError(WeightsError, ValueError):
+    """A checkpoint file cannot be read: truncated, corrupt, a Git-LFS pointer or an HTML page."""
+
+
+class IncompatibleWeightsError(WeightsError, ValueError):
+    """A checkpoint's keys or shapes do not fit the model (the message lists the differences)."""
+
+
+class CacheNotWritableError(WeightsError, PermissionError):
+    """The cache directory cannot be written."""

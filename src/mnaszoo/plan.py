@@ -140,12 +140,14 @@ def resolve_plan(
     depth_mult = check_float(
         "depth_mult", depth_mult, minimum=0.0, min_inclusive=False, maximum=MAX_MULTIPLIER
     )
-    stem = scale_channels(spec.stem_channels, width_mult)
+    stem_width = 1.0 if spec.fixed_stem else width_mult
+    stem = scale_channels(spec.stem_channels, stem_width)
     head = scale_channels(spec.head_channels, width_mult) if spec.scale_head else spec.head_channels
     in_channels, reduction = stem, 2
     stages: list[tuple[BlockPlan, ...]] = []
     for stage_index, stage in enumerate(spec.stages):
-        out_channels = scale_channels(stage.out_channels, width_mult)
+        stage_width = stem_width if stage_index == 0 else width_mult
+        out_channels = scale_channels(stage.out_channels, stage_width)
         blocks: list[BlockPlan] = []
         for index in range(scale_repeats(stage.repeats, depth_mult)):
             stride = stage.stride if index == 0 else 1

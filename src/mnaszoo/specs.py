@@ -144,6 +144,8 @@ class NetworkSpec:
         stages: the stage rows, input to output.
         head_channels: channels of the final 1x1 convolution (1280 in every reference).
         scale_head: whether the width multiplier also scales the head (no reference does).
+        fixed_stem: keep the declared widths of the stem and the first stage under a width
+            multiplier (torchvision's version-1 MNASNet did; version 2 scales them).
         bn_eps: BatchNorm epsilon (1e-5 in timm and torchvision; 1e-3 in TF).
         bn_momentum: BatchNorm momentum in PyTorch's convention (``1 - TF decay``).
         dropout: default dropout before the classifier.
@@ -160,6 +162,7 @@ class NetworkSpec:
     stages: tuple[StageSpec, ...]
     head_channels: int = 1280
     scale_head: bool = False
+    fixed_stem: bool = False
     bn_eps: float = 1e-5
     bn_momentum: float = 0.01
     dropout: float = 0.2
@@ -186,6 +189,7 @@ class NetworkSpec:
         object.__setattr__(self, "stages", stages)
         check_int("NetworkSpec.head_channels", self.head_channels, minimum=1, error=SpecError)
         check_bool("NetworkSpec.scale_head", self.scale_head)
+        check_bool("NetworkSpec.fixed_stem", self.fixed_stem)
         check_float(
             "NetworkSpec.bn_eps", self.bn_eps, minimum=0.0, min_inclusive=False, error=SpecError
         )
