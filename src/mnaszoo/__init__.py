@@ -32,11 +32,26 @@ from .codec import decode_stages as decode_stages
 from .codec import encode_block as encode_block
 from .codec import encode_stages as encode_stages
 from .config import ModelConfig as ModelConfig
+from .errors import AccessDeniedError as AccessDeniedError
 from .errors import ArgumentTypeError as ArgumentTypeError
+from .errors import CacheNotWritableError as CacheNotWritableError
+from .errors import CorruptCheckpointError as CorruptCheckpointError
+from .errors import DownloadError as DownloadError
+from .errors import IncompatibleWeightsError as IncompatibleWeightsError
+from .errors import IntegrityError as IntegrityError
 from .errors import InvalidArgumentError as InvalidArgumentError
+from .errors import ManifestError as ManifestError
 from .errors import MnaszooError as MnaszooError
+from .errors import RemoteFileNotFoundError as RemoteFileNotFoundError
 from .errors import SpecError as SpecError
 from .errors import UnknownModelError as UnknownModelError
+from .errors import UnknownWeightsError as UnknownWeightsError
+from .errors import WeightsError as WeightsError
+from .errors import WeightsNotCachedError as WeightsNotCachedError
+from .manifest import Preprocessing as Preprocessing
+from .manifest import WeightsRecord as WeightsRecord
+from .manifest import get_weights as get_weights
+from .manifest import list_weights as list_weights
 from .registry import list_models as list_models
 from .specs import BlockKind as BlockKind
 from .specs import NetworkSpec as NetworkSpec
@@ -49,6 +64,9 @@ if TYPE_CHECKING:
     from .model import FeatureInfo as FeatureInfo
     from .model import MnasNet as MnasNet
     from .model import MnasNetFeatures as MnasNetFeatures
+    from .persistence import from_pretrained as from_pretrained
+    from .persistence import push_to_hub as push_to_hub
+    from .persistence import save_pretrained as save_pretrained
 
 __version__ = "0.1.0"
 
@@ -59,6 +77,9 @@ _LAZY = {
     "FeatureInfo": "model",
     "MnasNet": "model",
     "MnasNetFeatures": "model",
+    "from_pretrained": "persistence",
+    "push_to_hub": "persistence",
+    "save_pretrained": "persistence",
 }
 
 __all__ = [
@@ -68,18 +89,31 @@ __all__ = [
     "MNASNET_D1",
     "MNASNET_D1_320",
     "MNASNET_SMALL",
+    "AccessDeniedError",
     "ArgumentTypeError",
     "BlockKind",
+    "CacheNotWritableError",
+    "CorruptCheckpointError",
+    "DownloadError",
     "FeatureInfo",
+    "IncompatibleWeightsError",
+    "IntegrityError",
     "InvalidArgumentError",
+    "ManifestError",
     "MnasNet",
     "MnasNetFeatures",
     "MnaszooError",
     "ModelConfig",
     "NetworkSpec",
+    "Preprocessing",
+    "RemoteFileNotFoundError",
     "SpecError",
     "StageSpec",
     "UnknownModelError",
+    "UnknownWeightsError",
+    "WeightsError",
+    "WeightsNotCachedError",
+    "WeightsRecord",
     "__version__",
     "build",
     "create",
@@ -88,7 +122,12 @@ __all__ = [
     "describe",
     "encode_block",
     "encode_stages",
+    "from_pretrained",
+    "get_weights",
     "list_models",
+    "list_weights",
+    "push_to_hub",
+    "save_pretrained",
 ]
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,6 +16,7 @@ from ._checks import check_int
 from .config import ModelConfig
 from .errors import ArgumentTypeError, InvalidArgumentError
 from .layers import ConvBnAct, make_block
+from .manifest import WeightsRecord
 from .plan import NetworkPlan
 
 __all__ = ["FeatureInfo", "MnasNet", "MnasNetFeatures", "feature_levels"]
@@ -93,6 +98,8 @@ class MnasNet(nn.Module):
         num_features: channels of the pooled features fed to the classifier.
         num_classes: classifier outputs (0 means the classifier is an identity).
         feature_info: the feature levels (see :func:`feature_levels`).
+        weights_info: the record of the pretrained weights loaded by :func:`mnaszoo.create`
+            (labels, preprocessing, provenance), or ``None``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -101,6 +108,7 @@ class MnasNet(nn.Module):
             raise ArgumentTypeError(f"config must be a ModelConfig, got {type(config).__name__}.")
         plan = config.plan
         self.config = config
+        self.weights_info: WeightsRecord | None = None
         self.num_classes = config.num_classes
         self.num_features = plan.head_channels
         self.feature_info = feature_levels(plan)
@@ -154,6 +162,32 @@ class MnasNet(nn.Module):
         self.num_classes = num_classes
         self.config = _replace_num_classes(self.config, num_classes)
 
+    def save_pretrained(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        labels: Sequence[str] | None = None,
+    ) -> Path:
+        """Save in mnaszoo's format; see :func:`mnaszoo.persistence.save_pretrained`."""
+        from .persistence import save_pretrained
+
+        return save_pretrained(self, directory, overwrite=overwrite, labels=labels)
+
+    @classmethod
+    def from_pretrained(cls, location: str | os.PathLike[str], **kwargs: Any) -> MnasNet:
+        """Load a saved model; see :func:`mnaszoo.persistence.from_pretrained`."""
+        from .persistence import from_pretrained
+
+        model: MnasNet = from_pretrained(location, **kwargs)
+        return model
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload to the Hub; see :func:`mnaszoo.persistence.push_to_hub`."""
+        from .persistence import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
 
 def _replace_num_classes(config: ModelConfig, num_classes: int) -> ModelConfig:
     values = {name: getattr(config, name) for name in config.__dataclass_fields__}
@@ -179,6 +213,7 @@ class MnasNetFeatures(nn.Module):
         levels = feature_levels(config.plan)
         indices = validate_out_indices(out_indices, len(levels))
         self.config = config
+        self.weights_info: WeightsRecord | None = None
         self.out_indices = indices
         self.feature_info = tuple(levels[i] for i in indices)
         eps, momentum = config.batchnorm

@@ -1,0 +1,165 @@
+"""mnaszoo's checkpoint format: save_pretrained, from_pretrained (local and Hub), push_to_hub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import mnaszoo
+from mnaszoo.errors import (
+    CorruptCheckpointError,
+    IncompatibleWeightsError,
+    InvalidArgumentError,
+)
+
+from .support.hub_env import HubEnv, fast_retries, hf_hub_environment
+from .support.hub_server import HubServer
+
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _trained(name: str = "mnasnet_small", **kwargs: Any) -> mnaszoo.MnasNet:
+    torch.manual_seed(0)
+    model = mnaszoo.create(name, **kwargs)
+    model.train()
+    with torch.no_grad():  # give BN non-trivial statistics
+        model(torch.randn(4, 3, 64, 64))
+    return model.eval()
+
+
+def _same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    model = _trained(num_classes=3, drop_path_rate=0.1)
+    model.save_pretrained(tmp_path / "ckpt", labels=["cat", "dog", "fox"])
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    loaded = mnaszoo.from_pretrained(tmp_path / "ckpt")
+    assert not loaded.training
+    assert loaded.config == model.config
+    assert loaded.weights_info is not None and loaded.weights_info.labels == ("cat", "dog", "fox")
+    _same_outputs(model, loaded)
+
+
+def test_config_rebuilds_without_the_registry(tmp_path: Path) -> None:
+    spec = mnaszoo.NetworkSpec(
+        "custom",
+        16,
+        (mnaszoo.StageSpec("conv", 1, 3, 2, 1, 24), mnaszoo.StageSpec("mb", 2, 7, 2, 4, 32, 0.5)),
+    )
+    model = mnaszoo.build(spec, width_mult=1.5, num_classes=5, bn_eps=1e-3)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architecture"]["spec"]["name"] == "custom"
+    _same_outputs(model.eval(), mnaszoo.from_pretrained(tmp_path))
+
+
+def test_channels_last_model_saves(tmp_path: Path) -> None:
+    model = _trained().to(memory_format=torch.channels_last)
+    model.save_pretrained(tmp_path)
+    # Same values, compared in one memory format (kernels differ between formats).
+    _same_outputs(
+        model.to(memory_format=torch.contiguous_format), mnaszoo.from_pretrained(tmp_path)
+    )
+
+
+def test_another_architecture_is_not_overwritten(tmp_path: Path) -> None:
+    _trained("mnasnet_small").save_pretrained(tmp_path)
+    before = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(InvalidArgumentError, match="already holds a mnasnet_small checkpoint"):
+        _trained("mnasnet_b1_050").save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    _trained("mnasnet_small").save_pretrained(tmp_path)  # same architecture: a newer checkpoint
+    _trained("mnasnet_b1_050").save_pretrained(tmp_path, overwrite=True)
+    assert mnaszoo.from_pretrained(tmp_path).config.spec.name == "mnasnet_b1"
+
+
+def test_failed_write_leaves_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _trained()
+    model.save_pretrained(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken_save(tensors: dict[str, torch.Tensor], filename: str, metadata: Any) -> None:
+        Path(filename).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("safetensors.torch.save_file", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        _trained().save_pretrained(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_bad_directories(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="neither a directory written by"):
+        mnaszoo.from_pretrained(tmp_path / "nothing" / "here")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CorruptCheckpointError, match=r"lacks model\.safetensors"):
+        mnaszoo.from_pretrained(tmp_path)
+    _trained().save_pretrained(tmp_path / "ok")
+    (tmp_path / "ok" / "config.json").write_text('{"library_name": "timm"}')
+    with pytest.raises(CorruptCheckpointError, match="is not a mnaszoo config"):
+        mnaszoo.from_pretrained(tmp_path / "ok")
+    with pytest.raises(InvalidArgumentError, match="labels has 2 names but the model has 1000"):
+        _trained().save_pretrained(tmp_path / "labels", labels=["a", "b"])
+
+
+def test_mismatched_weights_are_refused(tmp_path: Path) -> None:
+    _trained().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["architecture"]["width_mult"] = 0.5
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IncompatibleWeightsError, match="these weights fit 'mnasnet_small'"):
+        mnaszoo.from_pretrained(tmp_path)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
+    fast_retries(monkeypatch)
+    with (
+        HubServer() as server,
+        hf_hub_environment(server, tmp_path / "hf", monkeypatch=monkeypatch) as env,
+    ):
+        yield env
+
+
+def test_from_hub_and_push(hub: HubEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _trained(num_classes=2)
+    uploaded: dict[str, Any] = {}
+
+    def create_repo(self: Any, repo_id: str, **kwargs: Any) -> str:
+        uploaded["repo"] = (repo_id, kwargs)
+        return repo_id
+
+    def upload_folder(self: Any, *, repo_id: str, folder_path: str, **kwargs: Any) -> str:
+        # Publish what push_to_hub would upload on the loopback Hub, as a real commit.
+        for file in sorted(Path(folder_path).iterdir()):
+            hub.server.add_hub_file(
+                repo_id, file.name, file.read_bytes(), REVISION, lfs=file.suffix == ".safetensors"
+            )
+        return f"{hub.server.url}/{repo_id}/commit/{REVISION}"
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", create_repo)
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
+    url = model.push_to_hub("me/tiny", private=True, labels=["no", "yes"])
+    assert url.endswith(REVISION) and uploaded["repo"] == (
+        "me/tiny",
+        {"private": True, "exist_ok": True},
+    )
+    loaded = mnaszoo.from_pretrained("me/tiny", revision=REVISION)
+    _same_outputs(model, loaded)
+    assert loaded.weights_info is not None and loaded.weights_info.labels == ("no", "yes")
+    hub.server.stop()
+    _same_outputs(model, mnaszoo.from_pretrained("me/tiny", revision=REVISION))
