@@ -19,6 +19,7 @@ __all__ = [
     "IncompatibleWeightsError",
     "IntegrityError",
     "InvalidArgumentError",
+    "InvalidImageError",
     "ManifestError",
     "MnaszooError",
     "RemoteFileNotFoundError",
@@ -104,3 +105,10 @@ class IncompatibleWeightsError(WeightsError, ValueError):
 
 class CacheNotWritableError(WeightsError, PermissionError):
     """The cache directory cannot be written."""
+
+
+class InvalidImageError(MnaszooError, ValueError):
+    """An input image cannot be used: unreadable, corrupt, too large, or of a wrong shape/dtype.
+
+    The message names the item (its index in the batch, or its path).
+    """
