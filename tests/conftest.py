@@ -17,3 +17,7 @@ def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor, tol: flo
     scale = expected.abs().max().item()
     error = (actual.float() - expected.float()).abs().max().item()
     assert error <= tol * scale, f"max |diff| {error:.3g} > {tol:g} x scale {scale:.3g}"
+
+
+# The loopback Hub/URL server with every manifest entry, for any test that asks for `served`.
+from .support.served import served  # noqa: E402, F401

@@ -40,6 +40,7 @@ from .errors import DownloadError as DownloadError
 from .errors import IncompatibleWeightsError as IncompatibleWeightsError
 from .errors import IntegrityError as IntegrityError
 from .errors import InvalidArgumentError as InvalidArgumentError
+from .errors import InvalidImageError as InvalidImageError
 from .errors import ManifestError as ManifestError
 from .errors import MnaszooError as MnaszooError
 from .errors import RemoteFileNotFoundError as RemoteFileNotFoundError
@@ -60,13 +61,21 @@ from .summary import describe as describe
 
 if TYPE_CHECKING:
     from .builder import build as build
+    from .evaluation import EvaluationResult as EvaluationResult
+    from .evaluation import evaluate as evaluate
     from .factory import create as create
+    from .images import load_image as load_image
+    from .images import load_images as load_images
     from .model import FeatureInfo as FeatureInfo
     from .model import MnasNet as MnasNet
     from .model import MnasNetFeatures as MnasNetFeatures
     from .persistence import from_pretrained as from_pretrained
     from .persistence import push_to_hub as push_to_hub
     from .persistence import save_pretrained as save_pretrained
+    from .prediction import Prediction as Prediction
+    from .prediction import predict as predict
+    from .transforms import ImageTransform as ImageTransform
+    from .transforms import make_transform as make_transform
 
 __version__ = "0.1.0"
 
@@ -77,6 +86,14 @@ _LAZY = {
     "FeatureInfo": "model",
     "MnasNet": "model",
     "MnasNetFeatures": "model",
+    "EvaluationResult": "evaluation",
+    "evaluate": "evaluation",
+    "load_image": "images",
+    "load_images": "images",
+    "ImageTransform": "transforms",
+    "make_transform": "transforms",
+    "Prediction": "prediction",
+    "predict": "prediction",
     "from_pretrained": "persistence",
     "push_to_hub": "persistence",
     "save_pretrained": "persistence",
@@ -95,16 +112,20 @@ __all__ = [
     "CacheNotWritableError",
     "CorruptCheckpointError",
     "DownloadError",
+    "EvaluationResult",
     "FeatureInfo",
+    "ImageTransform",
     "IncompatibleWeightsError",
     "IntegrityError",
     "InvalidArgumentError",
+    "InvalidImageError",
     "ManifestError",
     "MnasNet",
     "MnasNetFeatures",
     "MnaszooError",
     "ModelConfig",
     "NetworkSpec",
+    "Prediction",
     "Preprocessing",
     "RemoteFileNotFoundError",
     "SpecError",
@@ -122,10 +143,15 @@ __all__ = [
     "describe",
     "encode_block",
     "encode_stages",
+    "evaluate",
     "from_pretrained",
     "get_weights",
     "list_models",
     "list_weights",
+    "load_image",
+    "load_images",
+    "make_transform",
+    "predict",
     "push_to_hub",
     "save_pretrained",
 ]

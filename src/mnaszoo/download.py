@@ -255,6 +255,7 @@ def fetch_hub_file(
         raise _not_cached(what, cache, local_files_only, "HF_HUB_CACHE")
     if unreachable is not None:
         raise unreachable
+    _log.info("Downloading %s into %s", what, cache)
     return _download_hub(repo_id, filename, revision, commit, sha256, size, cache, token, what)
 
 
@@ -422,7 +423,8 @@ def _map_hub_error(exc: BaseException, what: str, cache: Path) -> BaseException:
         why = f"HTTP {status}" if status is not None else f"{type(exc).__name__}: {exc}"
         return DownloadError(
             f"Could not download {what} ({why}), after huggingface_hub's retries. Check the"
-            " network (HF_ENDPOINT, HTTPS_PROXY) and try again; a cached copy needs no network."
+            " network (HF_ENDPOINT, HTTPS_PROXY) and try again."
+            + _FIX.format(where=cache, env="HF_HUB_CACHE")
         )
     return exc
 
@@ -505,12 +507,13 @@ def fetch_url(
             raise IntegrityError(f"The cached {target} (from {url}) {problem}; {note}")
         _log.warning("Cached %s %s; %s Downloading it again.", target, problem, note)
     if offline:
-        raise _not_cached(url, folder, local_files_only, "MNASZOO_CACHE")
+        raise _not_cached(url, folder.parent, local_files_only, "MNASZOO_CACHE")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _not_writable(folder, exc, "MNASZOO_CACHE") from exc
     _clean_stale(folder, ".*.part")
+    _log.info("Downloading %s into %s", url, folder)
     for attempt in range(retries + 1):
         try:
             return _download_url(url, target, sha256, sha256_prefix, size, timeout)
@@ -518,7 +521,8 @@ def fetch_url(
             if attempt == retries:
                 raise DownloadError(
                     f"Could not download {url} after {retries + 1} attempts: {exc}. Check the"
-                    " network (HTTPS_PROXY) and try again, or pass checkpoint= a local copy."
+                    " network (HTTPS_PROXY) and try again."
+                    + _FIX.format(where=folder.parent, env="MNASZOO_CACHE")
                 ) from exc
             _log.info("Download of %s failed (%s); retrying.", url, exc)
             _sleep(max(min(2.0**attempt, 30.0), exc.retry_after))

@@ -1,0 +1,221 @@
+"""``mnaszoo.predict``: images in, sorted class predictions out."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, overload
+
+import torch
+from torch import nn
+
+from ._checks import check_int
+from .errors import ArgumentTypeError, InvalidArgumentError
+from .labels import labels_for, read_class_file
+from .transforms import make_transform
+
+__all__ = ["Prediction", "clear_model_cache", "load_model", "predict"]
+
+
+class Prediction(NamedTuple):
+    """One class of a top-k prediction: its name, index and softmax probability."""
+
+    label: str
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as intended
+    score: float
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise InvalidArgumentError(f"Unknown device {device!r}: {error}") from error
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(
+    name: str,
+    weights: str | bool,
+    checkpoint: str | None,
+    stamp: float,
+    device: torch.device,
+    cache_dir: str | None,
+    local_files_only: bool,
+) -> nn.Module:
+    from .factory import create
+    from .persistence import from_pretrained
+
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        model: nn.Module = from_pretrained(checkpoint)
+    elif checkpoint is not None:
+        model = create(name, checkpoint=checkpoint)
+    else:
+        model = create(
+            name, pretrained=weights, cache_dir=cache_dir, local_files_only=local_files_only
+        )
+    return model.to(device).eval()
+
+
+def load_model(
+    model: str,
+    *,
+    weights: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> nn.Module:
+    """A pretrained model for inference, cached across calls (up to 4 models).
+
+    ``checkpoint`` may be a weights file (any supported layout) or a directory written by
+    ``save_pretrained``; otherwise the published ``weights`` tag (default: the model's default).
+    """
+    if checkpoint is not None and weights is not None:
+        raise InvalidArgumentError("Pass either weights= or checkpoint=, not both.")
+    path = None if checkpoint is None else str(Path(checkpoint).resolve())
+    # The file's modification time is part of the key: a re-saved checkpoint is reloaded.
+    stamp = Path(path).stat().st_mtime if path is not None and Path(path).exists() else 0.0
+    return _cached_model(
+        model,
+        weights if weights is not None else True,
+        path,
+        stamp,
+        _device(device),
+        None if cache_dir is None else str(cache_dir),
+        local_files_only,
+    )
+
+
+def clear_model_cache() -> None:
+    """Forget the models :func:`predict` has loaded."""
+    _cached_model.cache_clear()
+
+
+@overload
+def predict(
+    images: list[Any] | tuple[Any, ...],
+    model: str | nn.Module = ...,
+    *,
+    topk: int = ...,
+    weights: str | None = ...,
+    checkpoint: str | os.PathLike[str] | None = ...,
+    class_file: str | os.PathLike[str] | None = ...,
+    input_size: int | None = ...,
+    device: str | torch.device | None = ...,
+    batch_size: int = ...,
+    cache_dir: str | os.PathLike[str] | None = ...,
+    local_files_only: bool = ...,
+) -> list[list[Prediction]]: ...
+
+
+@overload
+def predict(
+    images: Any,
+    model: str | nn.Module = ...,
+    *,
+    topk: int = ...,
+    weights: str | None = ...,
+    checkpoint: str | os.PathLike[str] | None = ...,
+    class_file: str | os.PathLike[str] | None = ...,
+    input_size: int | None = ...,
+    device: str | torch.device | None = ...,
+    batch_size: int = ...,
+    cache_dir: str | os.PathLike[str] | None = ...,
+    local_files_only: bool = ...,
+) -> list[Prediction]: ...
+
+
+def predict(
+    images: Any,
+    model: str | nn.Module = "mnasnet_a1",
+    *,
+    topk: int = 5,
+    weights: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    class_file: str | os.PathLike[str] | None = None,
+    input_size: int | None = None,
+    device: str | torch.device | None = None,
+    batch_size: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> list[Prediction] | list[list[Prediction]]:
+    """Classify images with a pretrained MnasNet, using the weights' own preprocessing.
+
+    Args:
+        images: one image or a list of them: paths, bytes, PIL images, numpy HWC arrays, torch
+            CHW tensors (an NCHW tensor is a batch); see :mod:`mnaszoo.images`.
+        model: a registered name (its published weights are downloaded once) or a model.
+        topk: how many classes per image.
+        weights: a weights tag or id (default: the model's default weights).
+        checkpoint: a local weights file or ``save_pretrained`` directory instead.
+        class_file: class names, one per line (for fine-tuned models); its length must equal
+            the model's number of classes.
+        input_size: evaluate at another resolution (the resize scales with it).
+        device: default CUDA if available, else CPU.
+        batch_size: images per forward pass. At the default 1, a list gives exactly the results
+            of separate calls; larger batches are faster on GPUs but may differ in the last
+            float digits.
+        cache_dir, local_files_only: as in :func:`mnaszoo.create`.
+
+    Returns:
+        For one image, its predictions (highest score first); for a list, one such list per
+        image.
+
+    Raises:
+        InvalidImageError: an image cannot be used (named by index or path), before the model
+            runs.
+        WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
+    """
+    from .images import load_images
+
+    # A 4-D tensor (NCHW) or array (NHWC) is a batch, like a list.
+    single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
+    check_int("batch_size", batch_size, minimum=1)
+    if isinstance(model, str):
+        net = load_model(
+            model,
+            weights=weights,
+            checkpoint=checkpoint,
+            device=device,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
+    elif isinstance(model, nn.Module):
+        if weights is not None or checkpoint is not None:
+            raise InvalidArgumentError(
+                "weights= and checkpoint= apply to a model name, not a model object."
+            )
+        net = model.eval() if device is None else model.to(_device(device)).eval()
+    else:
+        raise ArgumentTypeError(
+            f"model must be a name or a torch module, got {type(model).__name__}."
+        )
+    num_classes = int(getattr(net, "num_classes", 0))
+    labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
+    check_int("topk", topk, minimum=1, maximum=max(num_classes, 1))
+    pictures = load_images(images)  # every image is decoded and checked before the model runs
+    transform = make_transform(net, input_size=input_size)
+    param = next(net.parameters())
+    results: list[list[Prediction]] = []
+    with torch.inference_mode():
+        for start in range(0, len(pictures), batch_size):
+            batch = torch.stack([transform(p) for p in pictures[start : start + batch_size]])
+            probabilities = net(batch.to(param.device, param.dtype)).float().softmax(dim=1)
+            scores, indices = probabilities.topk(topk, dim=1)
+            for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
+                results.append(
+                    [
+                        Prediction(labels[i], i, s)
+                        for s, i in zip(row_scores, row_indices, strict=True)
+                    ]
+                )
+    return results[0] if single else results
+
+
+def format_predictions(predictions: Sequence[Prediction]) -> str:
+    """One line per class: ``  0.8123  golden retriever (207)``."""
+    return "\n".join(f"  {p.score:.4f}  {p.label} ({p.index})" for p in predictions)

@@ -1,0 +1,103 @@
+"""``mnaszoo.predict`` end to end against the loopback Hub (synthetic weights, real photos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mnaszoo
+from mnaszoo.errors import InvalidArgumentError, InvalidImageError
+from mnaszoo.labels import imagenet_labels
+from mnaszoo.prediction import Prediction, clear_model_cache, predict
+from mnaszoo.transforms import make_transform
+
+from .support.served import Served
+
+PHOTOS = sorted((Path(__file__).parent / "fixtures" / "images").glob("*.jpg"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models() -> None:
+    clear_model_cache()  # each test has its own server and cache
+
+
+def test_single_and_batched_calls_agree(served: Served) -> None:
+    single = [predict(photo, "mnasnet_small") for photo in PHOTOS]
+    batched = predict(PHOTOS, "mnasnet_small")
+    assert batched == single
+    assert all(isinstance(p, Prediction) for p in single[0])
+    faster = predict(PHOTOS, "mnasnet_small", batch_size=len(PHOTOS))
+    for slow_row, fast_row in zip(single, faster, strict=True):
+        assert [p.index for p in slow_row] == [p.index for p in fast_row]
+        assert [p.score for p in slow_row] == pytest.approx([p.score for p in fast_row], abs=1e-5)
+
+
+def test_predictions_are_the_model_on_the_recipe(served: Served) -> None:
+    model = mnaszoo.create("mnasnet_b1", pretrained="tv_in1k")
+    result = predict(PHOTOS[0], "mnasnet_b1", weights="tv_in1k", topk=3)
+    with torch.no_grad():
+        probabilities = model(make_transform(model)(PHOTOS[0])[None]).softmax(1)[0]
+    scores, indices = probabilities.topk(3)
+    assert [p.index for p in result] == indices.tolist()
+    assert [p.score for p in result] == pytest.approx(scores.tolist(), abs=1e-6)
+    assert [p.label for p in result] == [imagenet_labels()[i] for i in indices.tolist()]
+    assert result[0].score >= result[1].score >= result[2].score
+
+
+def test_every_input_kind_gives_the_same_answer(served: Served) -> None:
+    path = PHOTOS[0]
+    picture = Image.open(path).convert("RGB")
+    array = np.asarray(picture)
+    inputs = [
+        str(path),
+        path,
+        path.read_bytes(),
+        picture,
+        array,
+        torch.from_numpy(array.copy()).permute(2, 0, 1),
+    ]
+    results = predict(inputs, "mnasnet_small")
+    assert all(r == results[0] for r in results)
+
+
+def test_models_are_cached(served: Served) -> None:
+    predict(PHOTOS[0], "mnasnet_small")
+    served.server.clear_log()
+    predict(PHOTOS[1], "mnasnet_small")
+    assert served.server.requests == []
+
+
+def test_bad_item_fails_before_the_model_runs(served: Served, tmp_path: Path) -> None:
+    model = mnaszoo.create("mnasnet_small", pretrained=True)
+    calls: list[int] = []
+    model.register_forward_hook(lambda *args: calls.append(1))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(PHOTOS[0].read_bytes()[:2000])
+    with pytest.raises(InvalidImageError, match=r"broken\.jpg"):
+        predict([PHOTOS[0], broken, PHOTOS[1]], model)
+    assert calls == []
+
+
+def test_class_file_and_topk(served: Served, tmp_path: Path) -> None:
+    model = mnaszoo.create("mnasnet_small", pretrained=True, num_classes=3)
+    names = tmp_path / "classes.txt"
+    names.write_text("cat\ndog\n\nfox\n")
+    result = predict(PHOTOS[0], model, class_file=names, topk=3)
+    assert sorted(p.label for p in result) == ["cat", "dog", "fox"]
+    assert sum(p.score for p in result) == pytest.approx(1.0, abs=1e-5)
+    names.write_text("cat\ndog\n")
+    with pytest.raises(InvalidArgumentError, match="has 2 labels but the model has 3 classes"):
+        predict(PHOTOS[0], model, class_file=names)
+    with pytest.raises(InvalidArgumentError, match=r"topk must be <= 3"):
+        predict(PHOTOS[0], model, topk=4)
+
+
+def test_checkpoint_directory(served: Served, tmp_path: Path) -> None:
+    model = mnaszoo.create("mnasnet_small", pretrained=True, num_classes=2)
+    model.save_pretrained(tmp_path / "run", labels=["no", "yes"])
+    result = predict(PHOTOS[0], "mnasnet_small", checkpoint=tmp_path / "run", topk=2)
+    assert {p.label for p in result} == {"no", "yes"}
