@@ -10,7 +10,7 @@ from .errors import InvalidArgumentError
 from .model import MnasNet, MnasNetFeatures
 from .specs import NetworkSpec
 
-__all__ = ["build"]
+__all__ = ["build", "build_from_config"]
 
 
 @overload
@@ -95,7 +95,6 @@ def build(
         >>> model.num_classes, model.num_features
         (10, 1280)
     """
-    check_bool("features_only", features_only)
     config = ModelConfig(
         spec=spec,
         width_mult=width_mult,
@@ -107,6 +106,14 @@ def build(
         bn_eps=bn_eps,
         bn_momentum=bn_momentum,
     )
+    return build_from_config(config, features_only=features_only, out_indices=out_indices)
+
+
+def build_from_config(
+    config: ModelConfig, *, features_only: bool = False, out_indices: tuple[int, ...] | None = None
+) -> MnasNet | MnasNetFeatures:
+    """Build from an already validated :class:`~mnaszoo.config.ModelConfig` (see :func:`build`)."""
+    check_bool("features_only", features_only)
     if features_only:
         return MnasNetFeatures(config, out_indices)
     if out_indices is not None:

@@ -6,7 +6,7 @@ import os
 from typing import Literal, overload
 
 from ._checks import check_bool
-from .builder import build
+from .builder import build_from_config
 from .config import ModelConfig
 from .errors import ArgumentTypeError, InvalidArgumentError
 from .loading import load_into
@@ -153,7 +153,7 @@ def create(
             bn_eps,
             bn_momentum,
         )
-        return _build(config, features_only, out_indices)
+        return build_from_config(config, features_only=features_only, out_indices=out_indices)
 
     from .pretrained import (
         check_weights_fix_architecture,
@@ -186,7 +186,7 @@ def create(
         ),
         state,
     )
-    model = _build(config, features_only, out_indices)
+    model = build_from_config(config, features_only=features_only, out_indices=out_indices)
     load_into(model, state.state_dict, source=source, model_name=name)
     model.weights_info = record
     return model.eval()
@@ -244,22 +244,4 @@ def _config(
         drop_path_rate=drop_path_rate,
         bn_eps=bn_eps,
         bn_momentum=bn_momentum,
-    )
-
-
-def _build(
-    config: ModelConfig, features_only: bool, out_indices: tuple[int, ...] | None
-) -> MnasNet | MnasNetFeatures:
-    return build(  # type: ignore[call-overload,no-any-return]
-        config.spec,
-        width_mult=config.width_mult,
-        depth_mult=config.depth_mult,
-        num_classes=config.num_classes,
-        in_chans=config.in_chans,
-        drop_rate=config.drop_rate,
-        drop_path_rate=config.drop_path_rate,
-        bn_eps=config.bn_eps,
-        bn_momentum=config.bn_momentum,
-        features_only=features_only,
-        out_indices=out_indices,
     )
