@@ -1,14 +1,38 @@
-"""The docs show what the code computes."""
+"""The docs show what the code computes, the docstring examples run, and the site is complete."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import importlib.util
+import inspect
+import io
+import os
+import pkgutil
+import re
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 import mnaszoo
 
-DOCS = Path(__file__).parents[1] / "docs"
+ROOT = Path(__file__).parents[1]
+DOCS = ROOT / "docs"
+
+
+def _hooks() -> ModuleType:
+    """docs/hooks.py, the generator of the site's tables (it imports no MkDocs at module level)."""
+    spec = importlib.util.spec_from_file_location("mnaszoo_docs_hooks", DOCS / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- hand-written tables that must match the code --------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(mnaszoo.ARCHITECTURES))
@@ -54,3 +78,113 @@ def _weights_table() -> str:
 
 def test_weights_table_is_current() -> None:
     assert _weights_table() in (DOCS / "weights.md").read_text()
+
+
+# --- generated sections -----------------------------------------------------------------------
+
+
+def test_zoo_table_covers_every_model_and_manifest_entry() -> None:
+    table = _hooks().zoo_table()
+    rows = table.splitlines()[2:]
+    for name in mnaszoo.list_models():
+        summary = mnaszoo.describe(name)
+        assert any(
+            row.startswith(f"| `{name}` |") and f"| {summary.params:,} |" in row for row in rows
+        ), name
+    for weights_id in mnaszoo.list_weights():
+        record = mnaszoo.get_weights(weights_id)
+        metric = next(m for m in record.metrics if m.dataset == "imagenet-1k-val")
+        (row,) = [row for row in rows if f"[`{weights_id}`]" in row]
+        assert f"| {metric.top1} / {metric.top5} |" in row
+        assert f"| {metric.source} |" in row and f"| {record.license} |" in row
+        assert f"resize {record.preprocessing.resize} {record.preprocessing.interpolation}" in row
+
+
+def test_generated_sections_are_requested_by_the_pages() -> None:
+    hooks = _hooks()
+    requested = {
+        match
+        for page in DOCS.rglob("*.md")
+        for match in re.findall(r"<!--\s*mnaszoo:([\w-]+)\s*-->", page.read_text())
+    }
+    assert requested == set(hooks.GENERATORS)
+
+
+def test_side_by_side_table_shows_the_spec_tables() -> None:
+    table = _hooks().side_by_side()
+    assert "| stages.2 | 28x28 | MBConv3 5x5 x3, stride 2 &rarr; 40, SE 0.25 |" in table
+    for spec in (mnaszoo.MNASNET_A1, mnaszoo.MNASNET_B1, mnaszoo.MNASNET_SMALL):
+        assert f"{mnaszoo.describe(spec).params:,}" in table
+
+
+def test_errors_tree_lists_every_error() -> None:
+    tree = _hooks().errors_tree()
+    errors = [n for n in mnaszoo.__all__ if n.endswith("Error")]
+    assert all(re.search(rf"\b{name}\b", tree) for name in errors)
+
+
+# --- docstring examples -----------------------------------------------------------------------
+
+MODULES = sorted(
+    info.name
+    for info in pkgutil.walk_packages(mnaszoo.__path__, "mnaszoo.")
+    if info.name != "mnaszoo.__main__"
+)
+
+
+@pytest.mark.parametrize("module_name", ["mnaszoo", *MODULES])
+def test_docstring_examples_run(module_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``>>>`` example in mnaszoo's docstrings runs (those marked ``+SKIP`` need network)."""
+    monkeypatch.chdir(ROOT)  # examples may name docs/images/...
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a cheap example never downloads
+    module = importlib.import_module(module_name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    report = io.StringIO()
+    for test in finder.find(module, module_name):
+        runner.run(test, out=report.write)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, report.getvalue()
+
+
+# Functions that raise no error of their own (a valid spec always encodes).
+_RAISE_NOTHING = {"encode_stages"}
+
+
+def test_public_functions_have_complete_docstrings() -> None:
+    for name in mnaszoo.__all__:
+        obj = getattr(mnaszoo, name)
+        if not inspect.isfunction(obj):
+            continue
+        doc = inspect.getdoc(obj) or ""
+        sections = ["Args:", "Returns:", "Example"]
+        if name not in _RAISE_NOTHING:
+            sections.append("Raises:")
+        missing = [s for s in sections if s not in doc]
+        assert not missing, f"mnaszoo.{name} lacks {missing}"
+
+
+# --- the built site ---------------------------------------------------------------------------
+
+
+def test_site_builds_and_shows_every_public_name_and_manifest_entry(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings_handlers.python")
+    pytest.importorskip("material")
+    site = tmp_path / "site"
+    child = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-4000:]
+    html = {path: path.read_text("utf-8") for path in site.rglob("*.html")}
+    ids = {i for text in html.values() for i in re.findall(r'id="(mnaszoo\.[\w.]+)"', text)}
+    assert not [n for n in mnaszoo.__all__ if f"mnaszoo.{n}" not in ids]
+    zoo = html[site / "zoo" / "index.html"]
+    assert not [w for w in mnaszoo.list_weights() if w not in zoo]
+    assert not [n for n in mnaszoo.list_models() if f"<code>{n}</code>" not in zoo]

@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from .transforms import make_transform as make_transform
 
 __version__ = "0.1.0"
+"""The version of mnaszoo (also ``mnaszoo --version``)."""
 
 # Names whose modules import torch, loaded on first attribute access (PEP 562).
 _LAZY = {

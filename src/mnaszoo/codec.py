@@ -61,7 +61,24 @@ def _format_number(value: float) -> str:
 
 
 def encode_block(stage: StageSpec, in_channels: int) -> str:
-    """Encode ``stage`` (whose first block receives ``in_channels``) as a TF-style block string."""
+    """Encode ``stage`` (whose first block receives ``in_channels``) as a TF-style block string.
+
+    Args:
+        stage: the stage to encode.
+        in_channels: the input width of its first block (the ``i`` token).
+
+    Returns:
+        The block string; a kind token is added only where TF's inference from ``e`` would be
+        wrong, ``noskip`` only for ``skip=False``.
+
+    Raises:
+        ArgumentTypeError: ``stage`` is not a :class:`~mnaszoo.specs.StageSpec`.
+
+    Example:
+        >>> from mnaszoo import MNASNET_A1
+        >>> encode_block(MNASNET_A1.stages[2], 24)
+        'r3_k5_s22_e3_i24_o40_se0.25'
+    """
     if not isinstance(stage, StageSpec):
         raise ArgumentTypeError(f"stage must be a StageSpec, got {type(stage).__name__}.")
     tokens = [
@@ -92,9 +109,26 @@ def _parse_value(text: str, key: str, token: str) -> str:
 def decode_block(text: str) -> BlockString:
     """Decode one TF-style block string.
 
+    Args:
+        text: e.g. ``"r2_k3_s22_e6_i16_o24_se0.25"``.
+
+    Returns:
+        A :class:`BlockString`: the :class:`~mnaszoo.specs.StageSpec` and the input width the
+        string declares.
+
     Raises:
         SpecError: an unknown, duplicated, missing or malformed token (quoted in the message), or
             values outside what :class:`~mnaszoo.specs.StageSpec` accepts.
+        ArgumentTypeError: ``text`` is not a string.
+
+    Example:
+        >>> decoded = decode_block("r2_k3_s22_e6_i16_o24_se0.25")
+        >>> decoded.in_channels, decoded.stage.repeats, decoded.stage.kind.value
+        (16, 2, 'mb')
+        >>> decode_block("r2_k3_s22_e6_i16_o24_x1")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        mnaszoo.errors.SpecError: Unknown token 'x1' in block string 'r2_k3_s22_e6_i16_o24_x1'; ...
     """
     if not isinstance(text, str):
         raise ArgumentTypeError(f"A block string must be a str, got {type(text).__name__}.")
@@ -152,7 +186,19 @@ def decode_block(text: str) -> BlockString:
 
 
 def encode_stages(spec: NetworkSpec) -> list[str]:
-    """Encode every stage of ``spec`` (input widths are the previous stage's output)."""
+    """Encode every stage of ``spec`` (input widths are the previous stage's output).
+
+    Args:
+        spec: the network table.
+
+    Returns:
+        One block string per stage, as TF's ``mnasnet_models.py`` writes them.
+
+    Example:
+        >>> from mnaszoo import MNASNET_SMALL
+        >>> encode_stages(MNASNET_SMALL)[:3]
+        ['r1_k3_s11_e1_i8_o8', 'r1_k3_s22_e3_i8_o16', 'r2_k3_s22_e6_i16_o16']
+    """
     in_channels = spec.stem_channels
     strings = []
     for stage in spec.stages:
@@ -166,10 +212,25 @@ def decode_stages(
 ) -> tuple[StageSpec, ...]:
     """Decode a list of block strings into stages, checking that widths chain from the stem.
 
+    Args:
+        strings: the block strings, input to output.
+        stem_channels: the stem's output width, which the first string must declare as input.
+
+    Returns:
+        The stages, ready for :class:`~mnaszoo.specs.NetworkSpec`.
+
     Raises:
         SpecError: a string is malformed, or a stage's declared input differs from the previous
             output (TF's own ``mnasnet-small`` strings do this: its first block declares 16 inputs
             after an 8-channel stem; mnaszoo's table fixes the declaration).
+        ArgumentTypeError: ``strings`` is a single string rather than a list.
+
+    Example:
+        >>> stages = decode_stages(
+        ...     ["r1_k3_s11_e1_i16_o16", "r2_k5_s22_e6_i16_o24_se0.25"], stem_channels=16
+        ... )
+        >>> [(s.kind.value, s.repeats, s.out_channels) for s in stages]
+        [('ds', 1, 16), ('mb', 2, 24)]
     """
     if isinstance(strings, str):
         raise ArgumentTypeError("decode_stages takes a list of block strings, not one string.")

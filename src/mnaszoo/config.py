@@ -22,11 +22,35 @@ class ModelConfig:
     """A network spec with multipliers and construction options, all checked.
 
     ``None`` for ``drop_rate``, ``bn_eps`` and ``bn_momentum`` means "the spec's value"; the stored
-    config always holds the resolved number.
+    config always holds the resolved number. Every model carries its config (``model.config``),
+    and :func:`mnaszoo.save_pretrained` stores it, so a model can be rebuilt without the registry.
+
+    Args:
+        spec: the network table.
+        width_mult: channel multiplier (widths round to multiples of 8).
+        depth_mult: block-count multiplier (repeats round up).
+        num_classes: classifier outputs; 0 for no classifier.
+        in_chans: input image channels.
+        drop_rate: dropout before the classifier; ``None``: the spec's.
+        drop_path_rate: stochastic-depth rate of the last block.
+        bn_eps: BatchNorm epsilon; ``None``: the spec's.
+        bn_momentum: BatchNorm momentum in PyTorch's convention; ``None``: the spec's.
 
     Raises:
         InvalidArgumentError: a value is out of range (the message says the accepted range).
         ArgumentTypeError: a value has the wrong type.
+
+    Example:
+        >>> from mnaszoo import MNASNET_B1
+        >>> config = ModelConfig(MNASNET_B1, width_mult=0.5, num_classes=10)
+        >>> config.dropout, config.batchnorm
+        (0.2, (1e-05, 0.01))
+        >>> ModelConfig.from_dict(config.to_dict()) == config
+        True
+        >>> ModelConfig(MNASNET_B1, bn_momentum=0.99)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        mnaszoo.errors.InvalidArgumentError: bn_momentum=0.99 uses TensorFlow's decay ...
     """
 
     spec: NetworkSpec

@@ -33,7 +33,16 @@ __all__ = [
 
 
 class MnaszooError(Exception):
-    """Base class of every error raised by mnaszoo."""
+    """Base class of every error raised by mnaszoo.
+
+    Example:
+        >>> import mnaszoo
+        >>> try:
+        ...     mnaszoo.describe("mnasnet_a2")
+        ... except mnaszoo.MnaszooError as error:
+        ...     print(type(error).__name__, isinstance(error, ValueError))
+        UnknownModelError True
+    """
 
 
 class InvalidArgumentError(MnaszooError, ValueError):

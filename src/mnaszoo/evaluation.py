@@ -106,6 +106,26 @@ class EvaluationResult:
 
     ``top1`` and ``top5`` are percentages over :attr:`num_images`. With fewer than five classes
     ``top5`` counts the top ``topk`` (= the number of classes) predictions.
+
+    Attributes:
+        model: the model's name (its spec name for a model object).
+        weights: the weights id, or ``None`` for a model without published weights.
+        folder: the evaluated folder.
+        top1: top-1 accuracy, in percent.
+        top5: top-5 (or top-``topk``) accuracy, in percent.
+        top1_correct: images whose first prediction is right.
+        top5_correct: images with the right class among the first ``topk`` predictions.
+        num_images: images evaluated.
+        num_classes_seen: class folders with at least one evaluated image.
+        topk: the k of ``top5`` (5, or the number of classes if fewer).
+        mapping: how folders were mapped to classes: ``"synsets"``, ``"labels"`` or ``"order"``.
+        seconds: wall-clock time of the evaluation.
+        images_per_second: throughput.
+        device: where the model ran.
+        batch_size: images per forward pass.
+        preprocessing: the evaluation transform's recipe
+            (:meth:`~mnaszoo.manifest.Preprocessing.to_dict` and the resolved ``resize``).
+        per_class: one :class:`ClassResult` per class folder.
     """
 
     model: str
@@ -339,17 +359,38 @@ def evaluate(
         limit: evaluate at most this many images, taken round-robin over the classes (the
             first image of every class, then the second, ...) so a subset covers all classes.
         progress: show a progress bar (only when stderr is a terminal).
-        cache_dir, local_files_only: as in :func:`mnaszoo.create`.
+        cache_dir: where downloads are cached, as in :func:`mnaszoo.create`.
+        local_files_only: never use the network, as in :func:`mnaszoo.create`.
 
     Returns:
         An :class:`EvaluationResult`.
 
     Raises:
         InvalidArgumentError: the folder is missing, empty or laid out in a way that cannot be
-            mapped to the model's classes.
+            mapped to the model's classes, or an argument is out of range.
+        ArgumentTypeError: an argument has the wrong type.
         InvalidImageError: an image cannot be read (the message names the file); nothing is
             skipped silently.
         WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
+
+    Example:
+        Published weights on ImageNet's validation set, sorted into synset folders:
+
+        >>> mnaszoo.evaluate("mnasnet_b1", "imagenet/val", weights="tv_in1k")  # doctest: +SKIP
+
+        Any model on any class-per-folder dataset, here two images of two classes:
+
+        >>> import pathlib, tempfile, mnaszoo
+        >>> from PIL import Image
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> for name in ("cat", "dog"):
+        ...     (pathlib.Path(folder.name) / name).mkdir()
+        ...     Image.new("RGB", (64, 64)).save(pathlib.Path(folder.name, name, "1.png"))
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=2)
+        >>> result = mnaszoo.evaluate(model, folder.name, device="cpu", progress=False)
+        >>> result.num_images, result.mapping
+        (2, 'order')
+        >>> folder.cleanup()
     """
     from .prediction import _device, load_model
 

@@ -92,6 +92,16 @@ def load_image(item: ImageInput, *, name: str | None = None) -> Image.Image:
     Raises:
         InvalidImageError: The item cannot be read or has a wrong shape, dtype or value range.
         ArgumentTypeError: The item is ``None`` or of an unsupported type.
+
+    Example:
+        >>> import numpy as np
+        >>> image = load_image(np.zeros((48, 64), dtype=np.uint8))  # grey, H x W
+        >>> image.mode, image.size
+        ('RGB', (64, 48))
+        >>> load_image(b"not an image")
+        Traceback (most recent call last):
+            ...
+        mnaszoo.errors.InvalidImageError: image: not an image file PIL can identify
     """
     if name is None:
         name = repr(os.fspath(item)) if isinstance(item, os.PathLike | str) else "image"
@@ -114,6 +124,11 @@ def load_images(items: ImageInput | Sequence[ImageInput]) -> list[Image.Image]:
     Raises:
         InvalidImageError: An item is bad, or the list or batch is empty.
         ArgumentTypeError: ``items`` or an item is ``None`` or of an unsupported type.
+
+    Example:
+        >>> import torch
+        >>> [image.size for image in load_images(torch.rand(2, 3, 32, 40))]  # N x C x H x W
+        [(40, 32), (40, 32)]
     """
     if isinstance(items, list | tuple):
         batch: Sequence[Any] = items

@@ -85,6 +85,21 @@ class Preprocessing:
 
     Resize the shorter side to :attr:`resize` (``resize_size``, or ``floor(input_size /
     crop_pct)`` as timm computes it), centre-crop ``input_size``, scale to [0, 1], normalise.
+    :func:`mnaszoo.make_transform` builds the transform.
+
+    Attributes:
+        input_size: side of the square centre crop.
+        interpolation: ``"bilinear"`` or ``"bicubic"``.
+        mean: per-channel mean subtracted after scaling to [0, 1] (RGB).
+        std: per-channel standard deviation divided by (RGB).
+        crop_pct: the crop's share of the resize (timm's convention), or ``None``.
+        resize_size: the resize itself (torchvision's convention), or ``None``; exactly one of
+            ``crop_pct`` and ``resize_size`` is set.
+
+    Example:
+        >>> p = get_weights("mnasnet_a1").preprocessing
+        >>> p.input_size, p.crop_pct, p.resize, p.interpolation
+        (224, 0.875, 256, 'bicubic')
     """
 
     input_size: int
@@ -120,7 +135,14 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class Metric:
-    """A reported result, with where it was reported."""
+    """A reported result, with where it was reported.
+
+    Attributes:
+        dataset: e.g. ``"imagenet-1k-val"``, ``"imagenet-real"``.
+        top1: top-1 accuracy in percent.
+        top5: top-5 accuracy in percent, if reported.
+        source: who reported it, and where (a results file, a weights' metadata).
+    """
 
     dataset: str
     top1: float
@@ -130,7 +152,34 @@ class Metric:
 
 @dataclass(frozen=True)
 class WeightsRecord:
-    """One published checkpoint (see the module docstring)."""
+    """One published checkpoint: an entry of ``weights_manifest.json``.
+
+    Returned by :func:`get_weights` and set as ``model.weights_info`` on pretrained models.
+
+    Attributes:
+        id: ``<model>.<tag>``, e.g. ``"mnasnet_a1.rmsp_in1k"``.
+        source: where the file is: a Hub repository pinned to a commit, a URL, or (for
+            :func:`~mnaszoo.persistence.from_pretrained`) a local directory.
+        sha256: the file's full sha256, if recorded.
+        sha256_prefix: a sha256 prefix (torchvision's file names carry one), if recorded.
+        size: the file's size in bytes, if recorded.
+        layout: the state-dict layout: ``"mnaszoo"``, ``"timm"`` or ``"torchvision"``.
+        num_classes: classifier outputs.
+        labels: the name of a label set (``"imagenet-1k"``) or the class names themselves.
+        preprocessing: the evaluation transform the metrics were measured with.
+        metrics: the reported results, each with its dataset and source.
+        license: the weights' license (SPDX-style, lowercase).
+        num_params: parameters of the model the weights fit.
+        publisher: who published the weights, and under which name.
+        notes: anything else worth knowing (training recipe, caveats).
+
+    Example:
+        >>> record = get_weights("mnasnet_small")
+        >>> record.id, record.model, record.tag, record.layout
+        ('mnasnet_small.lamb_in1k', 'mnasnet_small', 'lamb_in1k', 'timm')
+        >>> [m.dataset for m in record.metrics]
+        ['imagenet-1k-val', 'imagenet-real', 'imagenetv2-matched-frequency']
+    """
 
     id: str
     source: HubSource | UrlSource | LocalSource
@@ -371,8 +420,18 @@ def load_manifest() -> Manifest:
 
 
 def list_weights(pattern: str | None = None) -> list[str]:
-    """Ids (``<model>.<tag>``) of the published weights, sorted; optionally filtered by a
-    shell-style ``pattern`` such as ``"mnasnet_b1*"``.
+    """Ids (``<model>.<tag>``) of the published weights, sorted, optionally filtered.
+
+    Args:
+        pattern: a shell-style pattern over the whole id, e.g. ``"mnasnet_b1*"`` or
+            ``"*.tv_in1k"``; ``None`` lists every published checkpoint.
+
+    Returns:
+        The matching ids (an empty list if none match).
+
+    Raises:
+        ArgumentTypeError: ``pattern`` is not a string.
+        ManifestError: the manifest (``$MNASZOO_MANIFEST``, if set) is malformed.
 
     Example:
         >>> list_weights("mnasnet_b1.*")
@@ -391,12 +450,19 @@ def get_weights(name: str, tag: str | None = None) -> WeightsRecord:
         name: a weights id (``"mnasnet_a1.rmsp_in1k"``) or a model name (``"mnasnet_a1"``).
         tag: with a model name, the tag; ``None`` picks the model's default (best top-1).
 
+    Returns:
+        The :class:`WeightsRecord`; nothing is downloaded or built.
+
     Raises:
         UnknownWeightsError: no such weights (the message lists what exists).
+        ArgumentTypeError: ``name`` or ``tag`` is not a string.
 
     Example:
         >>> get_weights("mnasnet_b1").id
         'mnasnet_b1.rmsp_in1k'
+        >>> record = get_weights("mnasnet_b1", "tv_in1k")
+        >>> record.top1, record.license, record.preprocessing.resize
+        (73.456, 'bsd-3-clause', 256)
     """
     if not isinstance(name, str) or (tag is not None and not isinstance(tag, str)):
         raise ArgumentTypeError("get_weights takes a str name and an optional str tag.")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_int
+from ._checks import check_bool, check_int
 from .config import ModelConfig
 from .errors import ArgumentTypeError, InvalidArgumentError
 from .layers import ConvBnAct, make_block
@@ -100,6 +100,8 @@ class MnasNet(nn.Module):
         feature_info: the feature levels (see :func:`feature_levels`).
         weights_info: the record of the pretrained weights loaded by :func:`mnaszoo.create`
             (labels, preprocessing, provenance), or ``None``.
+        grad_checkpointing: whether training recomputes each stage in the backward pass (see
+            :meth:`set_grad_checkpointing`).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -123,6 +125,7 @@ class MnasNet(nn.Module):
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier: nn.Module = self._new_classifier(config.num_classes)
+        self.grad_checkpointing = False
         _init_weights(self)
 
     def _new_classifier(self, num_classes: int) -> nn.Module:
@@ -130,11 +133,52 @@ class MnasNet(nn.Module):
             return nn.Identity()
         return nn.Linear(self.num_features, num_classes)
 
+    @torch.jit.unused
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Trade compute for memory in training: recompute each stage in the backward pass.
+
+        While enabled and in training mode with gradients on, :meth:`forward_features` keeps
+        only each stage's input (``torch.utils.checkpoint.checkpoint(..., use_reentrant=False)``)
+        and runs the stage again during the backward pass: activation memory drops to about one
+        stage's worth, for roughly one more forward pass of compute. Outputs, gradients and
+        BatchNorm running statistics are the same as without it (the recomputation restores the
+        statistics it updates; random drop-path masks are replayed). Evaluation, ``no_grad``,
+        TorchScript and ``torch.export`` ignore the setting.
+
+        Args:
+            enable: turn checkpointing on (``True``) or off.
+
+        Example:
+            >>> import mnaszoo
+            >>> model = mnaszoo.create("mnasnet_small", num_classes=10)
+            >>> model.set_grad_checkpointing()
+            >>> model.grad_checkpointing
+            True
+        """
+        self.grad_checkpointing = check_bool("enable", enable)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem, stages and head convolution: a ``(N, num_features, H/32, W/32)`` map."""
-        x = self.stages(self.stem(x))
+        x = self.stem(x)
+        if (
+            torch.jit.is_scripting()  # type: ignore[attr-defined]
+            or not self.grad_checkpointing
+            or not self.training
+            or not torch.is_grad_enabled()
+        ):
+            x = self.stages(x)
+        else:
+            x = self._checkpointed_stages(x)
         features: torch.Tensor = self.head(x)
         return features
+
+    @torch.jit.unused
+    def _checkpointed_stages(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        for stage in self.stages:
+            x = checkpoint(_Recomputable(stage), x, use_reentrant=False)
+        return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool a feature map and classify it; ``pre_logits=True`` returns the pooled vector."""
@@ -187,6 +231,39 @@ class MnasNet(nn.Module):
         from .persistence import push_to_hub
 
         return push_to_hub(self, repo_id, **kwargs)
+
+
+class _Recomputable:
+    """Run a stage; when the backward pass runs it again, undo its BatchNorm statistic updates.
+
+    Non-reentrant checkpointing calls the stage once in the forward pass and again (possibly
+    stopping early) in the backward pass; in training mode BatchNorm would update its running
+    statistics both times. The batch statistics that normalise the activations, and so the
+    gradients, do not depend on the running ones, so restoring them afterwards is exact.
+    """
+
+    def __init__(self, stage: nn.Module) -> None:
+        self.stage = stage
+        self.calls = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == 1:
+            out: torch.Tensor = self.stage(x)
+            return out
+        saved = [
+            (buffer, buffer.clone())
+            for module in self.stage.modules()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm)
+            for buffer in module.buffers(recurse=False)
+        ]
+        try:
+            out = self.stage(x)
+        finally:
+            with torch.no_grad():
+                for buffer, value in saved:
+                    buffer.copy_(value)
+        return out
 
 
 def _replace_num_classes(config: ModelConfig, num_classes: int) -> ModelConfig:

@@ -118,7 +118,19 @@ def save_pretrained(
 
     Raises:
         InvalidArgumentError: the directory holds another architecture's checkpoint.
+        ArgumentTypeError: ``model`` is not a :class:`~mnaszoo.model.MnasNet`.
         CacheNotWritableError: the directory cannot be written.
+
+    Example:
+        >>> import tempfile, mnaszoo
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=3)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = mnaszoo.save_pretrained(model, folder.name, labels=["ant", "bee", "cat"])
+        >>> sorted(p.name for p in path.iterdir())
+        ['config.json', 'model.safetensors']
+        >>> mnaszoo.from_pretrained(path).weights_info.labels
+        ('ant', 'bee', 'cat')
+        >>> folder.cleanup()
     """
     from safetensors.torch import save_file
 
@@ -227,7 +239,10 @@ def from_pretrained(
     Args:
         location: a local directory, or a Hub repo id (``"user/my-mnasnet"``).
         revision: Hub branch, tag or commit (pin a commit for reproducibility).
-        cache_dir, local_files_only, force_download, token: as in :func:`mnaszoo.create`.
+        cache_dir: where Hub downloads are cached, as in :func:`mnaszoo.create`.
+        local_files_only: never use the network, as in :func:`mnaszoo.create`.
+        force_download: download again even if cached, as in :func:`mnaszoo.create`.
+        token: Hugging Face token for private or gated repositories.
 
     Returns:
         The :class:`~mnaszoo.model.MnasNet`, in eval mode, with ``weights_info`` holding its
@@ -236,7 +251,16 @@ def from_pretrained(
     Raises:
         CorruptCheckpointError: the files are not a mnaszoo checkpoint.
         IncompatibleWeightsError: the weights do not fit the saved config.
+        InvalidArgumentError: ``location`` is neither such a directory nor a Hub repo id.
+        ArgumentTypeError: ``location`` is not a path or a string.
         WeightsError: download or verification failures (Hub).
+
+    Example:
+        >>> model = mnaszoo.from_pretrained("runs/flowers")  # doctest: +SKIP
+        >>> model = mnaszoo.from_pretrained("me/mnasnet-flowers", revision="3f2a9c1")
+        ... # doctest: +SKIP
+
+        :func:`save_pretrained` shows a round trip.
     """
     from safetensors.torch import load_file
 
@@ -331,8 +355,27 @@ def push_to_hub(
 ) -> str:
     """Save ``model`` in mnaszoo's format and upload it to a Hub repository (created if needed).
 
+    The repository gets ``model.safetensors``, ``config.json`` (as :func:`save_pretrained`
+    writes them) and a model card; :func:`from_pretrained` loads it back.
+
+    Args:
+        model: a :class:`~mnaszoo.model.MnasNet`.
+        repo_id: the Hub repository, ``"user/name"``.
+        private: create the repository as private (``None``: the Hub's default).
+        token: Hugging Face token with write access (default: the logged-in user's).
+        commit_message: the message of the upload commit.
+        labels: class names to store with the model, as in :func:`save_pretrained`.
+
     Returns:
         The URL of the commit.
+
+    Raises:
+        ArgumentTypeError: ``model`` is not a :class:`~mnaszoo.model.MnasNet`.
+        huggingface_hub.errors.HfHubHTTPError: the Hub refused the repository or the upload.
+
+    Example:
+        >>> mnaszoo.push_to_hub(model, "me/mnasnet-flowers", labels=class_names)  # doctest: +SKIP
+        'https://huggingface.co/me/mnasnet-flowers/commit/...'
     """
     from huggingface_hub import HfApi
 

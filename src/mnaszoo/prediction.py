@@ -20,7 +20,18 @@ __all__ = ["Prediction", "clear_model_cache", "load_model", "predict"]
 
 
 class Prediction(NamedTuple):
-    """One class of a top-k prediction: its name, index and softmax probability."""
+    """One class of a top-k prediction: its name, index and softmax probability.
+
+    Attributes:
+        label: the class name (from the weights' labels, a class file, or ``class_<index>``).
+        index: the class index, the position in the model's output.
+        score: the softmax probability, in [0, 1].
+
+    Example:
+        >>> p = Prediction("military uniform", 652, 0.81)
+        >>> p.label, p.index, f"{p.score:.0%}"
+        ('military uniform', 652, '81%')
+    """
 
     label: str
     index: int  # type: ignore[assignment]  # the field shadows tuple.index, as intended
@@ -159,7 +170,8 @@ def predict(
         batch_size: images per forward pass. At the default 1, a list gives exactly the results
             of separate calls; larger batches are faster on GPUs but may differ in the last
             float digits.
-        cache_dir, local_files_only: as in :func:`mnaszoo.create`.
+        cache_dir: where downloads are cached, as in :func:`mnaszoo.create`.
+        local_files_only: never use the network, as in :func:`mnaszoo.create`.
 
     Returns:
         For one image, its predictions (highest score first); for a list, one such list per
@@ -168,7 +180,24 @@ def predict(
     Raises:
         InvalidImageError: an image cannot be used (named by index or path), before the model
             runs.
+        InvalidArgumentError: ``topk`` or ``batch_size`` is out of range, a class file does not
+            fit the model, or ``weights``/``checkpoint`` are given with a model object.
+        ArgumentTypeError: ``model`` is neither a name nor a torch module.
         WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
+
+    Example:
+        The published weights (downloaded once):
+
+        >>> mnaszoo.predict("docs/images/grace_hopper.jpg", topk=1)  # doctest: +SKIP
+        [Prediction(label='military uniform', index=652, score=...)]
+
+        Any model object, here an untrained three-class one whose classes are unnamed:
+
+        >>> import numpy as np, mnaszoo
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=3)
+        >>> image = np.zeros((64, 64, 3), dtype=np.uint8)
+        >>> sorted(p.label for p in mnaszoo.predict(image, model, topk=3))
+        ['class_0', 'class_1', 'class_2']
     """
     from .images import load_images
 

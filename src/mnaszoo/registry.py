@@ -65,6 +65,9 @@ def list_models(pattern: str | None = None) -> list[str]:
     Returns:
         The matching names (an empty list if none match).
 
+    Raises:
+        ArgumentTypeError: ``pattern`` is not a string.
+
     Example:
         >>> list_models("mnasnet_b1*")
         ['mnasnet_b1', 'mnasnet_b1_050', 'mnasnet_b1_075', 'mnasnet_b1_130', 'mnasnet_b1_140']

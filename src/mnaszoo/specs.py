@@ -30,7 +30,14 @@ SUPPORTED_STRIDES: tuple[int, ...] = (1, 2)
 
 
 class BlockKind(str, enum.Enum):
-    """The three block types of the MnasNet search space."""
+    """The three block types of the MnasNet search space.
+
+    A :class:`StageSpec` accepts the member or its string value.
+
+    Example:
+        >>> BlockKind("mb") is BlockKind.MB, str(BlockKind.DS)
+        (True, 'ds')
+    """
 
     CONV = "conv"
     """Regular ``k x k`` convolution -> BN -> ReLU (optionally followed by SE)."""
@@ -75,6 +82,16 @@ class StageSpec:
 
     Raises:
         SpecError: a field has a value outside what MnasNet defines.
+
+    Example:
+        >>> stage = StageSpec("mb", repeats=2, kernel=5, stride=2, expansion=6, out_channels=24)
+        >>> stage.kind, stage.se_ratio, stage.skip
+        (<BlockKind.MB: 'mb'>, 0.0, True)
+        >>> StageSpec("ds", repeats=1, kernel=3, stride=1, expansion=6, out_channels=16)
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        mnaszoo.errors.SpecError: StageSpec.expansion must be 1 for a 'ds' block, got 6; ...
     """
 
     kind: BlockKind
@@ -155,6 +172,23 @@ class NetworkSpec:
 
     Raises:
         SpecError: a field is invalid or the stages are empty.
+        ArgumentTypeError: ``stages`` is not a tuple or list of :class:`StageSpec`.
+
+    Example:
+        >>> import mnaszoo
+        >>> spec = NetworkSpec(
+        ...     "tiny",
+        ...     stem_channels=16,
+        ...     stages=(
+        ...         StageSpec("ds", repeats=1, kernel=3, stride=1, expansion=1, out_channels=16),
+        ...         StageSpec("mb", repeats=2, kernel=5, stride=2, expansion=6, out_channels=24),
+        ...     ),
+        ... )
+        >>> NetworkSpec.from_dict(spec.to_dict()) == spec
+        True
+        >>> model = mnaszoo.build(spec, num_classes=10)  # randomly initialised
+        >>> model.num_classes
+        10
     """
 
     name: str

@@ -34,7 +34,13 @@ class StageRow:
 
 @dataclass(frozen=True)
 class Summary:
-    """The table :func:`describe` returns; ``str(summary)`` renders it."""
+    """The table :func:`describe` returns; ``str(summary)`` renders it.
+
+    Attributes:
+        title: the model, its multipliers and number of classes.
+        image_size: the input resolution the output sizes and MACs are for.
+        rows: the stem, one row per stage, the head and the classifier.
+    """
 
     title: str
     image_size: tuple[int, int]
@@ -114,10 +120,21 @@ def describe(model: object, *, image_size: int = 224) -> Summary:
         A :class:`Summary`; ``print(describe(...))`` shows channels, repeats, SE widths,
         parameters and MACs per stage.
 
+    Raises:
+        UnknownModelError: a name that is not registered.
+        InvalidArgumentError: ``image_size`` is not positive.
+        ArgumentTypeError: ``model`` is none of the accepted types.
+
     Example:
         >>> summary = describe("mnasnet_a1")
         >>> summary.params, round(summary.macs / 1e6, 2)
         (3887038, 311.58)
+        >>> print(describe("mnasnet_small", image_size=160))  # doctest: +ELLIPSIS
+        mnasnet_small (width x1, depth x1, 1000 classes) @ 160x160
+             stage      op  r  k  s    in      mid   out    SE  skip  output     params   MACs
+              stem    conv  1  3  2     3        -     8     -     0   80x80        232  1.38M
+        ...
+        total: 2,030,264 parameters, 35.53M MACs
     """
     check_int("image_size", image_size, minimum=1)
     config = _as_config(model)

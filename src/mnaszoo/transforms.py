@@ -73,7 +73,19 @@ class ImageTransform:
 
     Accepts everything :func:`mnaszoo.images.load_image` accepts. Evaluation: resize the shorter
     side to ``resize``, centre-crop ``input_size``. Training (``train=True``): random resized crop
-    (scale 0.08-1, ratio 3/4-4/3) and horizontal flip, for fine-tuning.
+    (scale 0.08-1, ratio 3/4-4/3) and horizontal flip, for fine-tuning. Made by
+    :func:`make_transform`.
+
+    Attributes:
+        preprocessing: the recipe (sizes, interpolation, mean and std).
+        train: whether this is the random training transform.
+
+    Example:
+        >>> import numpy as np
+        >>> transform = make_transform("mnasnet_small", input_size=160)
+        >>> x = transform(np.zeros((300, 400, 3), dtype=np.uint8))
+        >>> x.shape, x.dtype
+        (torch.Size([3, 160, 160]), torch.float32)
     """
 
     preprocessing: Preprocessing
@@ -183,6 +195,11 @@ def make_transform(
 
     Returns:
         An :class:`ImageTransform`; ``print`` it to see the steps.
+
+    Raises:
+        UnknownWeightsError: a string that names no weights or model with weights.
+        InvalidArgumentError: ``input_size`` is below 16.
+        ArgumentTypeError: ``weights_or_model`` or another argument has an unsupported type.
 
     Example:
         >>> make_transform("mnasnet_b1.tv_in1k")
