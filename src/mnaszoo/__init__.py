@@ -63,9 +63,11 @@ if TYPE_CHECKING:
     from .builder import build as build
     from .evaluation import EvaluationResult as EvaluationResult
     from .evaluation import evaluate as evaluate
+    from .exporting import export as export
     from .factory import create as create
     from .images import load_image as load_image
     from .images import load_images as load_images
+    from .inference import optimize_for_inference as optimize_for_inference
     from .model import FeatureInfo as FeatureInfo
     from .model import MnasNet as MnasNet
     from .model import MnasNetFeatures as MnasNetFeatures
@@ -98,6 +100,8 @@ _LAZY = {
     "from_pretrained": "persistence",
     "push_to_hub": "persistence",
     "save_pretrained": "persistence",
+    "optimize_for_inference": "inference",
+    "export": "exporting",
 }
 
 __all__ = [
@@ -145,6 +149,7 @@ __all__ = [
     "encode_block",
     "encode_stages",
     "evaluate",
+    "export",
     "from_pretrained",
     "get_weights",
     "list_models",
@@ -152,6 +157,7 @@ __all__ = [
     "load_image",
     "load_images",
     "make_transform",
+    "optimize_for_inference",
     "predict",
     "push_to_hub",
     "save_pretrained",

@@ -393,6 +393,48 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import benchmark
+
+    names: list[str] = []
+    for pattern in args.models or ["*"]:
+        matched = list_models(pattern) if _GLOB & set(pattern) else [pattern]
+        if not matched:
+            raise InvalidArgumentError(f"No model matches {pattern!r}; `mnaszoo list` shows them.")
+        names += [n for n in matched if n not in names]
+    for name in names:  # fail before the (slow) peak measurement
+        get_entry(name)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    peak = benchmark.measure_matmul_peak(args.peak_size, threads=args.threads)
+    rows = benchmark.run_benchmark(
+        names,
+        batch_sizes=args.batch_sizes,
+        image_size=args.image_size,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        variants=variants,
+        compare_reference=not args.no_reference,
+        threads=args.threads,
+        peak_gflops=peak,
+    )
+    text = benchmark.to_json(rows, peak_gflops=peak)
+    if args.json_out is not None:
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    if args.plot is not None:
+        benchmark.plot_accuracy_latency(rows, args.plot)
+    if args.json:
+        print(text)
+    else:
+        threads = rows[0].threads if rows else args.threads
+        print(
+            f"torch {importlib.import_module('torch').__version__}, {threads} threads,"
+            f" fp32 matmul peak {peak:.1f} GFLOP/s"
+        )
+        print(benchmark.to_markdown(rows))
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -559,6 +601,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument("--json-out", metavar="FILE", help="also write the result as JSON to FILE")
     sub.set_defaults(run=_cmd_evaluate)
+
+    sub = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="latency and throughput on this machine",
+        description="Time models at each batch size: plain, optimised for inference and"
+        " onnxruntime (where available), plus timm's and torchvision's builds of the same"
+        " architecture (random weights) when installed, call for call in the same loop. Prints"
+        " a Markdown table: median/p90 ms, images/s, GFLOP/s against the measured fp32 matmul"
+        " peak, and mnaszoo/reference latency ratios.",
+    )
+    sub.add_argument(
+        "models", nargs="*", metavar="MODEL", help="names or shell patterns (default: all)"
+    )
+    sub.add_argument(
+        "--batch-sizes",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 32],
+        metavar="N",
+        help="(1 32)",
+    )
+    sub.add_argument("--image-size", type=_positive_int, default=224, metavar="N", help="(224)")
+    sub.add_argument("--repeats", type=_positive_int, default=20, metavar="N", help="(20)")
+    sub.add_argument("--warmup", type=_non_negative_int, default=3, metavar="N", help="(3)")
+    sub.add_argument(
+        "--variants",
+        default="plain,optimized,onnxruntime",
+        metavar="LIST",
+        help="comma-separated (plain,optimized,onnxruntime)",
+    )
+    sub.add_argument(
+        "--no-reference", action="store_true", help="skip the timm/torchvision comparison"
+    )
+    sub.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="intra-op threads (default: torch's)"
+    )
+    sub.add_argument(
+        "--peak-size",
+        type=_positive_int,
+        default=2048,
+        metavar="N",
+        help="side of the fp32 matmul that measures the peak (2048)",
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    sub.add_argument("--json-out", metavar="FILE", help="also write the JSON to FILE")
+    sub.add_argument(
+        "--plot", metavar="FILE", help="save a top-1 vs latency plot (needs matplotlib)"
+    )
+    sub.set_defaults(run=_cmd_bench)
     return parser
 
 
