@@ -392,7 +392,7 @@ def evaluate(
         (2, 'order')
         >>> folder.cleanup()
     """
-    from .prediction import _device, load_model
+    from .prediction import resolve_model
 
     check_int("batch_size", batch_size, minimum=1)
     check_int("num_workers", num_workers, minimum=0)
@@ -400,29 +400,19 @@ def evaluate(
         check_int("limit", limit, minimum=1)
     check_bool("progress", progress)
     _root(folder)  # before loading any model
+    net = resolve_model(
+        model,
+        weights=weights,
+        checkpoint=checkpoint,
+        device=device,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+    )
     if isinstance(model, str):
-        net = load_model(
-            model,
-            weights=weights,
-            checkpoint=checkpoint,
-            device=device,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
         name = model
-    elif isinstance(model, nn.Module):
-        if weights is not None or checkpoint is not None:
-            raise InvalidArgumentError(
-                "weights= and checkpoint= apply to a model name, not a model object."
-            )
-        net = model.eval() if device is None else model.to(_device(device)).eval()
-        config = getattr(net, "config", None)
-        spec = getattr(config, "spec", None)
-        name = str(getattr(spec, "name", type(net).__name__))
     else:
-        raise ArgumentTypeError(
-            f"model must be a name or a torch module, got {type(model).__name__}."
-        )
+        spec = getattr(getattr(net, "config", None), "spec", None)
+        name = str(getattr(spec, "name", type(net).__name__))
     num_classes = int(getattr(net, "num_classes", 0))
     if num_classes < 1:
         raise InvalidArgumentError(

@@ -101,6 +101,35 @@ def load_model(
     )
 
 
+def resolve_model(
+    model: str | nn.Module,
+    *,
+    weights: str | None,
+    checkpoint: str | os.PathLike[str] | None,
+    device: str | torch.device | None,
+    cache_dir: str | os.PathLike[str] | None,
+    local_files_only: bool,
+) -> nn.Module:
+    """The eval-mode model behind a ``model`` argument: a name (loaded and cached with
+    :func:`load_model`) or a module (moved to ``device`` if given)."""
+    if isinstance(model, str):
+        return load_model(
+            model,
+            weights=weights,
+            checkpoint=checkpoint,
+            device=device,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
+    if isinstance(model, nn.Module):
+        if weights is not None or checkpoint is not None:
+            raise InvalidArgumentError(
+                "weights= and checkpoint= apply to a model name, not a model object."
+            )
+        return model.eval() if device is None else model.to(_device(device)).eval()
+    raise ArgumentTypeError(f"model must be a name or a torch module, got {type(model).__name__}.")
+
+
 def clear_model_cache() -> None:
     """Forget the models :func:`predict` has loaded."""
     _cached_model.cache_clear()
@@ -204,25 +233,14 @@ def predict(
     # A 4-D tensor (NCHW) or array (NHWC) is a batch, like a list.
     single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
     check_int("batch_size", batch_size, minimum=1)
-    if isinstance(model, str):
-        net = load_model(
-            model,
-            weights=weights,
-            checkpoint=checkpoint,
-            device=device,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
-    elif isinstance(model, nn.Module):
-        if weights is not None or checkpoint is not None:
-            raise InvalidArgumentError(
-                "weights= and checkpoint= apply to a model name, not a model object."
-            )
-        net = model.eval() if device is None else model.to(_device(device)).eval()
-    else:
-        raise ArgumentTypeError(
-            f"model must be a name or a torch module, got {type(model).__name__}."
-        )
+    net = resolve_model(
+        model,
+        weights=weights,
+        checkpoint=checkpoint,
+        device=device,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+    )
     num_classes = int(getattr(net, "num_classes", 0))
     labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
     check_int("topk", topk, minimum=1, maximum=max(num_classes, 1))
