@@ -27,6 +27,7 @@ __all__ = [
     "UnknownModelError",
     "UnknownWeightsError",
     "WeightsError",
+    "SearchStateError",
     "WeightsNotCachedError",
     "close_matches_hint",
 ]
@@ -121,3 +122,8 @@ class InvalidImageError(MnaszooError, ValueError):
 
     The message names the item (its index in the batch, or its path).
     """
+
+
+class SearchStateError(MnaszooError, ValueError):
+    """A saved architecture-search state or log cannot be resumed: corrupt, or written for a
+    different search space, strategy or seed. The message names the file and the mismatch."""

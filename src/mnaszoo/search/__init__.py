@@ -1,0 +1,1 @@
+"""Platform-aware architecture search over the MnasNet space (populated during integration)."""
