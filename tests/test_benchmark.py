@@ -72,6 +72,24 @@ def test_reference_rows_carry_ratios() -> None:
     assert ref[0].ratio is not None and ref[0].ratio > 0
 
 
+def test_onnxruntime_and_int8_variants() -> None:
+    for module in ("onnxruntime", "onnxscript"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    rows = run_benchmark(
+        ["mnasnet_small"],
+        batch_sizes=(2,),
+        image_size=32,
+        repeats=2,
+        warmup=1,
+        variants=("onnxruntime", "onnxruntime-int8"),
+        compare_reference=False,
+        peak_gflops=10.0,
+    )
+    assert [(r.variant, r.batch) for r in rows] == [("onnxruntime", 2), ("onnxruntime-int8", 2)]
+    assert all(r.median_ms > 0 and r.ratio is None for r in rows)
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="variant"):
         run_benchmark(["mnasnet_small"], variants=("fast",))

@@ -233,7 +233,9 @@ def test_download_then_predict_offline(served: Served, capsys: pytest.CaptureFix
     served.env.set_offline(True)
     served.server.clear_log()
     for model in ("mnasnet_b1", "mnasnet_b1_075"):
-        code, out, err = _run(capsys, "predict", PHOTO, "--model", model, "--topk", "3")
+        code, out, err = _run(
+            capsys, "predict", PHOTO, "--model", model, "--topk", "3", "--backend", "torch"
+        )
         assert code == 0, err
         assert len(out.splitlines()) == 4
     assert served.server.requests == []

@@ -26,11 +26,12 @@ def _fresh_models() -> None:
 
 
 def test_single_and_batched_calls_agree(served: Served) -> None:
-    single = [predict(photo, "mnasnet_small") for photo in PHOTOS]
-    batched = predict(PHOTOS, "mnasnet_small")
+    # The torch backend: the batch-size contract is torch's (tests/test_runtime.py covers ORT).
+    single = [predict(photo, "mnasnet_small", backend="torch") for photo in PHOTOS]
+    batched = predict(PHOTOS, "mnasnet_small", backend="torch")
     assert batched == single
     assert all(isinstance(p, Prediction) for p in single[0])
-    faster = predict(PHOTOS, "mnasnet_small", batch_size=len(PHOTOS))
+    faster = predict(PHOTOS, "mnasnet_small", batch_size=len(PHOTOS), backend="torch")
     for slow_row, fast_row in zip(single, faster, strict=True):
         assert [p.index for p in slow_row] == [p.index for p in fast_row]
         assert [p.score for p in slow_row] == pytest.approx([p.score for p in fast_row], abs=1e-5)
@@ -38,7 +39,7 @@ def test_single_and_batched_calls_agree(served: Served) -> None:
 
 def test_predictions_are_the_model_on_the_recipe(served: Served) -> None:
     model = mnaszoo.create("mnasnet_b1", pretrained="tv_in1k")
-    result = predict(PHOTOS[0], "mnasnet_b1", weights="tv_in1k", topk=3)
+    result = predict(PHOTOS[0], "mnasnet_b1", weights="tv_in1k", topk=3, backend="torch")
     with torch.no_grad():
         probabilities = model(make_transform(model)(PHOTOS[0])[None]).softmax(1)[0]
     scores, indices = probabilities.topk(3)
@@ -99,5 +100,7 @@ def test_class_file_and_topk(served: Served, tmp_path: Path) -> None:
 def test_checkpoint_directory(served: Served, tmp_path: Path) -> None:
     model = mnaszoo.create("mnasnet_small", pretrained=True, num_classes=2)
     model.save_pretrained(tmp_path / "run", labels=["no", "yes"])
-    result = predict(PHOTOS[0], "mnasnet_small", checkpoint=tmp_path / "run", topk=2)
+    result = predict(
+        PHOTOS[0], "mnasnet_small", checkpoint=tmp_path / "run", topk=2, backend="torch"
+    )
     assert {p.label for p in result} == {"no", "yes"}

@@ -76,6 +76,8 @@ if TYPE_CHECKING:
     from .persistence import save_pretrained as save_pretrained
     from .prediction import Prediction as Prediction
     from .prediction import predict as predict
+    from .quantization import quantize_int8 as quantize_int8
+    from .runtime import OnnxRuntimeModel as OnnxRuntimeModel
     from .transforms import ImageTransform as ImageTransform
     from .transforms import make_transform as make_transform
 
@@ -102,6 +104,8 @@ _LAZY = {
     "save_pretrained": "persistence",
     "optimize_for_inference": "inference",
     "export": "exporting",
+    "OnnxRuntimeModel": "runtime",
+    "quantize_int8": "quantization",
 }
 
 __all__ = [
@@ -130,6 +134,7 @@ __all__ = [
     "MnaszooError",
     "ModelConfig",
     "NetworkSpec",
+    "OnnxRuntimeModel",
     "Prediction",
     "Preprocessing",
     "RemoteFileNotFoundError",
@@ -160,6 +165,7 @@ __all__ = [
     "optimize_for_inference",
     "predict",
     "push_to_hub",
+    "quantize_int8",
     "save_pretrained",
 ]
 

@@ -47,8 +47,14 @@ __all__ = [
 
 _LOG = logging.getLogger("mnaszoo")
 
-VARIANTS = ("plain", "optimized", "onnxruntime")
-"""The ways a mnaszoo model is run: eager, optimised for inference, onnxruntime."""
+VARIANTS = ("plain", "optimized", "onnxruntime", "onnxruntime-int8")
+"""The ways a mnaszoo model is run: eager, optimised for inference, onnxruntime (fp32), and
+onnxruntime on the int8 model of :func:`mnaszoo.quantize_int8` (calibrated on random images:
+its speed is representative, its accuracy is not; see docs/export.md for accuracy)."""
+
+REFERENCE_VARIANTS = ("plain", "onnxruntime")
+"""The variants timed for timm's and torchvision's models too (their own eager module, and their
+export run by onnxruntime), when those variants are asked for."""
 
 REFERENCE_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
     "mnasnet_a1": (("timm", "semnasnet_100"),),
@@ -73,7 +79,7 @@ class Row:
         model: the mnaszoo model name.
         implementation: ``"mnaszoo"``, ``"timm"`` or ``"torchvision"``.
         reference: the timm/torchvision model name (``""`` for mnaszoo's own rows).
-        variant: ``"plain"``, ``"optimized"`` or ``"onnxruntime"`` (references: ``"plain"``).
+        variant: one of :data:`VARIANTS` (references: one of :data:`REFERENCE_VARIANTS`).
         batch: images per call.
         image_size: input resolution (square).
         params: mnaszoo's parameter count (:func:`mnaszoo.describe`).
@@ -83,8 +89,9 @@ class Row:
         images_per_s: ``batch / median``.
         gflops: achieved GFLOP/s, ``2 * macs * batch / median``.
         peak_fraction: ``gflops`` over the measured matmul peak (``None`` without one).
-        ratio: for a reference row, mnaszoo's plain median over this row's median at the same
-            batch (``< 1``: mnaszoo is faster); ``None`` for mnaszoo's own rows.
+        ratio: for a reference row, mnaszoo's median in the *same variant* over this row's
+            median at the same batch (``< 1``: mnaszoo is faster); ``None`` for mnaszoo's own
+            rows.
         top1: best reported ImageNet-1k top-1 of the model's published weights, if any.
         threads: :func:`torch.get_num_threads` during the run.
         repeats: timed calls.
@@ -183,13 +190,24 @@ def _reference(library: str, name: str) -> Any:
     return None if models is None else getattr(models, name)(weights=None).eval()
 
 
-def _onnx_runner(model: Any, batch: int, image_size: int, threads: int, tmp: Path) -> Any:
+def _onnx_runner(
+    model: Any, batch: int, image_size: int, threads: int, tmp: Path, *, int8: bool = False
+) -> Any:
     exporting = _optional("mnaszoo.exporting")
     ort = _optional("onnxruntime")
     if exporting is None or ort is None:
         return None
-    path = tmp / f"model_{id(model)}_{batch}.onnx"
-    exporting.export(model, path, format="onnx", batch=batch, input_size=image_size)
+    path = tmp / f"model_{id(model)}_{batch}{'_int8' if int8 else ''}.onnx"
+    if int8:
+        import torch
+
+        from .quantization import quantize_int8
+
+        generator = torch.Generator().manual_seed(0)
+        calibration = torch.randn(8, 3, image_size, image_size, generator=generator)
+        quantize_int8(model, path, calibration)
+    else:
+        exporting.export(model, path, format="onnx", batch=batch, input_size=image_size)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -241,25 +259,38 @@ def _candidates(
             optimized = inference.optimize_for_inference(create(name).eval())
             add("mnaszoo", "", "optimized", optimized, False)
         else:
-            try:
-                runner = _onnx_runner(create(name).eval(), batch, image_size, threads, tmp)
-            except Exception as error:  # a missing exporter dependency, an export failure
-                _LOG.warning("%s: skipping 'onnxruntime': %s", name, error)
-                continue
-            if runner is None:
-                _LOG.info(
-                    "%s: skipping 'onnxruntime' (needs mnaszoo.exporting and onnxruntime)", name
-                )
-                continue
-            add("mnaszoo", "", "onnxruntime", runner, True)
+            runner = _try_onnx(name, variant, create(name).eval(), batch, image_size, threads, tmp)
+            if runner is not None:
+                add("mnaszoo", "", variant, runner, True)
     if compare_reference:
         for library, ref_name in REFERENCE_MODELS.get(name, ()):
             ref = _reference(library, ref_name)
             if ref is None:
                 _LOG.info("%s: %s is not installed; no %s row", name, library, ref_name)
                 continue
-            add(library, ref_name, "plain", ref, False)
+            if "plain" in variants:
+                add(library, ref_name, "plain", ref, False)
+            if "onnxruntime" in variants:
+                runner = _try_onnx(ref_name, "onnxruntime", ref, batch, image_size, threads, tmp)
+                if runner is not None:
+                    add(library, ref_name, "onnxruntime", runner, True)
     return out
+
+
+def _try_onnx(
+    name: str, variant: str, model: Any, batch: int, image_size: int, threads: int, tmp: Path
+) -> Any:
+    """An onnxruntime runner for ``model``, or ``None`` (logged) when it cannot be made."""
+    try:
+        runner = _onnx_runner(
+            model, batch, image_size, threads, tmp, int8=variant == "onnxruntime-int8"
+        )
+    except Exception as error:  # a missing exporter dependency, an export failure
+        _LOG.warning("%s: skipping %r: %s", name, variant, error)
+        return None
+    if runner is None:
+        _LOG.info("%s: skipping %r (needs mnaszoo[onnx])", name, variant)
+    return runner
 
 
 def run_benchmark(
@@ -344,8 +375,8 @@ def run_benchmark(
                         cand.call(inputs)
                         cand.times.append(time.perf_counter() - start)
                 medians = {(c.implementation, c.variant): statistics.median(c.times) for c in cands}
-                base = medians.get(("mnaszoo", "plain"))
                 for cand in cands:
+                    base = medians.get(("mnaszoo", cand.variant))
                     median = statistics.median(cand.times)
                     gflops = 2.0 * summary.macs * batch / median / 1e9
                     is_ref = cand.implementation != "mnaszoo"
@@ -409,7 +440,8 @@ def to_markdown(rows: Sequence[Row]) -> str:
 def plot_accuracy_latency(rows: Sequence[Row], path: str | Path, *, batch: int = 1) -> Path:
     """Reported top-1 of each published weight against measured latency, saved to ``path``.
 
-    Uses mnaszoo's fastest variant per model at ``batch`` (the paper's figure, on this machine).
+    Uses mnaszoo's fastest fp32 variant per model at ``batch`` (the paper's figure, on this
+    machine).
 
     Raises:
         ImportError: matplotlib is not installed (``pip install matplotlib``).
@@ -425,7 +457,8 @@ def plot_accuracy_latency(rows: Sequence[Row], path: str | Path, *, batch: int =
         ) from error
     best: dict[str, Row] = {}
     for r in rows:
-        mine = r.implementation == "mnaszoo" and r.batch == batch
+        # int8 rows are left out: the reported top-1 is that of the fp32 weights.
+        mine = r.implementation == "mnaszoo" and r.batch == batch and "int8" not in r.variant
         if mine and (r.model not in best or r.median_ms < best[r.model].median_ms):
             best[r.model] = r
     if not best:

@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -47,6 +48,7 @@ examples:
   mnaszoo predict photo.jpg          top-5 ImageNet classes (mnasnet_a1's default weights)
   mnaszoo download --all             fill the cache for offline use
   mnaszoo evaluate imagenet/val --model mnasnet_b1 --weights tv_in1k
+  mnaszoo search runs/search --budget 30   architecture search on digits (needs mnaszoo[examples])
 
 Exit status: 0 success, 1 error (one line on stderr; --debug shows the traceback), 2 usage.
 """
@@ -305,6 +307,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         device=args.device,
         cache_dir=args.cache_dir,
+        backend=args.backend,
     )
     if args.json:
         _print_json(
@@ -435,6 +438,77 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    try:
+        importlib.import_module("sklearn.datasets")
+    except ImportError as error:
+        raise MnaszooError(
+            "mnaszoo search trains on scikit-learn's digits: pip install 'mnaszoo[examples]'."
+        ) from error
+    if len(args.seeds) > 1 and not args.compare:
+        args.subparser.error("several --seeds need --compare")
+    if args.strategies and not args.compare:
+        args.subparser.error("--strategies needs --compare (or pass --strategy)")
+    from .search import experiment
+    from .summary import describe as describe_spec
+
+    options: dict[str, Any] = {
+        "budget": args.budget,
+        "target_ms": args.target_ms,
+        "reward": args.reward,
+        "latency_backend": args.latency_backend,
+        "image_size": args.image_size,
+        "proxy_size": args.proxy_size,
+        "proxy_epochs": args.proxy_epochs,
+        "proxy_train_limit": args.train_limit or None,
+        "threads": args.threads,
+        "table_path": args.table,
+        "calibrate": args.calibrate,
+        "validate": args.validate_latency,
+        "progress": not (args.no_progress or args.quiet),
+    }
+    if args.compare:
+        strategies = args.strategies or ["controller", "random"]
+        experiment.compare_strategies(
+            args.output, strategies=strategies, seeds=args.seeds, **options
+        )
+        print((Path(args.output) / "comparison.md").read_text(encoding="utf-8"), end="")
+        print(f"runs, comparison.json and comparison.md in {args.output}")
+        return 0
+    result = experiment.search_digits(
+        args.output, strategy=args.strategy, seed=args.seeds[0], **options
+    )
+    best = result.best
+    target = result.reward.target_ms
+    print(
+        f"best of {len(result.trials)} trials: trial {best.index}, proxy accuracy"
+        f" {100 * best.accuracy:.1f} %, latency {best.latency_ms:.2f} ms (target {target:g} ms),"
+        f" reward {best.reward:.4f}"
+    )
+    print()
+    print(describe_spec(best.network_spec(), image_size=args.image_size))
+    print()
+    output = Path(args.output)
+    files = ", ".join(
+        name
+        for name in ("best_spec.json", "summary.json", "trials.jsonl", "state.json", "pareto.png")
+        if (output / name).exists()
+    )
+    print(f"{files} in {output}")
+    print(f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'), num_classes=10)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -555,6 +629,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--json", action="store_true", help="print [{image, predictions: [{label, index, score}]}]"
     )
+    sub.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnxruntime"),
+        default="auto",
+        help="what runs the model: auto = onnxruntime on the CPU when mnaszoo[onnx] is"
+        " installed (the model is exported once and cached), else torch (auto)",
+    )
     sub.set_defaults(run=_cmd_predict)
 
     sub = commands.add_parser(
@@ -628,9 +709,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--warmup", type=_non_negative_int, default=3, metavar="N", help="(3)")
     sub.add_argument(
         "--variants",
-        default="plain,optimized,onnxruntime",
+        default="plain,optimized,onnxruntime,onnxruntime-int8",
         metavar="LIST",
-        help="comma-separated (plain,optimized,onnxruntime)",
+        help="comma-separated (plain,optimized,onnxruntime,onnxruntime-int8)",
     )
     sub.add_argument(
         "--no-reference", action="store_true", help="skip the timm/torchvision comparison"
@@ -651,6 +732,108 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", metavar="FILE", help="save a top-1 vs latency plot (needs matplotlib)"
     )
     sub.set_defaults(run=_cmd_bench)
+
+    sub = commands.add_parser(
+        "search",
+        parents=[common],
+        help="platform-aware architecture search on handwritten digits",
+        description="Search MnasNet's factorised space for networks that are accurate on a"
+        " short digits proxy task (scikit-learn, no download) and fast on this machine (a"
+        " measured per-layer latency table at --image-size). Writes state.json (rerun the same"
+        " command to continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with"
+        " matplotlib) into OUTPUT. With --compare, runs each strategy for each of --seeds with"
+        " equal budgets and writes comparison.md/json.",
+    )
+    sub.add_argument("output", metavar="OUTPUT", help="output folder")
+    sub.add_argument(
+        "--strategy",
+        choices=("controller", "ppo", "random"),
+        default="controller",
+        help="controller: REINFORCE LSTM as in the paper; ppo; random (controller)",
+    )
+    sub.add_argument("--budget", type=_positive_int, default=30, metavar="N", help="trials (30)")
+    sub.add_argument(
+        "--seed",
+        "--seeds",
+        dest="seeds",
+        type=_non_negative_int,
+        nargs="+",
+        default=[0],
+        metavar="N",
+        help="search seed; several with --compare (0)",
+    )
+    sub.add_argument(
+        "--target-ms",
+        type=_positive_float,
+        metavar="MS",
+        help="latency target T (default: the predicted latency of the space's MobileNetV2"
+        " skeleton on this machine)",
+    )
+    sub.add_argument("--reward", choices=("soft", "hard"), default="soft", help="(soft)")
+    sub.add_argument(
+        "--latency-backend",
+        choices=("torch", "torch-optimized", "onnxruntime"),
+        default="torch",
+        help="what latency is measured with (torch)",
+    )
+    sub.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=224,
+        metavar="N",
+        help="resolution latency is measured at (224)",
+    )
+    sub.add_argument(
+        "--proxy-size",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="digits resolution for proxy training, >= 16 (16)",
+    )
+    sub.add_argument(
+        "--proxy-epochs", type=_positive_int, default=2, metavar="N", help="epochs per trial (2)"
+    )
+    sub.add_argument(
+        "--train-limit",
+        type=_non_negative_int,
+        default=800,
+        metavar="N",
+        help="proxy training images, 0 for all 1,347 (800)",
+    )
+    sub.add_argument(
+        "--threads", type=_positive_int, default=1, metavar="N", help="CPU threads (1)"
+    )
+    sub.add_argument(
+        "--table",
+        metavar="FILE",
+        help="latency table shared between runs (default: OUTPUT/latency_table.json)",
+    )
+    sub.add_argument(
+        "--calibrate",
+        type=_non_negative_int,
+        default=8,
+        metavar="N",
+        help="networks timed end to end to calibrate a new latency table, 0: none (8)",
+    )
+    sub.add_argument(
+        "--validate-latency",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="afterwards, time N held-out networks and report the table's Spearman/MAPE (0)",
+    )
+    sub.add_argument(
+        "--compare", action="store_true", help="compare --strategies over --seeds instead"
+    )
+    sub.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=("controller", "ppo", "random"),
+        metavar="NAME",
+        help="strategies for --compare (controller random)",
+    )
+    sub.add_argument("--no-progress", action="store_true", help="no progress line")
+    sub.set_defaults(run=_cmd_search, subparser=sub)
     return parser
 
 

@@ -23,11 +23,11 @@ __all__ = [
     "ManifestError",
     "MnaszooError",
     "RemoteFileNotFoundError",
+    "SearchStateError",
     "SpecError",
     "UnknownModelError",
     "UnknownWeightsError",
     "WeightsError",
-    "SearchStateError",
     "WeightsNotCachedError",
     "close_matches_hint",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, overload
+from typing import Any, Literal, NamedTuple, overload
 
 import torch
 from torch import nn
@@ -14,9 +14,14 @@ from torch import nn
 from ._checks import check_int
 from .errors import ArgumentTypeError, InvalidArgumentError
 from .labels import labels_for, read_class_file
+from .runtime import OnnxRuntimeModel, onnxruntime_available
 from .transforms import make_transform
 
-__all__ = ["Prediction", "clear_model_cache", "load_model", "predict"]
+__all__ = ["BACKENDS", "Prediction", "clear_model_cache", "load_model", "predict"]
+
+Backend = Literal["auto", "torch", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+"""What can run the model in :func:`predict`."""
 
 
 class Prediction(NamedTuple):
@@ -131,14 +136,50 @@ def resolve_model(
 
 
 def clear_model_cache() -> None:
-    """Forget the models :func:`predict` has loaded."""
+    """Forget the models :func:`predict` has loaded (and their onnxruntime sessions)."""
     _cached_model.cache_clear()
+    _cached_session.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_session(net: nn.Module, size: int) -> OnnxRuntimeModel:
+    # Keyed by the cached module itself (held alive by this cache), so a name loaded once is
+    # exported (or read from the disk cache) once per process and input size.
+    return OnnxRuntimeModel.from_model(net, input_size=size)
+
+
+def _runner(
+    net: nn.Module | OnnxRuntimeModel, backend: object, *, named: bool, size: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The callable that turns a preprocessed batch into logits, for the chosen backend."""
+    if isinstance(net, OnnxRuntimeModel):
+        return net
+    param = next(net.parameters())
+    on_cpu = param.device.type == "cpu"
+    if backend == "onnxruntime" and not on_cpu:
+        raise InvalidArgumentError(
+            f"backend='onnxruntime' runs on the CPU, but the model is on {param.device};"
+            " pass device='cpu', or backend='torch' for the GPU."
+        )
+    use_ort = backend == "onnxruntime" or (
+        backend == "auto" and named and on_cpu and onnxruntime_available()
+    )
+    if use_ort:
+        if named:
+            return _cached_session(net, size)
+        return OnnxRuntimeModel.from_model(net, input_size=size)
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = net(batch.to(param.device, param.dtype))
+        return logits
+
+    return run
 
 
 @overload
 def predict(
     images: list[Any] | tuple[Any, ...],
-    model: str | nn.Module = ...,
+    model: str | nn.Module | OnnxRuntimeModel = ...,
     *,
     topk: int = ...,
     weights: str | None = ...,
@@ -149,13 +190,14 @@ def predict(
     batch_size: int = ...,
     cache_dir: str | os.PathLike[str] | None = ...,
     local_files_only: bool = ...,
+    backend: Backend = ...,
 ) -> list[list[Prediction]]: ...
 
 
 @overload
 def predict(
     images: Any,
-    model: str | nn.Module = ...,
+    model: str | nn.Module | OnnxRuntimeModel = ...,
     *,
     topk: int = ...,
     weights: str | None = ...,
@@ -166,12 +208,13 @@ def predict(
     batch_size: int = ...,
     cache_dir: str | os.PathLike[str] | None = ...,
     local_files_only: bool = ...,
+    backend: Backend = ...,
 ) -> list[Prediction]: ...
 
 
 def predict(
     images: Any,
-    model: str | nn.Module = "mnasnet_a1",
+    model: str | nn.Module | OnnxRuntimeModel = "mnasnet_a1",
     *,
     topk: int = 5,
     weights: str | None = None,
@@ -182,13 +225,15 @@ def predict(
     batch_size: int = 1,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
+    backend: Backend = "auto",
 ) -> list[Prediction] | list[list[Prediction]]:
     """Classify images with a pretrained MnasNet, using the weights' own preprocessing.
 
     Args:
         images: one image or a list of them: paths, bytes, PIL images, numpy HWC arrays, torch
             CHW tensors (an NCHW tensor is a batch); see :mod:`mnaszoo.images`.
-        model: a registered name (its published weights are downloaded once) or a model.
+        model: a registered name (its published weights are downloaded once), a model, or an
+            :class:`~mnaszoo.OnnxRuntimeModel` (an exported or int8 model).
         topk: how many classes per image.
         weights: a weights tag or id (default: the model's default weights).
         checkpoint: a local weights file or ``save_pretrained`` directory instead.
@@ -201,6 +246,14 @@ def predict(
             float digits.
         cache_dir: where downloads are cached, as in :func:`mnaszoo.create`.
         local_files_only: never use the network, as in :func:`mnaszoo.create`.
+        backend: what runs the model. ``"torch"``: the PyTorch module. ``"onnxruntime"``: the
+            model exported once to ONNX (cached in mnaszoo's cache, see
+            :class:`mnaszoo.OnnxRuntimeModel`) and run by onnxruntime on the CPU, the fastest
+            CPU path (docs/benchmarks.md); needs ``pip install 'mnaszoo[onnx]'``. ``"auto"``
+            (default): onnxruntime for a model *name* on the CPU when that extra is installed,
+            else torch. A model object runs in torch unless ``"onnxruntime"`` is asked for
+            (it is exported at each call then: pass an :class:`~mnaszoo.OnnxRuntimeModel`
+            to reuse one). Scores from the two backends agree to about 1e-5.
 
     Returns:
         For one image, its predictions (highest score first); for a list, one such list per
@@ -210,7 +263,9 @@ def predict(
         InvalidImageError: an image cannot be used (named by index or path), before the model
             runs.
         InvalidArgumentError: ``topk`` or ``batch_size`` is out of range, a class file does not
-            fit the model, or ``weights``/``checkpoint`` are given with a model object.
+            fit the model, ``weights``/``checkpoint`` are given with a model object, an unknown
+            ``backend``, or ``"onnxruntime"`` with a CUDA device.
+        MnaszooError: ``backend="onnxruntime"`` without the ``onnx`` extra.
         ArgumentTypeError: ``model`` is neither a name nor a torch module.
         WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
 
@@ -233,25 +288,39 @@ def predict(
     # A 4-D tensor (NCHW) or array (NHWC) is a batch, like a list.
     single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
     check_int("batch_size", batch_size, minimum=1)
-    net = resolve_model(
-        model,
-        weights=weights,
-        checkpoint=checkpoint,
-        device=device,
-        cache_dir=cache_dir,
-        local_files_only=local_files_only,
-    )
+    if backend not in BACKENDS:
+        raise InvalidArgumentError(
+            f"Unknown backend {backend!r}; accepted: {', '.join(map(repr, BACKENDS))}."
+        )
+    net: nn.Module | OnnxRuntimeModel
+    if isinstance(model, OnnxRuntimeModel):
+        if weights is not None or checkpoint is not None or device not in (None, "cpu"):
+            raise InvalidArgumentError(
+                "weights=, checkpoint= and device= do not apply to an OnnxRuntimeModel."
+            )
+        net = model
+    else:
+        net = resolve_model(
+            model,
+            weights=weights,
+            checkpoint=checkpoint,
+            device=device,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
     num_classes = int(getattr(net, "num_classes", 0))
     labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
     check_int("topk", topk, minimum=1, maximum=max(num_classes, 1))
     pictures = load_images(images)  # every image is decoded and checked before the model runs
+    if isinstance(net, OnnxRuntimeModel) and input_size is None and net.input_size is not None:
+        input_size = net.input_size[0]  # the size the graph was exported for
     transform = make_transform(net, input_size=input_size)
-    param = next(net.parameters())
+    run = _runner(net, backend, named=isinstance(model, str), size=transform.input_size)
     results: list[list[Prediction]] = []
     with torch.inference_mode():
         for start in range(0, len(pictures), batch_size):
             batch = torch.stack([transform(p) for p in pictures[start : start + batch_size]])
-            probabilities = net(batch.to(param.device, param.dtype)).float().softmax(dim=1)
+            probabilities = run(batch).float().softmax(dim=1)
             scores, indices = probabilities.topk(topk, dim=1)
             for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
                 results.append(

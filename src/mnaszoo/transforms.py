@@ -170,12 +170,13 @@ def _preprocessing_of(source: object) -> Preprocessing:
         return source.preprocessing
     if isinstance(source, str):
         return get_weights(source).preprocessing
-    if isinstance(source, torch.nn.Module):
+    # A module, or a wrapper that carries the weights' record (OnnxRuntimeModel).
+    if isinstance(source, torch.nn.Module) or hasattr(source, "weights_info"):
         info = getattr(source, "weights_info", None)
         return info.preprocessing if isinstance(info, WeightsRecord) else DEFAULT_PREPROCESSING
     raise ArgumentTypeError(
-        "make_transform takes a model, a WeightsRecord, a Preprocessing, a weights id or model"
-        f" name, or None; got {type(source).__name__}."
+        "make_transform takes a model (or OnnxRuntimeModel), a WeightsRecord, a Preprocessing,"
+        f" a weights id or model name, or None; got {type(source).__name__}."
     )
 
 

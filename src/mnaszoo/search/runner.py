@@ -1,0 +1,432 @@
+"""Run a platform-aware architecture search: sample, measure, train, reward, repeat.
+
+Each trial: the strategy proposes tokens, the space turns them into a
+:class:`~mnaszoo.specs.NetworkSpec`, ``latency(spec)`` gives milliseconds, ``evaluate`` scores the
+built model (or ``score`` scores the spec directly), the :class:`~mnaszoo.search.reward.Reward`
+combines the two, and the strategy observes the reward.
+
+With ``state_path`` the whole search (space, strategy and its random states, reward, seed and every
+trial) is saved atomically after each trial; running again with the same arguments resumes where
+it stopped and ends with exactly the trials an uninterrupted run would have produced (timings
+aside).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from torch import nn
+
+from .._checks import check_bool, check_float, check_int
+from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from ..specs import NetworkSpec
+from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
+from .reward import Reward
+from .space import SearchSpace
+
+__all__ = ["STRATEGIES", "SearchResult", "Trial", "make_strategy", "run_search"]
+
+STATE_FORMAT = 1
+
+STRATEGIES: dict[str, type[SearchStrategy]] = {
+    LSTMController.name: LSTMController,
+    PPOController.name: PPOController,
+    RandomSearch.name: RandomSearch,
+}
+"""Strategy names :func:`run_search` accepts, and their classes."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One sampled model.
+
+    Attributes:
+        index: 0-based position in the search.
+        tokens: the architecture's tokens.
+        spec: the architecture as :meth:`NetworkSpec.to_dict` data.
+        latency_ms: measured or predicted latency.
+        accuracy: accuracy in [0, 1] from ``evaluate`` or ``score``.
+        reward: the search reward.
+        seconds: wall time of the trial (the one field a resumed search does not reproduce).
+    """
+
+    index: int
+    tokens: tuple[int, ...]
+    spec: dict[str, Any]
+    latency_ms: float
+    accuracy: float
+    reward: float
+    seconds: float
+
+    def network_spec(self) -> NetworkSpec:
+        """The architecture as a :class:`~mnaszoo.specs.NetworkSpec`."""
+        return NetworkSpec.from_dict(self.spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (one line of the search log)."""
+        return {
+            "index": self.index,
+            "tokens": list(self.tokens),
+            "spec": self.spec,
+            "latency_ms": self.latency_ms,
+            "accuracy": self.accuracy,
+            "reward": self.reward,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trial:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            index=int(data["index"]),
+            tokens=tuple(int(t) for t in data["tokens"]),
+            spec=dict(data["spec"]),
+            latency_ms=float(data["latency_ms"]),
+            accuracy=float(data["accuracy"]),
+            reward=float(data["reward"]),
+            seconds=float(data["seconds"]),
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The trials of a search, with its best model and accuracy/latency Pareto front."""
+
+    trials: tuple[Trial, ...]
+    space: SearchSpace = field(repr=False)
+    reward: Reward
+
+    @property
+    def best(self) -> Trial:
+        """The trial with the highest reward (the earliest on ties).
+
+        Raises:
+            SearchStateError: there are no trials.
+        """
+        if not self.trials:
+            raise SearchStateError("The search has no trials; run it with budget >= 1.")
+        return max(self.trials, key=lambda t: (t.reward, -t.index))
+
+    def pareto_front(self) -> tuple[Trial, ...]:
+        """Trials no other trial beats on both accuracy (higher) and latency (lower).
+
+        Sorted by latency; of trials with equal accuracy and latency only the first is kept.
+        """
+        front: list[Trial] = []
+        # Fastest first (then most accurate): a trial is on the front iff it is more accurate
+        # than every faster-or-equal trial already on it.
+        for trial in sorted(self.trials, key=lambda t: (t.latency_ms, -t.accuracy, t.index)):
+            if not front or trial.accuracy > front[-1].accuracy:
+                front.append(trial)
+        return tuple(front)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the trials, the best index, the front's indices, reward and space."""
+        return {
+            "space": self.space.to_dict(),
+            "reward": self.reward.to_dict(),
+            "trials": [t.to_dict() for t in self.trials],
+            "best": self.best.index if self.trials else None,
+            "pareto_front": [t.index for t in self.pareto_front()],
+        }
+
+
+def make_strategy(name: str, space: SearchSpace, *, seed: int = 0) -> SearchStrategy:
+    """Create a strategy by name (:data:`STRATEGIES`) with default settings for ``space``.
+
+    Raises:
+        InvalidArgumentError: unknown name.
+    """
+    if name not in STRATEGIES:
+        raise InvalidArgumentError(
+            f"Unknown search strategy {name!r}; accepted names are {sorted(STRATEGIES)}, or pass a"
+            " SearchStrategy instance."
+        )
+    return STRATEGIES[name](space.num_options, seed=seed)  # type: ignore[call-arg]
+
+
+def run_search(
+    space: SearchSpace,
+    *,
+    latency: Callable[[NetworkSpec], float],
+    reward: Reward,
+    budget: int,
+    evaluate: Callable[[nn.Module], float] | None = None,
+    score: Callable[[NetworkSpec], float] | None = None,
+    strategy: str | SearchStrategy = "controller",
+    num_classes: int = 10,
+    seed: int = 0,
+    state_path: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Search ``space`` for ``budget`` trials and return every trial.
+
+    Give exactly one of ``evaluate`` (trains/evaluates a built model: the real search) and
+    ``score`` (rates a spec without building it: proxies, synthetic rewards, tests).
+
+    Args:
+        space: the search space.
+        latency: maps a spec to its latency in milliseconds (a measurement or a latency model).
+        reward: the accuracy/latency trade-off.
+        budget: total number of trials, counting those of a resumed state.
+        evaluate: maps ``mnaszoo.build(spec, num_classes=num_classes)`` to an accuracy in [0, 1].
+            Each model is built under ``torch.manual_seed`` of a seed derived from ``seed`` and
+            the trial index (the global CPU RNG state is restored afterwards), so its initialisation
+            does not depend on what ran before: that is what makes a resumed search identical.
+        score: maps a spec to an accuracy in [0, 1] without building a model.
+        strategy: ``"controller"`` (:class:`~mnaszoo.search.controller.LSTMController`, REINFORCE),
+            ``"ppo"`` (:class:`~mnaszoo.search.controller.PPOController`), ``"random"`` or a
+            :class:`~mnaszoo.search.controller.SearchStrategy` instance.
+        num_classes: classifier outputs of the models given to ``evaluate``.
+        seed: seed of a strategy given by name and of the models' initialisation.
+        state_path: JSON file saved after every trial; if it exists the search resumes from it.
+        log_path: JSON Lines file, one object per trial (:meth:`Trial.to_dict`). It is rewritten
+            from the state at the start, so after a resume it has exactly one line per trial.
+        progress: show a one-line progress display (trials, best reward, ETA) on stderr.
+
+    Returns:
+        A :class:`SearchResult`.
+
+    Raises:
+        SearchStateError: ``state_path`` holds a different space, strategy, reward or seed, more
+            trials than ``budget``, or cannot be read.
+        InvalidArgumentError: bad arguments, or ``latency``/``evaluate``/``score`` returned a value
+            out of range (the message names the trial).
+        ArgumentTypeError: an argument has the wrong type.
+
+    Example:
+        >>> from mnaszoo.search.reward import Reward
+        >>> space = SearchSpace()
+        >>> result = run_search(
+        ...     space,
+        ...     latency=lambda spec: 10.0 * sum(s.repeats for s in spec.stages),
+        ...     score=lambda spec: 0.5,
+        ...     reward=Reward.soft(150.0),
+        ...     strategy="random",
+        ...     budget=3,
+        ...     progress=False,
+        ... )
+        >>> len(result.trials), result.best.accuracy
+        (3, 0.5)
+    """
+    if not isinstance(space, SearchSpace):
+        raise ArgumentTypeError(f"space must be a SearchSpace, got {type(space).__name__}.")
+    if not isinstance(reward, Reward):
+        raise ArgumentTypeError(f"reward must be a Reward, got {type(reward).__name__}.")
+    if (evaluate is None) == (score is None):
+        raise InvalidArgumentError(
+            "Give exactly one of evaluate (scores a built model) and score (scores a spec)."
+        )
+    for name, hook in (("latency", latency), ("evaluate", evaluate), ("score", score)):
+        if hook is not None and not callable(hook):
+            raise ArgumentTypeError(f"{name} must be callable, got {type(hook).__name__}.")
+    budget = check_int("budget", budget, minimum=1)
+    num_classes = check_int("num_classes", num_classes, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    check_bool("progress", progress)
+    if isinstance(strategy, str):
+        strategy = make_strategy(strategy, space, seed=seed)
+    elif not isinstance(strategy, SearchStrategy):
+        raise ArgumentTypeError(
+            f"strategy must be a name {sorted(STRATEGIES)} or a SearchStrategy, got"
+            f" {type(strategy).__name__}."
+        )
+    if strategy.num_options != space.num_options:
+        raise InvalidArgumentError(
+            "strategy.num_options does not match space.num_options; create the strategy with"
+            " space.num_options."
+        )
+
+    header = {
+        "format": STATE_FORMAT,
+        "space": space.to_dict(),
+        "strategy": {
+            "name": getattr(strategy, "name", type(strategy).__name__),
+            "config": strategy.config(),
+        },
+        "reward": reward.to_dict(),
+        "seed": seed,
+        "evaluator": "evaluate" if evaluate is not None else "score",
+    }
+    trials: list[Trial] = []
+    state_file = Path(state_path) if state_path is not None else None
+    if state_file is not None and state_file.exists():
+        trials = _resume(state_file, header, strategy, budget)
+    if log_path is not None:
+        _atomic_write(Path(log_path), "".join(_log_line(t) for t in trials))
+
+    display = _Progress(budget, trials, sys.stderr) if progress else None
+    try:
+        for index in range(len(trials), budget):
+            started = time.perf_counter()
+            tokens = strategy.propose()
+            spec = space.to_spec(tokens, name=f"search_{index:05d}")
+            latency_ms = _checked(f"latency(spec) of trial {index}", latency(spec), positive=True)
+            if score is not None:
+                accuracy = score(spec)
+            else:
+                accuracy = _evaluate(evaluate, spec, num_classes, seed, index)  # type: ignore[arg-type]
+            accuracy = _checked(f"the accuracy of trial {index}", accuracy, positive=False)
+            value = reward(accuracy, latency_ms)
+            strategy.observe(tokens, value)
+            trial = Trial(
+                index,
+                tokens,
+                spec.to_dict(),
+                latency_ms,
+                accuracy,
+                value,
+                time.perf_counter() - started,
+            )
+            trials.append(trial)
+            if state_file is not None:
+                state = {
+                    **header,
+                    "strategy_state": strategy.state_dict(),
+                    "trials": [t.to_dict() for t in trials],
+                }
+                _atomic_write(state_file, json.dumps(state))
+            if log_path is not None:
+                # The state (written first) is the reference: a crash between the two writes leaves
+                # the log a line short, and the next start rewrites the log from the state.
+                with open(log_path, "a", encoding="utf-8") as log:
+                    log.write(_log_line(trial))
+            if display is not None:
+                display.update(trial)
+    finally:
+        if display is not None:
+            display.close()  # end the progress line even when a trial raises
+    return SearchResult(tuple(trials), space, reward)
+
+
+def _evaluate(
+    evaluate: Callable[[nn.Module], float],
+    spec: NetworkSpec,
+    num_classes: int,
+    seed: int,
+    index: int,
+) -> float:
+    from ..builder import build
+
+    # A per-trial seed makes each model's initialisation (and any randomness in evaluate) a
+    # function of (seed, index) alone, so a resumed search repeats an uninterrupted one.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed * 1_000_003 + index)
+        return evaluate(build(spec, num_classes=num_classes))
+
+
+def _checked(what: str, value: object, *, positive: bool) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if positive:
+        return check_float(what, value, minimum=0.0, min_inclusive=False)
+    return check_float(what, value, minimum=0.0, maximum=1.0)
+
+
+def _resume(
+    path: Path, header: dict[str, Any], strategy: SearchStrategy, budget: int
+) -> list[Trial]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SearchStateError(
+            f"Cannot read the search state {str(path)!r}: {error}. Delete it to start afresh."
+        ) from error
+    if not isinstance(state, dict):
+        raise SearchStateError(f"The search state {str(path)!r} is not a JSON object.")
+    for key, expected in header.items():
+        if key not in state:
+            raise SearchStateError(f"The search state {str(path)!r} lacks {key!r}.")
+        if state[key] != expected:
+            raise SearchStateError(
+                f"The search state {str(path)!r} was written for a different {key}:"
+                f" {_difference(state[key], expected)}. Resume with the same {key}, or pass"
+                " another state_path to start a new search."
+            )
+    try:
+        trials = [Trial.from_dict(t) for t in state["trials"]]
+        strategy.load_state_dict(state["strategy_state"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise SearchStateError(f"The search state {str(path)!r} is malformed: {error}.") from error
+    if len(trials) > budget:
+        raise SearchStateError(
+            f"The search state {str(path)!r} holds {len(trials)} trials, more than budget={budget};"
+            f" pass budget >= {len(trials)}."
+        )
+    return trials
+
+
+def _difference(saved: Any, now: Any, prefix: str = "") -> str:
+    # Name the differing keys, descending into nested settings, rather than dump both values.
+    if isinstance(saved, dict) and isinstance(now, dict):
+        keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        return "; ".join(_difference(saved.get(k), now.get(k), f"{prefix}{k}.") for k in keys)
+    label = prefix[:-1] + " " if prefix else ""
+    return f"{label}saved {_short(saved)}, now {_short(now)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _log_line(trial: Trial) -> str:
+    return json.dumps(trial.to_dict()) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # Write a temporary file next to the target and rename it over: readers and a crash see the
+    # old or the new file, never half of one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class _Progress:
+    """A single self-overwriting stderr line: trials done, best reward, elapsed and ETA."""
+
+    def __init__(self, budget: int, resumed: list[Trial], stream: TextIO) -> None:
+        self.budget, self.start_done, self.stream = budget, len(resumed), stream
+        self.started = time.perf_counter()
+        self.best = max((t.reward for t in resumed), default=-math.inf)
+
+    def update(self, trial: Trial) -> None:
+        self.best = max(self.best, trial.reward)
+        done = trial.index + 1
+        elapsed = time.perf_counter() - self.started
+        rate = elapsed / max(1, done - self.start_done)
+        eta = rate * (self.budget - done)
+        self.stream.write(
+            f"\rsearch {done}/{self.budget}  best reward {self.best:.4f}"
+            f"  elapsed {_clock(elapsed)}  eta {_clock(eta)} "
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
