@@ -63,6 +63,12 @@ def test_from_model_matches_torch_and_reuses_its_export(
         mnaszoo.OnnxRuntimeModel.from_model(model, input_size=64, cache_dir=tmp_path)
     with pytest.raises(AssertionError, match="exported again"):
         mnaszoo.OnnxRuntimeModel.from_model(_small(), input_size=96, cache_dir=tmp_path)
+    # A damaged cache file (here: truncated) is exported again, not a crash.
+    monkeypatch.undo()
+    fast.path.write_bytes(fast.path.read_bytes()[:1000])
+    repaired = mnaszoo.OnnxRuntimeModel.from_model(_small(), input_size=64, cache_dir=tmp_path)
+    assert repaired.path == fast.path
+    torch.testing.assert_close(repaired(x), expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
 
 
 def test_wrong_input_size_and_shape_are_explained(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 __all__ = ["OnnxRuntimeModel", "onnxruntime_available"]
 
 _MISSING_EXTRA = "pip install 'mnaszoo[onnx]'"
+_LOG = logging.getLogger("mnaszoo")
 
 
 def onnxruntime_available(*, export: bool = True) -> bool:
@@ -185,18 +187,22 @@ class OnnxRuntimeModel:
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         folder = root / "onnx"
         path = folder / f"{type(model).__name__.lower()}-{_digest(model, size)}.onnx"
-        if not path.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            # ORT folds BatchNorm itself; folding first keeps the file smaller and the graph the
-            # same as the torch fast path. channels_last would only add transposes to the graph.
-            fused = optimize_for_inference(model, channels_last=False).cpu().float()
-            export(fused, path, format="onnx", batch="dynamic", input_size=size)
-        return cls(
-            path,
-            threads=threads,
-            num_classes=int(getattr(model, "num_classes", 0)) or None,
-            weights_info=getattr(model, "weights_info", None),
-        )
+        options: dict[str, Any] = {
+            "threads": threads,
+            "num_classes": int(getattr(model, "num_classes", 0)) or None,
+            "weights_info": getattr(model, "weights_info", None),
+        }
+        if path.is_file():
+            try:
+                return cls(path, **options)
+            except Exception as error:  # a damaged cache file: export again rather than fail
+                _LOG.warning("Re-exporting %s: the cached file cannot be loaded (%s).", path, error)
+        folder.mkdir(parents=True, exist_ok=True)
+        # ORT folds BatchNorm itself; folding first keeps the file smaller and the graph the
+        # same as the torch fast path. channels_last would only add transposes to the graph.
+        fused = optimize_for_inference(model, channels_last=False).cpu().float()
+        export(fused, path, format="onnx", batch="dynamic", input_size=size)
+        return cls(path, **options)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on an NCHW float tensor (any device; computed on the CPU)."""
