@@ -9,7 +9,7 @@ import torch
 
 import mnaszoo
 from mnaszoo import prediction, runtime
-from mnaszoo.errors import InvalidArgumentError, MnaszooError
+from mnaszoo.errors import CacheNotWritableError, InvalidArgumentError, MnaszooError
 from mnaszoo.prediction import clear_model_cache, predict
 
 from .support.served import Served
@@ -69,6 +69,13 @@ def test_from_model_matches_torch_and_reuses_its_export(
     repaired = mnaszoo.OnnxRuntimeModel.from_model(_small(), input_size=64, cache_dir=tmp_path)
     assert repaired.path == fast.path
     torch.testing.assert_close(repaired(x), expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
+
+
+def test_unwritable_cache_is_explained(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(CacheNotWritableError, match="pass cache_dir= a writable folder"):
+        mnaszoo.OnnxRuntimeModel.from_model(_small(), input_size=64, cache_dir=blocker)
 
 
 def test_wrong_input_size_and_shape_are_explained(tmp_path: Path) -> None:

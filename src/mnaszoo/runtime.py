@@ -26,7 +26,12 @@ import torch
 from torch import nn
 
 from ._checks import check_int
-from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from .errors import (
+    ArgumentTypeError,
+    CacheNotWritableError,
+    InvalidArgumentError,
+    MnaszooError,
+)
 
 __all__ = ["OnnxRuntimeModel", "onnxruntime_available"]
 
@@ -173,6 +178,7 @@ class OnnxRuntimeModel:
 
         Raises:
             MnaszooError: onnx, onnxscript or onnxruntime is missing.
+            CacheNotWritableError: the cache folder cannot be created.
             ArgumentTypeError: ``model`` is not a torch module.
         """
         from .download import default_cache_dir
@@ -197,7 +203,13 @@ class OnnxRuntimeModel:
                 return cls(path, **options)
             except Exception as error:  # a damaged cache file: export again rather than fail
                 _LOG.warning("Re-exporting %s: the cached file cannot be loaded (%s).", path, error)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CacheNotWritableError(
+                f"Cannot create {folder} for the exported model ({error}); pass cache_dir= a"
+                " writable folder or set MNASZOO_CACHE."
+            ) from error
         # ORT folds BatchNorm itself; folding first keeps the file smaller and the graph the
         # same as the torch fast path. channels_last would only add transposes to the graph.
         fused = optimize_for_inference(model, channels_last=False).cpu().float()
