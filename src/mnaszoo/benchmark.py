@@ -208,10 +208,9 @@ def _onnx_runner(
         quantize_int8(model, path, calibration)
     else:
         exporting.export(model, path, format="onnx", batch=batch, input_size=image_size)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    from .runtime import open_session
+
+    session = open_session(path, threads=threads)
     name = session.get_inputs()[0].name
 
     def run(x: Any) -> Any:

@@ -193,9 +193,8 @@ def quantize_int8(
         >>> mnaszoo.OnnxRuntimeModel(path)(images[:4]).shape  # doctest: +SKIP
         torch.Size([4, 10])
     """
-    from .exporting import _atomic, export
-    from .inference import optimize_for_inference
-    from .runtime import onnxruntime_available
+    from .exporting import _atomic
+    from .runtime import export_folded, onnxruntime_available
 
     if not isinstance(model, nn.Module):
         raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
@@ -222,7 +221,6 @@ def quantize_int8(
 
     target = Path(os.fspath(path))
     size = (int(batches[0].shape[2]), int(batches[0].shape[3]))
-    fused = optimize_for_inference(model, channels_last=False).cpu().float()
     calibrate = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
@@ -234,7 +232,7 @@ def quantize_int8(
     ):
         fp32 = Path(tmp) / "fp32.onnx"
         prepared = Path(tmp) / "prepared.onnx"
-        export(fused, fp32, format="onnx", batch="dynamic", input_size=size)
+        export_folded(model, fp32, size)
         quant_pre_process(str(fp32), str(prepared))
         _spatial_means_to_global_pools(prepared)
         quantize_static(

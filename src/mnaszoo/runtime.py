@@ -33,7 +33,7 @@ from .errors import (
     MnaszooError,
 )
 
-__all__ = ["OnnxRuntimeModel", "onnxruntime_available"]
+__all__ = ["OnnxRuntimeModel", "export_folded", "onnxruntime_available", "open_session"]
 
 _MISSING_EXTRA = "pip install 'mnaszoo[onnx]'"
 _LOG = logging.getLogger("mnaszoo")
@@ -54,6 +54,42 @@ def _import_onnxruntime() -> Any:
             f"Running ONNX models needs onnxruntime: {_MISSING_EXTRA}. ({error})"
         ) from error
     return onnxruntime
+
+
+def open_session(
+    path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu"
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``path`` with mnaszoo's settings: all graph
+    optimisations, ``threads`` intra-op threads (``None``: onnxruntime's default), one inter-op
+    thread, the CPU provider (or CUDA's for ``device="cuda"``). Every onnxruntime run in
+    mnaszoo (predict, the benchmark, search latency) opens its session here."""
+    ort = _import_onnxruntime()
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = check_int("threads", threads, minimum=1)
+    # One graph, no parallel branches worth scheduling: inter-op threads only add overhead.
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if provider not in ort.get_available_providers():
+        raise MnaszooError(
+            f"onnxruntime here has no {provider}; install onnxruntime-gpu for device='cuda', or"
+            " use device='cpu'."
+        )
+    return ort.InferenceSession(str(path), options, providers=[provider])
+
+
+def export_folded(model: nn.Module, path: Path, input_size: tuple[int, int]) -> None:
+    """Export a BatchNorm-folded fp32 CPU copy of ``model`` to ONNX with a dynamic batch.
+
+    onnxruntime folds BatchNorm itself; folding first keeps the file smaller and the graph the
+    same as the torch fast path. ``channels_last`` would only add transposes to the graph.
+    """
+    from .exporting import export
+    from .inference import optimize_for_inference
+
+    fused = optimize_for_inference(model, channels_last=False).cpu().float()
+    export(fused, path, format="onnx", batch="dynamic", input_size=input_size)
 
 
 def _digest(model: nn.Module, input_size: tuple[int, int]) -> str:
@@ -124,19 +160,11 @@ class OnnxRuntimeModel:
         num_classes: int | None = None,
         weights_info: Any = None,
     ) -> None:
-        ort = _import_onnxruntime()
+        _import_onnxruntime()
         self.path = Path(os.fspath(path))
         if not self.path.is_file():
             raise InvalidArgumentError(f"No ONNX file at {self.path}.")
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = check_int("threads", threads, minimum=1)
-        # One graph, no parallel branches worth scheduling: inter-op threads only add overhead.
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = open_session(self.path, threads=threads)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise InvalidArgumentError(
@@ -182,8 +210,6 @@ class OnnxRuntimeModel:
             ArgumentTypeError: ``model`` is not a torch module.
         """
         from .download import default_cache_dir
-        from .exporting import export
-        from .inference import optimize_for_inference
 
         if not isinstance(model, nn.Module):
             raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
@@ -210,10 +236,7 @@ class OnnxRuntimeModel:
                 f"Cannot create {folder} for the exported model ({error}); pass cache_dir= a"
                 " writable folder or set MNASZOO_CACHE."
             ) from error
-        # ORT folds BatchNorm itself; folding first keeps the file smaller and the graph the
-        # same as the torch fast path. channels_last would only add transposes to the graph.
-        fused = optimize_for_inference(model, channels_last=False).cpu().float()
-        export(fused, path, format="onnx", batch="dynamic", input_size=size)
+        export_folded(model, path, size)
         return cls(path, **options)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

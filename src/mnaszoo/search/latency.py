@@ -41,7 +41,7 @@ from torch import nn
 
 from .._checks import check_bool, check_float, check_int
 from ..benchmark import _percentile, _threads
-from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError, SearchStateError
+from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..layers import ConvBnAct, make_block
 from ..plan import BlockPlan, NetworkPlan, resolve_plan
 from ..specs import NetworkSpec
@@ -178,26 +178,12 @@ def _time_calls(
 def _onnx_session(module: nn.Module, example: torch.Tensor, device: str, tmpdir: Path) -> Any:
     """Export ``module`` for ``example``'s shape to ONNX and open an onnxruntime session."""
     from ..exporting import _export_onnx
+    from ..runtime import open_session
 
-    try:
-        import onnxruntime as ort
-    except ImportError as error:
-        raise MnaszooError(
-            "backend='onnxruntime' needs onnxruntime: pip install 'mnaszoo[onnx]'."
-        ) from error
     path = tmpdir / "model.onnx"
     cpu_module = module.to("cpu").eval()
     _export_onnx(cpu_module, example.to("cpu"), False, None, path)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-    if provider not in ort.get_available_providers():
-        raise MnaszooError(
-            f"onnxruntime here has no {provider}; install onnxruntime-gpu for device='cuda', or"
-            " use device='cpu'."
-        )
-    return ort.InferenceSession(str(path), options, providers=[provider])
+    return open_session(path, threads=torch.get_num_threads(), device=device)
 
 
 def _runner(
