@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+
+from mnaszoo.torchscript_fix import drop_dangling_builtin_ids
 
 # Two cores: keep intra-op threads fixed so timings and numerics do not depend on the machine.
 torch.set_num_threads(2)
@@ -17,6 +20,13 @@ def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor, tol: flo
     scale = expected.abs().max().item()
     error = (actual.float() - expected.float()).abs().max().item()
     assert error <= tol * scale, f"max |diff| {error:.3g} > {tol:g} x scale {scale:.3g}"
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_torchscript_builtins() -> None:
+    """Tests that call ``torch.jit.script`` themselves would flake after any test that ran
+    ``torch.compile`` (see mnaszoo/torchscript_fix.py); mnaszoo.export guards itself."""
+    drop_dangling_builtin_ids()
 
 
 # The loopback Hub/URL server with every manifest entry, for any test that asks for `served`.

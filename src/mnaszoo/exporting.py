@@ -15,6 +15,7 @@ from torch import nn
 
 from ._checks import check_int
 from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from .torchscript_fix import drop_dangling_builtin_ids
 
 __all__ = ["FORMATS", "export"]
 
@@ -139,6 +140,9 @@ def _export_pt2(model: nn.Module, example: torch.Tensor, dynamic: bool, temp: Pa
 
 
 def _export_torchscript(model: nn.Module, temp: Path) -> None:
+    # A torch bug leaves freed ids in TorchScript's builtin table once torch.compile has
+    # run in this process; a module attribute reusing one fails to script at random.
+    drop_dangling_builtin_ids()
     scripted = torch.jit.script(model)
     with open(temp, "wb") as file:
         torch.jit.save(scripted, file)
