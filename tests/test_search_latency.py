@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -229,16 +230,16 @@ def test_calibrated_table_ranks_real_measurements() -> None:
     """The lookup table, on the real clock, orders held-out networks of clearly different cost.
 
     Costs of neighbouring networks differ by 1.5x or more in MACs so that the test does not
-    depend on a quiet machine; the threshold allows one adjacent swap among five networks.
+    depend on a quiet machine; the threshold allows one adjacent swap among five networks. A
+    burst of load from elsewhere can still spoil one round of timings, so the test takes the
+    best of three independent rounds (calibration and measurement): a broken table fails all.
     """
     settings = {"image_size": 64, "warmup": 2, "repeats": 5, "threads": THREADS}
-    table = LatencyTable(**settings)  # type: ignore[arg-type]
     calibration = [
         resolve_plan(MNASNET_SMALL, 1.0),
         resolve_plan(MNASNET_A1, 0.75),
         resolve_plan(MNASNET_B1, 1.3),
     ]
-    table.fit_calibration(calibration)
     held_out = [
         resolve_plan(MNASNET_SMALL, 0.5),
         resolve_plan(MNASNET_A1, 0.5),
@@ -246,11 +247,18 @@ def test_calibrated_table_ranks_real_measurements() -> None:
         resolve_plan(MNASNET_A1, 1.4, 1.2),
         resolve_plan(MNASNET_B1, 2.0, 2.0),
     ]
-    report = validate_predictor(table.predict, lambda s: table.measure(s, repeats=7), held_out)
-    assert report.n == 5
-    assert report.spearman >= 0.7, str(report)
-    # Median of a shared machine's timings still lands within a factor of the measurement.
-    assert report.mape < 1.0, str(report)
+    reports = []
+    for _ in range(3):
+        table = LatencyTable(**settings)  # type: ignore[arg-type]
+        table.fit_calibration(calibration)
+        measure = functools.partial(table.measure, repeats=7)
+        report = validate_predictor(table.predict, measure, held_out)
+        assert report.n == 5
+        reports.append(report)
+        # Median of a shared machine's timings still lands within a factor of the measurement.
+        if report.spearman >= 0.7 and report.mape < 1.0:
+            return
+    pytest.fail("no round ranked the held-out networks: " + "; ".join(map(str, reports)))
 
 
 # --------------------------------------------------------------------------- validation
