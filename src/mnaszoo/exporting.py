@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int
+from .atomic_files import atomic_path
 from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 from .torchscript_fix import drop_dangling_builtin_ids
 
@@ -78,24 +78,6 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         if training:
             model.train(True)
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, moved onto it only when the block succeeds."""
-    directory = path.parent
-    if not directory.is_dir():
-        raise InvalidArgumentError(
-            f"Cannot write {path}: the directory {directory} does not exist."
-        )
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        yield temp
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _output_names(model: nn.Module, example: torch.Tensor) -> list[str]:
@@ -210,7 +192,7 @@ def export(
     target = Path(os.fspath(path))
     # torch.export specialises a traced size of 1, so a dynamic batch is traced with 2.
     example = _example_input(model, 2 if static is None else static, size)
-    with _eval_mode(model), _atomic(target) as temp:
+    with _eval_mode(model), atomic_path(target) as temp:
         if format == "onnx":
             _export_onnx(model, example, static is None, opset, temp)
         elif format == "pt2":

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .atomic_files import atomic_path
 from .config import ModelConfig
 from .errors import (
     ArgumentTypeError,
@@ -39,15 +40,8 @@ PathLike = str | os.PathLike[str]
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    # Write beside the target and rename: readers see the old file or the new one, never half.
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp:
+        write(temp)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

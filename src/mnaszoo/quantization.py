@@ -193,7 +193,7 @@ def quantize_int8(
         >>> mnaszoo.OnnxRuntimeModel(path)(images[:4]).shape  # doctest: +SKIP
         torch.Size([4, 10])
     """
-    from .exporting import _atomic
+    from .atomic_files import atomic_path
     from .runtime import export_folded, onnxruntime_available
 
     if not isinstance(model, nn.Module):
@@ -228,7 +228,7 @@ def quantize_int8(
     }[method]
     with (
         tempfile.TemporaryDirectory(prefix="mnaszoo-int8-") as tmp,
-        _atomic(target) as temp,
+        atomic_path(target) as temp,
     ):
         fp32 = Path(tmp) / "fp32.onnx"
         prepared = Path(tmp) / "prepared.onnx"

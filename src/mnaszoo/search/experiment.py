@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from .._checks import check_bool, check_float, check_int
+from ..atomic_files import write_text_atomic
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..specs import NetworkSpec
 from .latency import BACKENDS, LatencyTable, PredictorReport, validate_predictor
@@ -50,6 +51,7 @@ from .proxy import ProxyTrainer, load_digits_proxy
 from .reward import Reward
 from .runner import STRATEGIES, SearchResult, Trial, run_search
 from .space import SearchSpace
+from .state_files import read_json, read_json_object
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -87,17 +89,15 @@ def load_spec(path: str | os.PathLike[str]) -> NetworkSpec:
         SearchStateError: the file cannot be read or does not hold a network spec.
     """
     source = Path(os.fspath(path))
+    data = read_json(source, "the network spec", hint="")
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
         return NetworkSpec.from_dict(data)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as error:
-        raise SearchStateError(f"Cannot read a network spec from {source}: {error}") from error
+    except (TypeError, ValueError) as error:
+        raise SearchStateError(f"{source} does not hold a network spec: {error}") from error
 
 
 def _write_json(path: Path, data: Any) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(temp, path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def _spec_key(spec: NetworkSpec) -> str:
@@ -370,14 +370,7 @@ def _settings(
 def _check_config(path: Path, settings: dict[str, Any]) -> None:
     if not path.exists():
         return
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SearchStateError(
-            f"Cannot read {path}: {error}. Delete it to start afresh."
-        ) from error
-    if not isinstance(saved, dict):
-        raise SearchStateError(f"{path} is not a JSON object; delete it to start afresh.")
+    saved = read_json_object(path, "the search settings")
     differ = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
     if differ:
         details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {settings.get(k)!r}" for k in differ)

@@ -40,11 +40,13 @@ import torch
 from torch import nn
 
 from .._checks import check_bool, check_float, check_int
+from ..atomic_files import write_text_atomic
 from ..benchmark import _percentile, _threads
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..layers import ConvBnAct, make_block
 from ..plan import BlockPlan, NetworkPlan, resolve_plan
 from ..specs import NetworkSpec
+from .state_files import read_json
 
 __all__ = [
     "BACKENDS",
@@ -702,18 +704,7 @@ class LatencyTable:
             The path written.
         """
         target = Path(os.fspath(path))
-        if not target.parent.is_dir():
-            raise InvalidArgumentError(
-                f"Cannot write {target}: the directory {target.parent} does not exist."
-            )
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(self.to_dict(), file, indent=1)
-                file.write("\n")
-            os.replace(name, target)
-        finally:
-            Path(name).unlink(missing_ok=True)
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=1) + "\n")
         return target
 
     @classmethod
@@ -742,10 +733,7 @@ class LatencyTable:
         """
         source = Path(os.fspath(path))
         check_bool("force", force)
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise SearchStateError(f"Cannot read latency table {source}: {error}") from error
+        data = read_json(source, "the latency table")
         if not isinstance(data, dict) or data.get("format") != _TABLE_FORMAT:
             raise SearchStateError(
                 f"{source} is not a mnaszoo latency table (no format {_TABLE_FORMAT!r})."

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +27,13 @@ import torch
 from torch import nn
 
 from .._checks import check_bool, check_float, check_int
+from ..atomic_files import write_text_atomic
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..specs import NetworkSpec
 from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
 from .reward import Reward
 from .space import SearchSpace
+from .state_files import read_json_object
 
 __all__ = ["STRATEGIES", "SearchResult", "Trial", "make_strategy", "run_search"]
 
@@ -337,14 +338,7 @@ def _checked(what: str, value: object, *, positive: bool) -> float:
 def _resume(
     path: Path, header: dict[str, Any], strategy: SearchStrategy, budget: int
 ) -> list[Trial]:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SearchStateError(
-            f"Cannot read the search state {str(path)!r}: {error}. Delete it to start afresh."
-        ) from error
-    if not isinstance(state, dict):
-        raise SearchStateError(f"The search state {str(path)!r} is not a JSON object.")
+    state = read_json_object(path, "the search state")
     for key, expected in header.items():
         if key not in state:
             raise SearchStateError(f"The search state {str(path)!r} lacks {key!r}.")
@@ -386,19 +380,8 @@ def _log_line(trial: Trial) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    # Write a temporary file next to the target and rename it over: readers and a crash see the
-    # old or the new file, never half of one.
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 class _Progress:
