@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -20,6 +22,16 @@ def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor, tol: flo
     scale = expected.abs().max().item()
     error = (actual.float() - expected.float()).abs().max().item()
     assert error <= tol * scale, f"max |diff| {error:.3g} > {tol:g} x scale {scale:.3g}"
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for the test: tiny models (search samples at 32 px, the controller's
+    LSTM steps) pay more for OpenMP handoffs between two busy cores than for the arithmetic."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

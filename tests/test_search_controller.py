@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import torch
@@ -22,15 +22,8 @@ from mnaszoo.search.space import SearchSpace
 
 NUM_OPTIONS = SearchSpace().num_options  # 42 decisions of 2 to 4 options
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # The controller's LSTM steps are tiny: OpenMP handoffs between two busy cores cost more than
-    # the arithmetic.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny LSTM steps and models: see the one_thread fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _matching(target: Sequence[int]) -> object:

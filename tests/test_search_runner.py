@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,8 @@ from mnaszoo.specs import NetworkSpec
 SPACE = SearchSpace()
 REWARD = Reward.soft(60.0)
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny LSTM steps and 32 px models: one thread avoids OpenMP handoffs on busy shared cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny LSTM steps and models: see the one_thread fixture in conftest.py.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fake_latency(spec: NetworkSpec) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -100,16 +99,6 @@ def test_samples_match_their_tokens() -> None:
     rng = random.Random(7)
     for _ in range(300):
         _check_spec_matches(space, space.sample(rng))
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    # These models are tiny at 32 px: one thread avoids OpenMP handoffs that cost more than the
-    # arithmetic (20x slower on two busy cores).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.usefixtures("one_thread")
