@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from mnaszoo.cli import main
+from mnaszoo.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

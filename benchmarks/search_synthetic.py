@@ -30,10 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mnaszoo.counting import count_macs
-from mnaszoo.plan import resolve_plan
+from mnaszoo.models.counting import count_macs
+from mnaszoo.models.plan import resolve_plan
+from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search import Reward, SearchSpace, run_search
-from mnaszoo.specs import NetworkSpec
 
 STAGE_FIELDS = ("kind", "expansion", "kernel", "se_ratio", "skip", "out_channels", "repeats")
 

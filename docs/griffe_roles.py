@@ -1,7 +1,8 @@
 """Griffe extension: adapt mnaszoo's docstrings to mkdocstrings' Markdown rendering.
 
 mnaszoo's docstrings use Sphinx roles (``:func:`mnaszoo.create```,
-``:class:`~mnaszoo.model.MnasNet```) so that they read well in ``help()`` and in the source.
+``:class:`~mnaszoo.models.mnasnet.MnasNet```) so that they read well in ``help()`` and in the
+source.
 This extension (loaded by ``mkdocs.yml``) rewrites each role into an optional mkdocs-autorefs
 reference: a link where the target is rendered somewhere in the site, plain code where it is not
 (a private helper, the standard library). It also reads an ``Example:`` section as Google

@@ -8,7 +8,7 @@ time by ``GENERATORS[NAME]()``:
   it, its license and its preprocessing;
 - ``metrics-table``: every metric the manifest records, with its source;
 - ``architectures-side-by-side``: the stage tables of MnasNet-A1, B1 and small side by side,
-  from ``mnaszoo.architectures``;
+  from ``mnaszoo.models.architectures``;
 - ``api-index``: every name of ``mnaszoo.__all__`` with the first line of its docstring, linked
   to its entry in the API reference;
 - ``errors-tree``: the exception hierarchy of ``mnaszoo.errors``.
@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import mnaszoo
-from mnaszoo.architectures import MNASNET_A1, MNASNET_B1, MNASNET_SMALL
-from mnaszoo.manifest import HubSource, Preprocessing, WeightsRecord, load_manifest
-from mnaszoo.registry import MODELS
-from mnaszoo.specs import BlockKind, NetworkSpec, StageSpec
+from mnaszoo.models.architectures import MNASNET_A1, MNASNET_B1, MNASNET_SMALL
+from mnaszoo.models.registry import MODELS
+from mnaszoo.models.specs import BlockKind, NetworkSpec, StageSpec
+from mnaszoo.weights.manifest import HubSource, Preprocessing, WeightsRecord, load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO_PAGE = "zoo.md"

@@ -72,7 +72,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
 
 import mnaszoo
-from mnaszoo.finetune import (
+from mnaszoo.data.transforms import make_transform
+from mnaszoo.tasks.finetune import (
     FINETUNE_BN_MOMENTUM,
     count_parameters,
     freeze,
@@ -80,8 +81,7 @@ from mnaszoo.finetune import (
     param_groups,
     set_bn_momentum,
 )
-from mnaszoo.manifest import LocalSource, Preprocessing, WeightsRecord
-from mnaszoo.transforms import make_transform
+from mnaszoo.weights.manifest import LocalSource, Preprocessing, WeightsRecord
 
 STATE_NAME = "training_state.pt"
 STATE_FORMAT = 1
@@ -708,7 +708,7 @@ def _run(
         else:
             states = [mine]
         if env.main:
-            model.save_pretrained(output, labels=data.classes, overwrite=True)
+            mnaszoo.save_pretrained(model, output, labels=data.classes, overwrite=True)
             atomic_save(
                 {
                     "format": STATE_FORMAT,

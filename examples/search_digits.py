@@ -44,13 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from mnaszoo import build
-from mnaszoo.search.experiment import (
-    DEFAULT_BUDGET,
-    REWARDS,
-    compare_strategies,
-    load_spec,
-    search_digits,
-)
+from mnaszoo.search.compare import compare_strategies
+from mnaszoo.search.experiment import DEFAULT_BUDGET, REWARDS, load_spec, search_digits
 
 STRATEGIES = ("controller", "ppo", "random")
 BACKENDS = ("torch", "torch-optimized", "onnxruntime")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from mnaszoo.torchscript_fix import drop_dangling_builtin_ids
+from mnaszoo.deploy._torchscript_fix import drop_dangling_builtin_ids
 
 # Two cores: keep intra-op threads fixed so timings and numerics do not depend on the machine.
 torch.set_num_threads(2)

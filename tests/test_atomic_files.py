@@ -1,4 +1,4 @@
-"""mnaszoo.atomic_files: the one atomic-write helper export, persistence and search use."""
+"""mnaszoo._io: the one atomic-write helper export, persistence and search use."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mnaszoo.atomic_files import atomic_path, write_text_atomic
+from mnaszoo._io import atomic_path, write_text_atomic
 from mnaszoo.errors import InvalidArgumentError
 
 

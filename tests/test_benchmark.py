@@ -1,5 +1,5 @@
-"""The benchmark machinery (``mnaszoo.benchmark``, ``mnaszoo bench``): structure only, on a tiny
-input with one or two calls; no timing is asserted."""
+"""The benchmark machinery (``mnaszoo.deploy.benchmark``, ``mnaszoo bench``): structure only, on a
+tiny input with one or two calls; no timing is asserted."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from mnaszoo import describe
-from mnaszoo.benchmark import (
+from mnaszoo.cli.main import main
+from mnaszoo.deploy.benchmark import (
     Row,
     measure_matmul_peak,
     plot_accuracy_latency,
@@ -20,7 +21,6 @@ from mnaszoo.benchmark import (
     to_json,
     to_markdown,
 )
-from mnaszoo.cli import main
 from mnaszoo.errors import InvalidArgumentError
 
 

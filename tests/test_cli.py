@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo.cli import main
-from mnaszoo.evaluation import evaluate
-from mnaszoo.labels import imagenet_synsets
-from mnaszoo.prediction import clear_model_cache, format_predictions, predict
+from mnaszoo.cli.main import main
+from mnaszoo.data.labels import imagenet_synsets
+from mnaszoo.tasks.evaluation import evaluate
+from mnaszoo.tasks.prediction import clear_model_cache, format_predictions, predict
 
 from .support.publishers import load_case, publisher_bytes
 from .support.served import Served

@@ -22,22 +22,22 @@ from safetensors.torch import save, save_file
 from torch import nn
 
 import mnaszoo
-from mnaszoo.architectures import (
-    MNASNET_A1,
-    MNASNET_B1,
-    MNASNET_B1_TORCHVISION_V1,
-    MNASNET_D1,
-    MNASNET_SMALL,
-)
-from mnaszoo.checkpoint import read_checkpoint
-from mnaszoo.convert import Layout, detect_layout, from_mnaszoo, to_mnaszoo
 from mnaszoo.errors import (
     ArgumentTypeError,
     CorruptCheckpointError,
     IncompatibleWeightsError,
     InvalidArgumentError,
 )
-from mnaszoo.specs import NetworkSpec
+from mnaszoo.models.architectures import (
+    MNASNET_A1,
+    MNASNET_B1,
+    MNASNET_B1_TORCHVISION_V1,
+    MNASNET_D1,
+    MNASNET_SMALL,
+)
+from mnaszoo.models.specs import NetworkSpec
+from mnaszoo.weights.checkpoint import read_checkpoint
+from mnaszoo.weights.convert import Layout, detect_layout, from_mnaszoo, to_mnaszoo
 
 from .support.synth import spec_from_entries, state_dict_sha256, synth_input, synth_state_dict
 

@@ -12,8 +12,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import mnaszoo
-from mnaszoo.counting import count_macs, count_params
-from mnaszoo.registry import MODELS
+from mnaszoo.models.counting import count_macs, count_params
+from mnaszoo.models.registry import MODELS
 
 # name: (parameters, MACs at 224 in millions rounded to 0.01; None where no figure is published)
 REFERENCE = {

@@ -41,7 +41,7 @@ def test_architecture_tables_are_current(name: str) -> None:
 
 
 def _weights_table() -> str:
-    from mnaszoo.manifest import HubSource, load_manifest
+    from mnaszoo.weights.manifest import HubSource, load_manifest
 
     manifest = load_manifest()
     lines = [

@@ -1,4 +1,4 @@
-"""Tests of mnaszoo.download against a real local HTTP server speaking the Hub protocol.
+"""Tests of mnaszoo.weights.download against a real local HTTP server speaking the Hub protocol.
 
 Every test runs offline (loopback only), with retry back-off patched out, so nothing sleeps.
 Most cases run twice: for a Hub file (``fetch_hub_file``) and a plain URL (``fetch_url``).
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from mnaszoo import download
 from mnaszoo.errors import (
     AccessDeniedError,
     CacheNotWritableError,
@@ -30,6 +29,7 @@ from mnaszoo.errors import (
     RemoteFileNotFoundError,
     WeightsNotCachedError,
 )
+from mnaszoo.weights import download, url_download
 from tests.support.hub_env import HubEnv, RecordingSleep, fast_retries, hf_hub_environment
 from tests.support.hub_server import HubServer, git_blob_sha1, lfs_pointer, sha256_hex
 
@@ -104,7 +104,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
     """No real sleeping: huggingface_hub's back-off and mnaszoo's URL back-off are recorded."""
     recorder = fast_retries(monkeypatch)
-    monkeypatch.setattr(download, "_sleep", recorder.sleep)
+    monkeypatch.setattr(url_download, "_sleep", recorder.sleep)
     return recorder
 
 

@@ -20,10 +20,10 @@ from PIL import Image, ImageOps
 from torch import nn
 
 import mnaszoo
+from mnaszoo.data.labels import imagenet_labels, imagenet_synsets
 from mnaszoo.errors import InvalidArgumentError, InvalidImageError
-from mnaszoo.evaluation import EvaluationResult, evaluate
-from mnaszoo.labels import imagenet_labels, imagenet_synsets
-from mnaszoo.prediction import predict
+from mnaszoo.tasks.evaluation import EvaluationResult, evaluate
+from mnaszoo.tasks.prediction import predict
 
 PHOTOS = sorted((Path(__file__).parent / "fixtures" / "images").glob("*.jpg"))
 RED, GREEN, BLUE = 0, 1, 2

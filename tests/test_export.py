@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo import exporting
+from mnaszoo.deploy import exporting
 
 from .conftest import assert_close_to_scale
 from .test_model import _randomise_bn

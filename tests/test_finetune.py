@@ -1,4 +1,4 @@
-"""Fine-tuning helpers (mnaszoo.finetune), gradient checkpointing, and examples/finetune.py."""
+"""Fine-tuning helpers (mnaszoo.tasks.finetune), gradient checkpointing and examples/finetune.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 import mnaszoo
-from mnaszoo.finetune import (
+from mnaszoo.tasks.finetune import (
     FINETUNE_BN_MOMENTUM,
     EvalModeBatchNorm2d,
     count_parameters,
@@ -203,7 +203,7 @@ def test_frozen_models_copy_pickle_script_and_save(tmp_path: Path) -> None:
         torch.testing.assert_close(clone.eval()(x), expected)
     scripted = torch.jit.script(model)
     torch.testing.assert_close(scripted(x), expected)
-    model.save_pretrained(tmp_path)
+    mnaszoo.save_pretrained(model, tmp_path)
     loaded = mnaszoo.from_pretrained(tmp_path)
     torch.testing.assert_close(loaded(x), expected)
 
@@ -401,7 +401,7 @@ def test_example_learns_digits(tmp_path: Path) -> None:
     assert loaded.weights_info.labels == tuple(str(d) for d in range(10))
 
     # `mnaszoo predict --checkpoint ... --classes ...` classifies a saved 8x8 PNG as the model.
-    from mnaszoo import cli
+    from mnaszoo.cli import main as cli
 
     samples = sorted((output / "samples").glob("*.png"))
     assert len(samples) == 3

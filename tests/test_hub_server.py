@@ -30,8 +30,12 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from huggingface_hub import constants as hf_constants
-from huggingface_hub import hf_hub_download, model_info, snapshot_download
+from huggingface_hub import (
+    constants as hf_constants,
+    hf_hub_download,
+    model_info,
+    snapshot_download,
+)
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,

@@ -11,13 +11,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from mnaszoo.data.images import load_image, load_images
 from mnaszoo.errors import ArgumentTypeError, InvalidImageError, MnaszooError
-from mnaszoo.images import load_image, load_images
 
 RNG = np.random.default_rng(0)
 PICTURE = RNG.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)  # HWC: 5 rows, 7 columns

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo.inference import InferenceOnlyError, is_inference_optimized
+from mnaszoo.deploy.optimize import InferenceOnlyError, is_inference_optimized
 
 from .conftest import assert_close_to_scale
 from .test_model import _randomise_bn

@@ -11,7 +11,7 @@ import pytest
 
 import mnaszoo
 from mnaszoo.errors import ManifestError, UnknownWeightsError
-from mnaszoo.manifest import HubSource, UrlSource, get_weights, list_weights, parse_manifest
+from mnaszoo.weights.manifest import HubSource, UrlSource, get_weights, list_weights, parse_manifest
 
 ROOT_MANIFEST = Path(__file__).parents[1] / "weights_manifest.json"
 DATA: dict[str, Any] = json.loads(ROOT_MANIFEST.read_text())
@@ -32,7 +32,9 @@ EXPECTED_SOURCES = {
 def test_packaged_manifest_is_the_root_file() -> None:
     from importlib import resources
 
-    packaged = resources.files("mnaszoo").joinpath("weights_manifest.json").read_text("utf-8")
+    packaged = (
+        resources.files("mnaszoo.weights").joinpath("weights_manifest.json").read_text("utf-8")
+    )
     assert packaged == ROOT_MANIFEST.read_text()
 
 

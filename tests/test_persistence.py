@@ -40,7 +40,7 @@ def _same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def test_round_trip(tmp_path: Path) -> None:
     model = _trained(num_classes=3, drop_path_rate=0.1)
-    model.save_pretrained(tmp_path / "ckpt", labels=["cat", "dog", "fox"])
+    mnaszoo.save_pretrained(model, tmp_path / "ckpt", labels=["cat", "dog", "fox"])
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "config.json",
         "model.safetensors",
@@ -59,7 +59,7 @@ def test_config_rebuilds_without_the_registry(tmp_path: Path) -> None:
         (mnaszoo.StageSpec("conv", 1, 3, 2, 1, 24), mnaszoo.StageSpec("mb", 2, 7, 2, 4, 32, 0.5)),
     )
     model = mnaszoo.build(spec, width_mult=1.5, num_classes=5, bn_eps=1e-3)
-    model.save_pretrained(tmp_path)
+    mnaszoo.save_pretrained(model, tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architecture"]["spec"]["name"] == "custom"
     _same_outputs(model.eval(), mnaszoo.from_pretrained(tmp_path))
@@ -67,7 +67,7 @@ def test_config_rebuilds_without_the_registry(tmp_path: Path) -> None:
 
 def test_channels_last_model_saves(tmp_path: Path) -> None:
     model = _trained().to(memory_format=torch.channels_last)
-    model.save_pretrained(tmp_path)
+    mnaszoo.save_pretrained(model, tmp_path)
     # Same values, compared in one memory format (kernels differ between formats).
     _same_outputs(
         model.to(memory_format=torch.contiguous_format), mnaszoo.from_pretrained(tmp_path)
@@ -75,13 +75,15 @@ def test_channels_last_model_saves(tmp_path: Path) -> None:
 
 
 def test_another_architecture_is_not_overwritten(tmp_path: Path) -> None:
-    _trained("mnasnet_small").save_pretrained(tmp_path)
+    mnaszoo.save_pretrained(_trained("mnasnet_small"), tmp_path)
     before = (tmp_path / "model.safetensors").read_bytes()
     with pytest.raises(InvalidArgumentError, match="already holds a mnasnet_small checkpoint"):
-        _trained("mnasnet_b1_050").save_pretrained(tmp_path)
+        mnaszoo.save_pretrained(_trained("mnasnet_b1_050"), tmp_path)
     assert (tmp_path / "model.safetensors").read_bytes() == before
-    _trained("mnasnet_small").save_pretrained(tmp_path)  # same architecture: a newer checkpoint
-    _trained("mnasnet_b1_050").save_pretrained(tmp_path, overwrite=True)
+    mnaszoo.save_pretrained(
+        _trained("mnasnet_small"), tmp_path
+    )  # same architecture: a newer checkpoint
+    mnaszoo.save_pretrained(_trained("mnasnet_b1_050"), tmp_path, overwrite=True)
     assert mnaszoo.from_pretrained(tmp_path).config.spec.name == "mnasnet_b1"
 
 
@@ -89,7 +91,7 @@ def test_failed_write_leaves_the_old_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = _trained()
-    model.save_pretrained(tmp_path)
+    mnaszoo.save_pretrained(model, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
     def broken_save(tensors: dict[str, torch.Tensor], filename: str, metadata: Any) -> None:
@@ -98,7 +100,7 @@ def test_failed_write_leaves_the_old_checkpoint(
 
     monkeypatch.setattr("safetensors.torch.save_file", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        _trained().save_pretrained(tmp_path)
+        mnaszoo.save_pretrained(_trained(), tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
@@ -108,16 +110,16 @@ def test_bad_directories(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(CorruptCheckpointError, match=r"lacks model\.safetensors"):
         mnaszoo.from_pretrained(tmp_path)
-    _trained().save_pretrained(tmp_path / "ok")
+    mnaszoo.save_pretrained(_trained(), tmp_path / "ok")
     (tmp_path / "ok" / "config.json").write_text('{"library_name": "timm"}')
     with pytest.raises(CorruptCheckpointError, match="is not a mnaszoo config"):
         mnaszoo.from_pretrained(tmp_path / "ok")
     with pytest.raises(InvalidArgumentError, match="labels has 2 names but the model has 1000"):
-        _trained().save_pretrained(tmp_path / "labels", labels=["a", "b"])
+        mnaszoo.save_pretrained(_trained(), tmp_path / "labels", labels=["a", "b"])
 
 
 def test_mismatched_weights_are_refused(tmp_path: Path) -> None:
-    _trained().save_pretrained(tmp_path)
+    mnaszoo.save_pretrained(_trained(), tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     config["architecture"]["width_mult"] = 0.5
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -153,7 +155,7 @@ def test_from_hub_and_push(hub: HubEnv, tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr("huggingface_hub.HfApi.create_repo", create_repo)
     monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
-    url = model.push_to_hub("me/tiny", private=True, labels=["no", "yes"])
+    url = mnaszoo.push_to_hub(model, "me/tiny", private=True, labels=["no", "yes"])
     assert url.endswith(REVISION) and uploaded["repo"] == (
         "me/tiny",
         {"private": True, "exist_ok": True},

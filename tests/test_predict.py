@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 import mnaszoo
+from mnaszoo.data.labels import imagenet_labels
+from mnaszoo.data.transforms import make_transform
 from mnaszoo.errors import InvalidArgumentError, InvalidImageError
-from mnaszoo.labels import imagenet_labels
-from mnaszoo.prediction import Prediction, clear_model_cache, predict
-from mnaszoo.transforms import make_transform
+from mnaszoo.tasks.prediction import Prediction, clear_model_cache, predict
 
 from .support.served import Served
 
@@ -99,7 +99,7 @@ def test_class_file_and_topk(served: Served, tmp_path: Path) -> None:
 
 def test_checkpoint_directory(served: Served, tmp_path: Path) -> None:
     model = mnaszoo.create("mnasnet_small", pretrained=True, num_classes=2)
-    model.save_pretrained(tmp_path / "run", labels=["no", "yes"])
+    mnaszoo.save_pretrained(model, tmp_path / "run", labels=["no", "yes"])
     result = predict(
         PHOTOS[0], "mnasnet_small", checkpoint=tmp_path / "run", topk=2, backend="torch"
     )

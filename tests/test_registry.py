@@ -8,8 +8,8 @@ import sys
 import pytest
 
 import mnaszoo
-from mnaszoo.plan import make_divisible, resolve_plan, scale_channels
-from mnaszoo.registry import MODELS
+from mnaszoo.models.plan import make_divisible, resolve_plan, scale_channels
+from mnaszoo.models.registry import MODELS
 
 EXPECTED_NAMES = [
     "mnasnet_a1",

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo import prediction, runtime
+from mnaszoo.deploy import onnx_runtime as runtime
 from mnaszoo.errors import CacheNotWritableError, InvalidArgumentError, MnaszooError
-from mnaszoo.prediction import clear_model_cache, predict
+from mnaszoo.tasks import prediction
+from mnaszoo.tasks.prediction import clear_model_cache, predict
 
 from .support.served import Served
 
@@ -53,7 +54,7 @@ def test_from_model_matches_torch_and_reuses_its_export(
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr("mnaszoo.exporting.export", no_export)
+    monkeypatch.setattr("mnaszoo.deploy.exporting.export", no_export)
     again = mnaszoo.OnnxRuntimeModel.from_model(model, input_size=64, cache_dir=tmp_path)
     assert again.path == fast.path
     # Changed weights or input size: another file (and here, an export).

@@ -17,14 +17,15 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo.cli import main
+from mnaszoo.cli.main import main
 from mnaszoo.errors import MnaszooError, SearchStateError
-from mnaszoo.search.experiment import compare_strategies, load_spec, search_digits
+from mnaszoo.models.specs import NetworkSpec
+from mnaszoo.search.compare import compare_strategies
+from mnaszoo.search.experiment import load_spec, search_digits
 from mnaszoo.search.plot import plot_pareto
 from mnaszoo.search.reward import Reward
 from mnaszoo.search.runner import SearchResult, Trial
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.specs import NetworkSpec
 
 pytest.importorskip("sklearn")
 

@@ -11,18 +11,13 @@ import torch
 from torch import nn
 
 import mnaszoo
-from mnaszoo.architectures import MNASNET_A1, MNASNET_B1, MNASNET_SMALL
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from mnaszoo.plan import resolve_plan
-from mnaszoo.search.latency import (
-    LatencyStats,
-    LatencyTable,
-    PredictorReport,
-    measure_latency,
-    spearman_correlation,
-    validate_predictor,
-)
-from mnaszoo.specs import NetworkSpec, StageSpec
+from mnaszoo.models.architectures import MNASNET_A1, MNASNET_B1, MNASNET_SMALL
+from mnaszoo.models.plan import resolve_plan
+from mnaszoo.models.specs import NetworkSpec, StageSpec
+from mnaszoo.search.latency_table import LatencyTable
+from mnaszoo.search.timing import LatencyStats, measure_latency
+from mnaszoo.search.validation import PredictorReport, spearman_correlation, validate_predictor
 
 # One thread: on a shared two-core machine two OpenMP threads can stall each other badly, while
 # one thread degrades gracefully under load. Sizes stay small so every test runs in seconds.

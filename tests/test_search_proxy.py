@@ -7,8 +7,8 @@ import torch
 
 import mnaszoo
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError
+from mnaszoo.models.specs import NetworkSpec, StageSpec
 from mnaszoo.search.proxy import ProxyTrainer, load_digits_proxy
-from mnaszoo.specs import NetworkSpec, StageSpec
 
 pytest.importorskip("sklearn")
 

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search.controller import LSTMController, RandomSearch
 from mnaszoo.search.reward import Reward
 from mnaszoo.search.runner import SearchResult, Trial, run_search
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.specs import NetworkSpec
 
 SPACE = SearchSpace()
 REWARD = Reward.soft(60.0)

@@ -11,15 +11,10 @@ import torch
 
 import mnaszoo
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError
-from mnaszoo.plan import make_divisible, resolve_plan
-from mnaszoo.search.space import (
-    FIELDS,
-    MOBILENET_V2_BASE,
-    BaseBlock,
-    BlockChoice,
-    SearchSpace,
-)
-from mnaszoo.specs import BlockKind
+from mnaszoo.models.plan import make_divisible, resolve_plan
+from mnaszoo.models.specs import BlockKind
+from mnaszoo.search.choices import FIELDS, MOBILENET_V2_BASE, BaseBlock, BlockChoice
+from mnaszoo.search.space import SearchSpace
 
 KINDS = {
     "conv": (BlockKind.CONV, 1),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import mnaszoo
-from mnaszoo.plan import resolve_plan
+from mnaszoo.models.plan import resolve_plan
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "fixtures" / "reference" / "reference_models.json").read_text()

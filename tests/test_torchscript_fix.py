@@ -12,7 +12,7 @@ import torch
 from torch.jit import _builtins
 
 import mnaszoo
-from mnaszoo.torchscript_fix import drop_dangling_builtin_ids
+from mnaszoo.deploy._torchscript_fix import drop_dangling_builtin_ids
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning"),
@@ -33,7 +33,7 @@ def _keys_named(table: dict[int, str], name: str) -> set[int]:
 _AFTER_TORCH_COMPILE = """
 import json, torch
 from torch.jit import _builtins
-from mnaszoo.torchscript_fix import drop_dangling_builtin_ids
+from mnaszoo.deploy._torchscript_fix import drop_dangling_builtin_ids
 table = _builtins._get_builtin_table()
 torch.compile(torch.nn.Identity())
 packet = torch.ops.quantized_decomposed.quantize_per_tensor

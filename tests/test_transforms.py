@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 import mnaszoo
+from mnaszoo.data.transforms import make_transform
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError
-from mnaszoo.transforms import make_transform
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INDEX = json.loads((FIXTURES / "preprocess" / "index.json").read_text())

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int
+from .._validate import check_float, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 
 __all__ = [

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._checks import check_float
+from .._validate import check_float
 from ..errors import ArgumentTypeError, MnaszooError, SearchStateError
 from .runner import SearchResult
 

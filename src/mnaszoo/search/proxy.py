@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from .._checks import check_float, check_int
-from ..benchmark import _threads
+from .._validate import check_choice, check_float, check_int
+from ..deploy._timing import intra_op_threads
 from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 
 __all__ = ["ProxyTrainer", "TensorPair", "load_digits_proxy"]
@@ -67,7 +67,7 @@ def _check_pair(name: str, pair: object) -> TensorPair:
 
 def _reinitialize(model: nn.Module) -> None:
     """Fresh weights and BatchNorm statistics, as :func:`mnaszoo.build` would give."""
-    from ..model import _init_weights
+    from ..models.mnasnet import _init_weights
 
     for module in model.modules():
         reset = getattr(module, "reset_parameters", None)
@@ -157,11 +157,7 @@ class ProxyTrainer:
         self.label_smoothing = check_float(
             "label_smoothing", label_smoothing, minimum=0.0, maximum=1.0, max_inclusive=False
         )
-        if optimizer not in _OPTIMIZERS:
-            raise InvalidArgumentError(
-                f"Unknown optimizer {optimizer!r}; accepted: {', '.join(map(repr, _OPTIMIZERS))}."
-            )
-        self.optimizer = optimizer
+        self.optimizer = check_choice("optimizer", optimizer, _OPTIMIZERS)
         self.seed = check_int("seed", seed, minimum=0)
         if device not in ("cpu", "cuda"):
             raise InvalidArgumentError(f"device must be 'cpu' or 'cuda', got {device!r}.")
@@ -245,7 +241,7 @@ class ProxyTrainer:
         if not isinstance(model, nn.Module):
             raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with _threads(self.threads), torch.random.fork_rng(devices=devices):
+        with intra_op_threads(self.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             model.to(self.device)
             _reinitialize(model)
@@ -276,7 +272,7 @@ class ProxyTrainer:
 
 
 def _digits_preprocessing(image_size: int) -> Any:
-    from ..manifest import Preprocessing
+    from ..weights.manifest import Preprocessing
 
     # The same recipe as examples/finetune.py: bilinear upscaling, grey [0, 1] mapped to [-1, 1].
     return Preprocessing(
@@ -347,7 +343,7 @@ def load_digits_proxy(
     import numpy as np
     from PIL import Image
 
-    from ..transforms import make_transform
+    from ..data.transforms import make_transform
 
     digits = load_digits()
     # Scans hold 0..16 (white ink on black); scale to 8-bit grey as the example does.

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .._checks import check_float
+from .._validate import check_float
 from ..errors import InvalidArgumentError
 
 __all__ = ["Reward"]

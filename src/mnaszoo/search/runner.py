@@ -1,9 +1,9 @@
 """Run a platform-aware architecture search: sample, measure, train, reward, repeat.
 
 Each trial: the strategy proposes tokens, the space turns them into a
-:class:`~mnaszoo.specs.NetworkSpec`, ``latency(spec)`` gives milliseconds, ``evaluate`` scores the
-built model (or ``score`` scores the spec directly), the :class:`~mnaszoo.search.reward.Reward`
-combines the two, and the strategy observes the reward.
+:class:`~mnaszoo.models.specs.NetworkSpec`, ``latency(spec)`` gives milliseconds, ``evaluate``
+scores the built model (or ``score`` scores the spec directly), the
+:class:`~mnaszoo.search.reward.Reward` combines the two, and the strategy observes the reward.
 
 With ``state_path`` the whole search (space, strategy and its random states, reward, seed and every
 trial) is saved atomically after each trial; running again with the same arguments resumes where
@@ -26,14 +26,13 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_float, check_int
-from ..atomic_files import write_text_atomic
+from .._io import read_json_object, write_text_atomic
+from .._validate import check_bool, check_float, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from ..specs import NetworkSpec
+from ..models.specs import NetworkSpec
 from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
 from .reward import Reward
 from .space import SearchSpace
-from .state_files import read_json_object
 
 __all__ = ["STRATEGIES", "SearchResult", "Trial", "make_strategy", "run_search"]
 
@@ -70,7 +69,7 @@ class Trial:
     seconds: float
 
     def network_spec(self) -> NetworkSpec:
-        """The architecture as a :class:`~mnaszoo.specs.NetworkSpec`."""
+        """The architecture as a :class:`~mnaszoo.models.specs.NetworkSpec`."""
         return NetworkSpec.from_dict(self.spec)
 
     def to_dict(self) -> dict[str, Any]:
@@ -318,7 +317,7 @@ def _evaluate(
     seed: int,
     index: int,
 ) -> float:
-    from ..builder import build
+    from ..models.factory import build
 
     # A per-trial seed makes each model's initialisation (and any randomness in evaluate) a
     # function of (seed, index) alone, so a resumed search repeats an uninterrupted one.

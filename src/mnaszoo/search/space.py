@@ -7,7 +7,7 @@ the block's base width and a change of its base depth. All blocks of one stage s
 an architecture is one :class:`BlockChoice` per skeleton block, and a controller emits it as a flat
 sequence of integer tokens (indices into each decision's options).
 
-Every architecture converts to an ordinary :class:`~mnaszoo.specs.NetworkSpec` with
+Every architecture converts to an ordinary :class:`~mnaszoo.models.specs.NetworkSpec` with
 :meth:`SearchSpace.to_spec`, so ``mnaszoo.build`` and the counters work on it unchanged.
 """
 
@@ -15,167 +15,38 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .._checks import check_bool, check_float, check_int
+from .._validate import check_bool, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
-from ..plan import BlockPlan, make_divisible, resolve_plan
-from ..specs import SUPPORTED_KERNELS, BlockKind, NetworkSpec, StageSpec
-
-__all__ = [
-    "DEFAULT_FILTERS",
-    "DEFAULT_KERNELS",
-    "DEFAULT_LAYERS",
-    "DEFAULT_OPS",
-    "DEFAULT_SE_RATIOS",
-    "DEFAULT_SKIPS",
-    "FIELDS",
-    "MOBILENET_V2_BASE",
-    "BaseBlock",
-    "BlockChoice",
-    "Decision",
-    "SearchSpace",
-]
-
-FIELDS: tuple[str, ...] = ("op", "kernel", "se_ratio", "skip", "filters", "layers")
-"""The per-block decisions, in token order."""
-
-DEFAULT_OPS: tuple[str, ...] = ("conv", "dconv", "mb3", "mb6")
-DEFAULT_KERNELS: tuple[int, ...] = (3, 5)
-DEFAULT_SE_RATIOS: tuple[float, ...] = (0.0, 0.25)
-DEFAULT_SKIPS: tuple[bool, ...] = (False, True)
-DEFAULT_FILTERS: tuple[float, ...] = (0.75, 1.0, 1.25)
-DEFAULT_LAYERS: tuple[int, ...] = (-1, 0, 1)
-
-_MB_OP = re.compile(r"mb([1-9][0-9]?)")
-_SPACE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class BaseBlock:
-    """One block of the skeleton the search varies.
-
-    Args:
-        expansion: the base expansion ratio (used only to pick :meth:`SearchSpace.base_tokens`).
-        channels: base output channels; the ``filters`` decision multiplies them.
-        repeats: base number of layers; the ``layers`` decision adds to it.
-        stride: stride of the block's first layer (fixed by the skeleton).
-
-    Raises:
-        InvalidArgumentError: a field is out of range.
-        ArgumentTypeError: a field has the wrong type.
-    """
-
-    expansion: int
-    channels: int
-    repeats: int
-    stride: int
-
-    def __post_init__(self) -> None:
-        check_int("BaseBlock.expansion", self.expansion, minimum=1)
-        check_int("BaseBlock.channels", self.channels, minimum=1)
-        check_int("BaseBlock.repeats", self.repeats, minimum=1)
-        check_int("BaseBlock.stride", self.stride, minimum=1, maximum=2)
-
-
-MOBILENET_V2_BASE: tuple[BaseBlock, ...] = (
-    BaseBlock(1, 16, 1, 1),
-    BaseBlock(6, 24, 2, 2),
-    BaseBlock(6, 32, 3, 2),
-    BaseBlock(6, 64, 4, 2),
-    BaseBlock(6, 96, 3, 1),
-    BaseBlock(6, 160, 3, 2),
-    BaseBlock(6, 320, 1, 1),
+from ..models.plan import BlockPlan, make_divisible, resolve_plan
+from ..models.specs import BlockKind, NetworkSpec, StageSpec
+from .choices import (
+    DEFAULT_FILTERS,
+    DEFAULT_KERNELS,
+    DEFAULT_LAYERS,
+    DEFAULT_OPS,
+    DEFAULT_SE_RATIOS,
+    DEFAULT_SKIPS,
+    FIELDS,
+    MOBILENET_V2_BASE,
+    BaseBlock,
+    BlockChoice,
+    Decision,
+    check_filters,
+    check_kernel,
+    check_layers,
+    check_op,
+    check_se,
+    op_kind,
+    options,
 )
-"""MobileNetV2's seven blocks (expansion, channels, repeats, stride), the paper's skeleton."""
 
+__all__ = ["SearchSpace"]
 
-@dataclass(frozen=True)
-class BlockChoice:
-    """The choice for one skeleton block.
-
-    Args:
-        op: ``"conv"`` (regular convolution), ``"dconv"`` (depthwise separable) or ``"mbE"``
-            (inverted residual with expansion ``E``, e.g. ``"mb6"``).
-        kernel: kernel size.
-        se_ratio: squeeze-and-excitation ratio relative to the block input (0 = none).
-        skip: allow identity skips (they apply only where stride is 1 and widths match).
-        filters: multiplier of the block's base channels.
-        layers: change of the block's base repeats.
-    """
-
-    op: str
-    kernel: int
-    se_ratio: float
-    skip: bool
-    filters: float
-    layers: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One token of an architecture: which block, which field, and its options."""
-
-    block: int
-    field: str
-    options: tuple[Any, ...]
-
-
-def _op_kind(op: str) -> tuple[BlockKind, int]:
-    if op == "conv":
-        return BlockKind.CONV, 1
-    if op == "dconv":
-        return BlockKind.DS, 1
-    match = _MB_OP.fullmatch(op)
-    if match is None:
-        raise InvalidArgumentError(
-            f"Unknown search op {op!r}; accepted ops are 'conv', 'dconv' and 'mbE' with an integer"
-            " expansion E from 1 to 99 (e.g. 'mb3', 'mb6')."
-        )
-    return BlockKind.MB, int(match.group(1))
-
-
-def _options(name: str, values: object, check: Any) -> tuple[Any, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise ArgumentTypeError(
-            f"{name} must be a non-empty tuple or list of options, got {type(values).__name__}."
-        )
-    options = tuple(check(f"{name}[{i}]", value) for i, value in enumerate(values))
-    if not options:
-        raise InvalidArgumentError(f"{name} must hold at least one option, got none.")
-    if len(set(options)) != len(options):
-        raise InvalidArgumentError(f"{name} must not repeat an option, got {options}.")
-    return options
-
-
-def _check_op(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ArgumentTypeError(f"{name} must be a string op, got {type(value).__name__}.")
-    _op_kind(value)
-    return value
-
-
-def _check_kernel(name: str, value: object) -> int:
-    kernel = check_int(name, value)
-    if kernel not in SUPPORTED_KERNELS:
-        raise InvalidArgumentError(f"{name} must be one of {SUPPORTED_KERNELS}, got {kernel}.")
-    return kernel
-
-
-def _check_se(name: str, value: object) -> float:
-    return check_float(name, value, minimum=0.0, maximum=1.0, max_inclusive=False)
-
-
-def _check_filters(name: str, value: object) -> float:
-    return check_float(name, value, minimum=0.0, min_inclusive=False, maximum=8.0)
-
-
-def _check_layers(name: str, value: object) -> int:
-    return check_int(name, value, minimum=-64, maximum=64)
+_SPACE_FORMAT = 1
 
 
 class SearchSpace:
@@ -244,12 +115,12 @@ out_channels=24, se_ratio=0.0, skip=True)
         self.stem_channels = check_int("stem_channels", stem_channels, minimum=1)
         self.head_channels = check_int("head_channels", head_channels, minimum=1)
         self.options: dict[str, tuple[Any, ...]] = {
-            "op": _options("ops", ops, _check_op),
-            "kernel": _options("kernels", kernels, _check_kernel),
-            "se_ratio": _options("se_ratios", se_ratios, _check_se),
-            "skip": _options("skips", skips, check_bool),
-            "filters": _options("filters", filters, _check_filters),
-            "layers": _options("layers", layers, _check_layers),
+            "op": options("ops", ops, check_op),
+            "kernel": options("kernels", kernels, check_kernel),
+            "se_ratio": options("se_ratios", se_ratios, check_se),
+            "skip": options("skips", skips, check_bool),
+            "filters": options("filters", filters, check_filters),
+            "layers": options("layers", layers, check_layers),
         }
         self._distinct: int | None = None
 
@@ -442,7 +313,7 @@ out_channels=24, se_ratio=0.0, skip=True)
 
     def _stage(self, index: int, choice: BlockChoice) -> StageSpec:
         block = self.base[index]
-        kind, expansion = _op_kind(choice.op)
+        kind, expansion = op_kind(choice.op)
         return StageSpec(
             kind,
             repeats=max(1, block.repeats + choice.layers),
@@ -457,7 +328,7 @@ out_channels=24, se_ratio=0.0, skip=True)
     def to_spec(
         self, architecture: Sequence[int] | Sequence[BlockChoice], *, name: str = "searched"
     ) -> NetworkSpec:
-        """Return the :class:`~mnaszoo.specs.NetworkSpec` of an architecture.
+        """Return the :class:`~mnaszoo.models.specs.NetworkSpec` of an architecture.
 
         Args:
             architecture: tokens, or one :class:`BlockChoice` per block.
@@ -570,7 +441,7 @@ out_channels=24, se_ratio=0.0, skip=True)
 
 
 def _op_distance(op: str, expansion: int) -> tuple[float, int]:
-    kind, op_expansion = _op_kind(op)
+    kind, op_expansion = op_kind(op)
     # Expansion 1 is a depthwise-separable block (MobileNetV2's first block); prefer it to mb1,
     # and a regular convolution is the last resort for any skeleton block.
     rank = {BlockKind.DS: 0, BlockKind.MB: 1, BlockKind.CONV: 2}[kind]

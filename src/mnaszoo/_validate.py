@@ -1,0 +1,82 @@
+"""Argument checks shared by every part of mnaszoo, used at the public entry points.
+
+They raise mnaszoo errors that say what was received and what is accepted, and never use
+``assert`` (which ``python -O`` removes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+
+__all__ = ["check_bool", "check_choice", "check_float", "check_int"]
+
+_E = TypeVar("_E", bound=MnaszooError)
+
+
+def check_int(
+    name: str,
+    value: object,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    error: Callable[[str], MnaszooError] = InvalidArgumentError,
+) -> int:
+    """Return ``value`` if it is an int (not a bool) within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
+    if minimum is not None and value < minimum:
+        raise error(f"{name} must be >= {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise error(f"{name} must be <= {maximum}, got {value}.")
+    return value
+
+
+def check_float(
+    name: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+    error: Callable[[str], MnaszooError] = InvalidArgumentError,
+) -> float:
+    """Return ``float(value)`` if it is a finite real number within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise error(f"{name} must be a finite number, got {value!r}.")
+    if minimum is not None and (number < minimum or (not min_inclusive and number == minimum)):
+        bound = ">=" if min_inclusive else ">"
+        raise error(f"{name} must be {bound} {minimum}, got {value!r}.")
+    if maximum is not None and (number > maximum or (not max_inclusive and number == maximum)):
+        bound = "<=" if max_inclusive else "<"
+        raise error(f"{name} must be {bound} {maximum}, got {value!r}.")
+    return number
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool."""
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(
+            f"{name} must be True or False, got {type(value).__name__} {value!r}."
+        )
+    return value
+
+
+def check_choice(name: str, value: object, accepted: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``accepted``.
+
+    Raises:
+        InvalidArgumentError: anything else, naming ``name`` and listing what is accepted.
+    """
+    if not isinstance(value, str) or value not in accepted:
+        raise InvalidArgumentError(
+            f"Unknown {name} {value!r}; accepted: {', '.join(map(repr, accepted))}."
+        )
+    return value

@@ -1,0 +1,95 @@
+"""Argument types and option groups shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InvalidArgumentError
+
+GLOB = frozenset("*?[")  # a pattern with one of these is a shell pattern, else a substring
+DEFAULT_MODEL = "mnasnet_a1"
+
+
+def number_type(
+    cast: Callable[[str], float], accepts: Callable[[float], bool], expected: str
+) -> Callable[[str], Any]:
+    """An argparse ``type=`` that parses with ``cast`` and refuses values ``accepts`` rejects."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = number_type(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = number_type(float, lambda v: 0 < v < math.inf, "a positive number")
+
+
+def check_device(device: str | None) -> None:
+    if device is None:
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as error:
+        raise InvalidArgumentError(f"Unknown device {device!r}: {error}") from error
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError(
+            f"--device {device}: CUDA is not available to this torch {torch.__version__}; use"
+            " --device cpu."
+        )
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = False) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
+        metavar="NAME",
+        help=f"registered model name (default: {DEFAULT_MODEL}; `mnaszoo list` shows them)",
+    )
+    group.add_argument(
+        "--weights",
+        "-w",
+        metavar="TAG",
+        help="weights tag or id, e.g. tv_in1k (default: the model's default weights)",
+    )
+    group.add_argument(
+        "--checkpoint",
+        "-c",
+        metavar="PATH",
+        help="a local weights file (mnaszoo, timm or torchvision layout) or a save_pretrained"
+        " directory, instead of published weights",
+    )
+    if classes:
+        group.add_argument(
+            "--classes",
+            metavar="FILE",
+            help="class names, one per line in class-index order (for fine-tuned models)",
+        )
+    group.add_argument(
+        "--input-size",
+        type=positive_int,
+        metavar="N",
+        help="input resolution N x N (the resize scales with it; default: the weights' recipe)",
+    )
+    group.add_argument(
+        "--device", metavar="D", help="cpu, cuda, cuda:1, ... (default: cuda if available)"
+    )
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="download cache (default: the Hugging Face cache and ~/.cache/mnaszoo)",
+    )

@@ -1,0 +1,94 @@
+"""``mnaszoo evaluate``: top-1/top-5 accuracy on a folder of labelled images."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from ._options import add_model_options, check_device, non_negative_int, positive_int
+
+if TYPE_CHECKING:
+    from ..tasks.evaluation import EvaluationResult
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the command to ``commands``; ``common`` holds the options every command takes."""
+    sub = commands.add_parser(
+        "evaluate",
+        parents=[common],
+        help="top-1/top-5 accuracy on a folder of labelled images",
+        description="Measure top-1/top-5 accuracy on FOLDER, which holds one subfolder per"
+        " class: ImageNet synsets (n01440764, ...), the model's class names, or exactly as many"
+        " folders as the model has classes (sorted order = class index).",
+    )
+    sub.add_argument("folder", metavar="FOLDER", help="one subfolder of images per class")
+    add_model_options(sub)
+    sub.add_argument("--batch-size", "-b", type=positive_int, default=32, metavar="N", help="(32)")
+    sub.add_argument(
+        "--workers",
+        "-j",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="image-decoding worker processes (0: none)",
+    )
+    sub.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="at most N images, taken round-robin over the classes",
+    )
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.add_argument("--json-out", metavar="FILE", help="also write the result as JSON to FILE")
+    sub.set_defaults(run=run)
+
+
+def _print_evaluation(result: EvaluationResult) -> None:
+    topk = f"top-{result.topk}"
+    p = result.preprocessing
+    fields = [
+        ("model", f"{result.model} ({result.weights or 'no published weights'})"),
+        ("folder", f"{result.folder} (classes mapped by {result.mapping})"),
+        ("images", f"{result.num_images} in {result.num_classes_seen} classes"),
+        ("top-1", f"{result.top1:.2f} %  ({result.top1_correct}/{result.num_images})"),
+        (topk, f"{result.top5:.2f} %  ({result.top5_correct}/{result.num_images})"),
+        ("preprocessing", f"resize {p['resize']} {p['interpolation']}, crop {p['input_size']}"),
+        (
+            "time",
+            f"{result.seconds:.1f} s, {result.images_per_second:.1f} images/s on"
+            f" {result.device} (batch {result.batch_size})",
+        ),
+    ]
+    width = max(len(key) for key, _ in fields)
+    for key, value in fields:
+        print(f"{key.ljust(width)}  {value}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; return the exit status."""
+    from ..tasks.evaluation import evaluate
+
+    check_device(args.device)
+    result = evaluate(
+        args.model,
+        args.folder,
+        weights=args.weights,
+        checkpoint=args.checkpoint,
+        input_size=args.input_size,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        device=args.device,
+        limit=args.limit,
+        progress=not args.quiet,
+        cache_dir=args.cache_dir,
+    )
+    if args.json_out is not None:
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            f.write(result.to_json() + "\n")
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_evaluation(result)
+    return 0

@@ -1,0 +1,91 @@
+"""``mnaszoo info``: a model's per-stage table and each published checkpoint's provenance."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from ..models.registry import get_entry, list_models
+from ..models.summary import describe
+from ..weights.manifest import get_weights, load_manifest
+from ._format import preprocessing_text, print_json, record_dict, source_text, verified_by
+from ._options import positive_int
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the command to ``commands``; ``common`` holds the options every command takes."""
+    sub = commands.add_parser(
+        "info",
+        parents=[common],
+        help="per-stage table of a model and its weights' provenance",
+        description="Show a model's resolved per-stage table (channels, SE, parameters, MACs)"
+        " and each published checkpoint: source, how it is verified, license, metrics,"
+        " preprocessing.",
+    )
+    sub.add_argument("name", metavar="NAME", help="a model name or a weights id")
+    sub.add_argument(
+        "--image-size", type=positive_int, default=224, metavar="N", help="for MACs (224)"
+    )
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    sub.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; return the exit status."""
+    manifest = load_manifest()
+    name: str = args.name
+    if "." in name and name.split(".", 1)[0] in list_models():
+        records = [get_weights(name)]
+        name = records[0].model
+    else:
+        records = sorted(
+            (r for r in manifest.records.values() if r.model == name), key=lambda r: r.id
+        )
+    entry = get_entry(name)
+    summary = describe(name, image_size=args.image_size)
+    if args.json:
+        print_json(
+            {
+                "name": name,
+                "description": entry.description,
+                "width_mult": entry.width_mult,
+                "image_size": args.image_size,
+                "params": summary.params,
+                "macs": summary.macs,
+                "stages": [asdict(row) for row in summary.rows],
+                "weights": [record_dict(r, manifest.defaults.get(name) == r.id) for r in records],
+            }
+        )
+        return 0
+    print(f"{name}: {entry.description}")
+    print()
+    print(summary)
+    if not records:
+        print()
+        print(f"No published weights for {name}: create({name!r}) is randomly initialised.")
+        return 0
+    for r in records:
+        default = " (default)" if manifest.defaults.get(name) == r.id else ""
+        fields = [
+            ("source", source_text(r)),
+            ("verified by", verified_by(r)),
+            ("layout", f"{r.layout} (converted to mnaszoo's on loading)"),
+            ("publisher", r.publisher),
+            ("license", r.license),
+            ("parameters", f"{r.num_params:,}"),
+            ("classes", f"{r.num_classes} ({r.labels if isinstance(r.labels, str) else 'own'})"),
+            ("preprocessing", preprocessing_text(r)),
+        ]
+        for m in r.metrics:
+            top5 = "" if m.top5 is None else f", top-5 {m.top5}"
+            fields.append(("metric", f"{m.dataset}: top-1 {m.top1}{top5} ({m.source})"))
+        if r.notes:
+            fields.append(("notes", r.notes))
+        width = max(len(key) for key, _ in fields)
+        print()
+        print(f"weights {r.id}{default}")
+        for key, value in fields:
+            print(f"  {key.ljust(width)}  {value}")
+    return 0

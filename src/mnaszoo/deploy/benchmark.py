@@ -1,0 +1,466 @@
+"""Latency and throughput of the registered models on this machine.
+
+:func:`run_benchmark` times each model at each batch size as a plain eager module, optimised for
+inference (:func:`mnaszoo.deploy.optimize.optimize_for_inference`, when that module is
+present) and exported to ONNX and run by onnxruntime (when :mod:`mnaszoo.deploy.exporting` and
+``onnxruntime`` are installed). When ``timm`` or ``torchvision`` is installed, their builds of the
+same architecture (random weights) are timed in the same loop, call for call, so machine noise
+hits both alike.
+
+Every candidate at one batch size is timed round-robin: one call of each, ``repeats`` times, after
+``warmup`` untimed calls each. Times are wall-clock per call (:func:`time.perf_counter`) under
+:func:`torch.inference_mode` with a fixed number of intra-op threads; rows report the median and
+the 90th percentile. Achieved GFLOP/s is ``2 * MACs * batch / median``, set against this
+machine's measured single-precision matrix-multiply peak (:func:`measure_matmul_peak`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .._validate import check_int
+from ..errors import InvalidArgumentError
+from ..models.registry import get_entry
+from ..models.summary import describe
+from ..weights.manifest import load_manifest
+from ._timing import intra_op_threads, percentile
+
+__all__ = [
+    "REFERENCE_MODELS",
+    "VARIANTS",
+    "Row",
+    "measure_matmul_peak",
+    "plot_accuracy_latency",
+    "run_benchmark",
+    "to_json",
+    "to_markdown",
+]
+
+_LOG = logging.getLogger("mnaszoo")
+
+VARIANTS = ("plain", "optimized", "onnxruntime", "onnxruntime-int8")
+"""The ways a mnaszoo model is run: eager, optimised for inference, onnxruntime (fp32), and
+onnxruntime on the int8 model of :func:`mnaszoo.quantize_int8` (calibrated on random images:
+its speed is representative, its accuracy is not; see docs/export.md for accuracy)."""
+
+REFERENCE_VARIANTS = ("plain", "onnxruntime")
+"""The variants timed for timm's and torchvision's models too (their own eager module, and their
+export run by onnxruntime), when those variants are asked for."""
+
+REFERENCE_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mnasnet_a1": (("timm", "semnasnet_100"),),
+    "mnasnet_a1_050": (("timm", "semnasnet_050"),),
+    "mnasnet_a1_075": (("timm", "semnasnet_075"),),
+    "mnasnet_a1_140": (("timm", "semnasnet_140"),),
+    "mnasnet_b1": (("timm", "mnasnet_100"), ("torchvision", "mnasnet1_0")),
+    "mnasnet_b1_050": (("timm", "mnasnet_050"), ("torchvision", "mnasnet0_5")),
+    "mnasnet_b1_075": (("timm", "mnasnet_075"), ("torchvision", "mnasnet0_75")),
+    "mnasnet_b1_130": (("torchvision", "mnasnet1_3"),),
+    "mnasnet_b1_140": (("timm", "mnasnet_140"),),
+    "mnasnet_small": (("timm", "mnasnet_small"),),
+}
+"""The same architecture in timm and torchvision, by mnaszoo name: ``(library, model name)``."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One timed candidate at one batch size.
+
+    Attributes:
+        model: the mnaszoo model name.
+        implementation: ``"mnaszoo"``, ``"timm"`` or ``"torchvision"``.
+        reference: the timm/torchvision model name (``""`` for mnaszoo's own rows).
+        variant: one of :data:`VARIANTS` (references: one of :data:`REFERENCE_VARIANTS`).
+        batch: images per call.
+        image_size: input resolution (square).
+        params: mnaszoo's parameter count (:func:`mnaszoo.describe`).
+        macs: multiply-accumulates per image (:func:`mnaszoo.describe`).
+        median_ms: median wall time of one call, milliseconds.
+        p90_ms: 90th percentile of the wall time of one call, milliseconds.
+        images_per_s: ``batch / median``.
+        gflops: achieved GFLOP/s, ``2 * macs * batch / median``.
+        peak_fraction: ``gflops`` over the measured matmul peak (``None`` without one).
+        ratio: for a reference row, mnaszoo's median in the *same variant* over this row's
+            median at the same batch (``< 1``: mnaszoo is faster); ``None`` for mnaszoo's own
+            rows.
+        top1: best reported ImageNet-1k top-1 of the model's published weights, if any.
+        threads: :func:`torch.get_num_threads` during the run.
+        repeats: timed calls.
+    """
+
+    model: str
+    implementation: str
+    reference: str
+    variant: str
+    batch: int
+    image_size: int
+    params: int
+    macs: int
+    median_ms: float
+    p90_ms: float
+    images_per_s: float
+    gflops: float
+    peak_fraction: float | None
+    ratio: float | None
+    top1: float | None
+    threads: int
+    repeats: int
+
+
+def measure_matmul_peak(
+    size: int = 2048, *, repeats: int = 10, threads: int | None = None
+) -> float:
+    """This machine's single-precision matrix-multiply rate, GFLOP/s.
+
+    Args:
+        size: the side of the square fp32 matrices multiplied.
+        repeats: timed products (after two untimed ones); the median is reported.
+        threads: intra-op threads (``None``: the current :func:`torch.get_num_threads`).
+
+    Returns:
+        ``2 * size**3 / median seconds / 1e9``.
+    """
+    check_int("size", size, minimum=1)
+    check_int("repeats", repeats, minimum=1)
+    import torch
+
+    with intra_op_threads(threads), torch.inference_mode():
+        a = torch.randn(size, size)
+        b = torch.randn(size, size)
+        out = torch.empty(size, size)
+        for _ in range(2):
+            torch.mm(a, b, out=out)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b, out=out)
+            times.append(time.perf_counter() - start)
+    return 2.0 * size**3 / statistics.median(times) / 1e9
+
+
+def _best_top1(model: str) -> float | None:
+    values = [
+        r.top1 for r in load_manifest().records.values() if r.model == model and r.top1 is not None
+    ]
+    return max(values) if values else None
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def _reference(library: str, name: str) -> Any:
+    """A timm or torchvision model in eval mode, random weights; ``None`` if not installed."""
+    if library == "timm":
+        timm = _optional("timm")
+        return None if timm is None else timm.create_model(name, pretrained=False).eval()
+    models = _optional("torchvision.models")
+    return None if models is None else getattr(models, name)(weights=None).eval()
+
+
+def _onnx_runner(
+    model: Any, batch: int, image_size: int, threads: int, tmp: Path, *, int8: bool = False
+) -> Any:
+    exporting = _optional("mnaszoo.deploy.exporting")
+    ort = _optional("onnxruntime")
+    if exporting is None or ort is None:
+        return None
+    path = tmp / f"model_{id(model)}_{batch}{'_int8' if int8 else ''}.onnx"
+    if int8:
+        import torch
+
+        from .quantization import quantize_int8
+
+        generator = torch.Generator().manual_seed(0)
+        calibration = torch.randn(8, 3, image_size, image_size, generator=generator)
+        quantize_int8(model, path, calibration)
+    else:
+        exporting.export(model, path, format="onnx", batch=batch, input_size=image_size)
+    from .onnx_runtime import open_session
+
+    session = open_session(path, threads=threads)
+    name = session.get_inputs()[0].name
+
+    def run(x: Any) -> Any:
+        return session.run(None, {name: x})
+
+    return run
+
+
+@dataclass
+class _Candidate:
+    model: str
+    implementation: str
+    reference: str
+    variant: str
+    call: Callable[[Any], Any]
+    numpy_input: bool
+    times: list[float]
+
+
+def _candidates(
+    name: str,
+    batch: int,
+    image_size: int,
+    variants: Sequence[str],
+    compare_reference: bool,
+    threads: int,
+    tmp: Path,
+) -> list[_Candidate]:
+    from ..models.factory import create
+
+    out: list[_Candidate] = []
+
+    def add(impl: str, ref: str, variant: str, call: Callable[[Any], Any], np_in: bool) -> None:
+        out.append(_Candidate(name, impl, ref, variant, call, np_in, []))
+
+    model = create(name).eval()
+    for variant in variants:
+        if variant == "plain":
+            add("mnaszoo", "", "plain", model, False)
+        elif variant == "optimized":
+            inference = _optional("mnaszoo.deploy.optimize")
+            if inference is None:
+                _LOG.info(
+                    "%s: skipping 'optimized' (mnaszoo.deploy.optimize is not available)", name
+                )
+                continue
+            optimized = inference.optimize_for_inference(create(name).eval())
+            add("mnaszoo", "", "optimized", optimized, False)
+        else:
+            runner = _try_onnx(name, variant, create(name).eval(), batch, image_size, threads, tmp)
+            if runner is not None:
+                add("mnaszoo", "", variant, runner, True)
+    if compare_reference:
+        for library, ref_name in REFERENCE_MODELS.get(name, ()):
+            ref = _reference(library, ref_name)
+            if ref is None:
+                _LOG.info("%s: %s is not installed; no %s row", name, library, ref_name)
+                continue
+            if "plain" in variants:
+                add(library, ref_name, "plain", ref, False)
+            if "onnxruntime" in variants:
+                runner = _try_onnx(ref_name, "onnxruntime", ref, batch, image_size, threads, tmp)
+                if runner is not None:
+                    add(library, ref_name, "onnxruntime", runner, True)
+    return out
+
+
+def _try_onnx(
+    name: str, variant: str, model: Any, batch: int, image_size: int, threads: int, tmp: Path
+) -> Any:
+    """An onnxruntime runner for ``model``, or ``None`` (logged) when it cannot be made."""
+    try:
+        runner = _onnx_runner(
+            model, batch, image_size, threads, tmp, int8=variant == "onnxruntime-int8"
+        )
+    except Exception as error:  # a missing exporter dependency, an export failure
+        _LOG.warning("%s: skipping %r: %s", name, variant, error)
+        return None
+    if runner is None:
+        _LOG.info("%s: skipping %r (needs mnaszoo[onnx])", name, variant)
+    return runner
+
+
+def run_benchmark(
+    models: Sequence[str],
+    *,
+    batch_sizes: Sequence[int] = (1, 32),
+    image_size: int = 224,
+    repeats: int = 20,
+    warmup: int = 3,
+    variants: Sequence[str] = VARIANTS,
+    compare_reference: bool = True,
+    threads: int | None = None,
+    peak_gflops: float | None = None,
+) -> list[Row]:
+    """Time registered models (and their timm/torchvision twins) on this machine.
+
+    Args:
+        models: registered model names.
+        batch_sizes: images per call; each is a separate round.
+        image_size: square input resolution.
+        repeats: timed calls per candidate (round-robin over the candidates).
+        warmup: untimed calls per candidate before timing.
+        variants: any of :data:`VARIANTS`; a variant whose module or runtime is missing is
+            skipped (logged at INFO on the ``mnaszoo`` logger).
+        compare_reference: also time timm's / torchvision's build of the same architecture
+            (:data:`REFERENCE_MODELS`) when that library is installed.
+        threads: intra-op threads for the run (``None``: keep :func:`torch.get_num_threads`).
+        peak_gflops: the matmul peak to compare against; ``None`` measures it
+            (:func:`measure_matmul_peak`) once, before the models.
+
+    Returns:
+        One :class:`Row` per model, batch size and candidate, in that order.
+
+    Raises:
+        UnknownModelError: a name that is not registered.
+        InvalidArgumentError: an unknown variant, or a non-positive size or count.
+    """
+    import numpy as np
+    import torch
+
+    for name in models:
+        get_entry(name)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise InvalidArgumentError(f"Unknown variant(s) {unknown}; choose from {list(VARIANTS)}.")
+    for b in batch_sizes:
+        check_int("batch size", b, minimum=1)
+    check_int("image_size", image_size, minimum=1)
+    check_int("repeats", repeats, minimum=1)
+    check_int("warmup", warmup, minimum=0)
+
+    rows: list[Row] = []
+    with (
+        intra_op_threads(threads) as n_threads,
+        torch.inference_mode(),
+        tempfile.TemporaryDirectory(prefix="mnaszoo-bench-") as tmpdir,
+    ):
+        peak = measure_matmul_peak() if peak_gflops is None else peak_gflops
+        for name in models:
+            summary = describe(name, image_size=image_size)
+            top1 = _best_top1(name)
+            for batch in batch_sizes:
+                cands = _candidates(
+                    name, batch, image_size, variants, compare_reference, n_threads, Path(tmpdir)
+                )
+                _LOG.info(
+                    "timing %s at batch %d: %s",
+                    name,
+                    batch,
+                    ", ".join(c.reference or c.variant for c in cands),
+                )
+                torch.manual_seed(0)
+                x = torch.randn(batch, 3, image_size, image_size)
+                x_np = np.ascontiguousarray(x.numpy())
+                for cand in cands:
+                    for _ in range(warmup):
+                        cand.call(x_np if cand.numpy_input else x)
+                for _ in range(repeats):
+                    for cand in cands:
+                        inputs = x_np if cand.numpy_input else x
+                        start = time.perf_counter()
+                        cand.call(inputs)
+                        cand.times.append(time.perf_counter() - start)
+                medians = {(c.implementation, c.variant): statistics.median(c.times) for c in cands}
+                for cand in cands:
+                    base = medians.get(("mnaszoo", cand.variant))
+                    median = statistics.median(cand.times)
+                    gflops = 2.0 * summary.macs * batch / median / 1e9
+                    is_ref = cand.implementation != "mnaszoo"
+                    rows.append(
+                        Row(
+                            model=name,
+                            implementation=cand.implementation,
+                            reference=cand.reference,
+                            variant=cand.variant,
+                            batch=batch,
+                            image_size=image_size,
+                            params=summary.params,
+                            macs=summary.macs,
+                            median_ms=median * 1e3,
+                            p90_ms=percentile(cand.times, 0.9) * 1e3,
+                            images_per_s=batch / median,
+                            gflops=gflops,
+                            peak_fraction=gflops / peak if peak > 0 else None,
+                            ratio=base / median if is_ref and base is not None else None,
+                            top1=top1,
+                            threads=n_threads,
+                            repeats=repeats,
+                        )
+                    )
+    return rows
+
+
+def to_json(rows: Sequence[Row], *, peak_gflops: float | None = None) -> str:
+    """The rows as JSON: ``{"torch": version, "threads": n, "peak_gflops": x, "rows": [...]}``."""
+    import torch
+
+    threads = rows[0].threads if rows else torch.get_num_threads()
+    data = {
+        "torch": torch.__version__,
+        "threads": threads,
+        "peak_gflops": peak_gflops,
+        "rows": [asdict(r) for r in rows],
+    }
+    return json.dumps(data, indent=2)
+
+
+def to_markdown(rows: Sequence[Row]) -> str:
+    """The rows as a Markdown table (one line per row)."""
+    header = (
+        "| model | impl | variant | batch | params | MACs | median ms | p90 ms | img/s"
+        " | GFLOP/s | % peak | mnaszoo/ref |"
+    )
+    lines = [header, "|" + "---|" * 4 + "---:|" * 8]
+    for r in rows:
+        impl = r.implementation if not r.reference else f"{r.implementation} {r.reference}"
+        peak = "" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}"
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        lines.append(
+            f"| {r.model} | {impl} | {r.variant} | {r.batch} | {r.params / 1e6:.2f}M"
+            f" | {r.macs / 1e6:.1f}M | {r.median_ms:.2f} | {r.p90_ms:.2f}"
+            f" | {r.images_per_s:.1f} | {r.gflops:.1f} | {peak} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_accuracy_latency(rows: Sequence[Row], path: str | Path, *, batch: int = 1) -> Path:
+    """Reported top-1 of each published weight against measured latency, saved to ``path``.
+
+    Uses mnaszoo's fastest fp32 variant per model at ``batch`` (the paper's figure, on this
+    machine).
+
+    Raises:
+        ImportError: matplotlib is not installed (``pip install matplotlib``).
+        InvalidArgumentError: no mnaszoo row at ``batch``.
+    """
+    try:
+        matplotlib = importlib.import_module("matplotlib")
+        matplotlib.use("Agg")
+        plt = importlib.import_module("matplotlib.pyplot")
+    except ImportError as error:
+        raise ImportError(
+            "plot_accuracy_latency needs matplotlib: `pip install matplotlib`."
+        ) from error
+    best: dict[str, Row] = {}
+    for r in rows:
+        # int8 rows are left out: the reported top-1 is that of the fp32 weights.
+        mine = r.implementation == "mnaszoo" and r.batch == batch and "int8" not in r.variant
+        if mine and (r.model not in best or r.median_ms < best[r.model].median_ms):
+            best[r.model] = r
+    if not best:
+        raise InvalidArgumentError(f"No mnaszoo row at batch {batch} to plot.")
+    records = load_manifest().records.values()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, row in sorted(best.items()):
+        published = [r for r in records if r.model == name and r.top1 is not None]
+        if not published:
+            continue
+        ax.scatter([row.median_ms] * len(published), [r.top1 for r in published], label=name)
+        for record in published:
+            text = f"{record.id} ({row.variant})"
+            ax.annotate(text, (row.median_ms, record.top1), fontsize=8)
+    ax.set_xlabel(
+        f"median latency at batch {batch}, ms ({next(iter(best.values())).threads} threads)"
+    )
+    ax.set_ylabel("reported ImageNet-1k top-1, %")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    out = Path(path)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return out

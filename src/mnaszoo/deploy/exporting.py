@@ -1,0 +1,165 @@
+"""``mnaszoo.export``: write a model as ONNX, TorchScript or a ``torch.export`` program (.pt2)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .._io import atomic_path
+from .._validate import check_choice, check_int
+from ..errors import ArgumentTypeError, InvalidArgumentError
+from ._onnx_export import export_onnx
+from ._torchscript_fix import drop_dangling_builtin_ids
+
+__all__ = ["FORMATS", "export"]
+
+FORMATS = ("onnx", "torchscript", "pt2")
+"""The formats :func:`export` writes."""
+
+ExportFormat = Literal["onnx", "torchscript", "pt2"]
+
+
+def _check_args(
+    model: object, fmt: object, batch: object, input_size: object, opset: object
+) -> tuple[int | None, tuple[int, int]]:
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
+    check_choice("export format", fmt, FORMATS)
+    static: int | None
+    if batch == "dynamic":
+        static = None
+    elif isinstance(batch, str):
+        raise InvalidArgumentError(f"batch must be 'dynamic' or an int >= 1, got {batch!r}.")
+    else:
+        static = check_int("batch", batch, minimum=1)
+    if isinstance(input_size, (tuple, list)):
+        if len(input_size) != 2:
+            raise InvalidArgumentError(
+                f"input_size must be an int or a (height, width) pair, got {input_size!r}."
+            )
+        size = (
+            check_int("input_size height", input_size[0], minimum=1),
+            check_int("input_size width", input_size[1], minimum=1),
+        )
+    else:
+        side = check_int("input_size", input_size, minimum=1)
+        size = (side, side)
+    if opset is not None:
+        if fmt != "onnx":
+            raise InvalidArgumentError(f"opset applies to format='onnx' only, not {fmt!r}.")
+        check_int("opset", opset, minimum=7)
+    return static, size
+
+
+def _example_input(model: nn.Module, batch: int, size: tuple[int, int]) -> torch.Tensor:
+    config = getattr(model, "config", None)
+    in_chans = int(getattr(config, "in_chans", 3))
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None else torch.float32
+    return torch.randn(batch, in_chans, *size, device=device, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        if training:
+            model.train(True)
+
+
+def _export_pt2(model: nn.Module, example: torch.Tensor, dynamic: bool, temp: Path) -> None:
+    dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
+    program = torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
+    with open(temp, "wb") as file:
+        torch.export.save(program, file)
+
+
+def _export_torchscript(model: nn.Module, temp: Path) -> None:
+    # A torch bug leaves freed ids in TorchScript's builtin table once torch.compile has
+    # run in this process; a module attribute reusing one fails to script at random.
+    drop_dangling_builtin_ids()
+    scripted = torch.jit.script(model)
+    with open(temp, "wb") as file:
+        torch.jit.save(scripted, file)
+
+
+def export(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    format: ExportFormat = "onnx",
+    *,
+    batch: Literal["dynamic"] | int = "dynamic",
+    input_size: int | tuple[int, int] = 224,
+    opset: int | None = None,
+) -> Path:
+    """Write ``model`` to ``path`` as ONNX, TorchScript or a ``torch.export`` program.
+
+    The model is exported in eval mode (a model in training mode is switched to eval for the
+    export and back afterwards); pass an :func:`mnaszoo.optimize_for_inference` copy to export
+    the BatchNorm-folded graph. The file appears only once it is complete: it is written beside
+    ``path`` and moved into place (an existing file is replaced).
+
+    Formats:
+
+    - ``"onnx"``: ``torch.onnx.export`` with the ``torch.export``-based exporter
+      (``dynamo=True``), one self-contained file; input ``"input"`` (NCHW float), output
+      ``"logits"`` (``"output"`` without a classifier, ``"features_<i>"`` for a backbone). Needs
+      ``pip install 'mnaszoo[onnx]'`` (``onnx``, ``onnxscript``; ``onnxruntime`` to run it).
+      ``opset`` picks the ONNX opset (default: the exporter's).
+    - ``"torchscript"``: ``torch.jit.script``, saved with ``torch.jit.save``; load with
+      ``torch.jit.load``. Scripted programs accept any batch and input size: ``batch`` and
+      ``input_size`` do not constrain them. (PyTorch deprecates TorchScript; prefer ``"pt2"``.)
+    - ``"pt2"``: ``torch.export.export``, saved with ``torch.export.save``; load with
+      ``torch.export.load(path).module()``.
+
+    Args:
+        model: the model to export (any ``nn.Module`` taking one NCHW tensor).
+        path: the output file (``.onnx``, ``.pt``, ``.pt2`` by convention); its directory must
+            exist.
+        format: ``"onnx"``, ``"torchscript"`` or ``"pt2"``.
+        batch: ``"dynamic"`` for any batch size, or an int to fix it (ONNX and pt2 then reject
+            other batch sizes).
+        input_size: the traced image size, an int or ``(height, width)``; fixed in the exported
+            ONNX and pt2 graphs.
+        opset: the ONNX opset version (ONNX only).
+
+    Returns:
+        The path written.
+
+    Raises:
+        InvalidArgumentError: an unknown format, a bad ``batch``, ``input_size`` or ``opset``,
+            or a missing output directory.
+        ArgumentTypeError: ``model`` is not a torch module, or an argument has the wrong type.
+        MnaszooError: ONNX export without the ``onnx`` extra installed.
+
+    Example:
+        >>> import tempfile, torch, mnaszoo
+        >>> model = mnaszoo.create("mnasnet_small").eval()
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = mnaszoo.export(model, f"{tmp}/small.pt2", "pt2", input_size=96)
+        ...     program = torch.export.load(path).module()
+        ...     program(torch.randn(3, 3, 96, 96)).shape
+        torch.Size([3, 1000])
+    """
+    static, size = _check_args(model, format, batch, input_size, opset)
+    target = Path(os.fspath(path))
+    # torch.export specialises a traced size of 1, so a dynamic batch is traced with 2.
+    example = _example_input(model, 2 if static is None else static, size)
+    with _eval_mode(model), atomic_path(target) as temp:
+        if format == "onnx":
+            export_onnx(model, example, static is None, opset, temp)
+        elif format == "pt2":
+            _export_pt2(model, example, static is None, temp)
+        else:
+            _export_torchscript(model, temp)
+    return target

@@ -1,0 +1,138 @@
+"""Opening the search's latency table (measured, calibrated, shared between runs) and checking
+how well it predicts held-out networks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from .._validate import check_choice, check_int
+from ..errors import ArgumentTypeError, InvalidArgumentError
+from ..models.specs import NetworkSpec
+from .latency_table import LatencyTable
+from .space import SearchSpace
+from .timing import BACKENDS
+from .validation import PredictorReport, validate_predictor
+
+__all__ = ["latency_function", "open_latency_table", "sample_specs", "spec_key", "validate_latency"]
+
+LOG = logging.getLogger("mnaszoo")
+NUM_CLASSES = 10  # digits
+CALIBRATION_SEED = "mnaszoo-latency-calibration"
+
+
+def spec_key(spec: NetworkSpec) -> str:
+    # The trial name differs between identical networks; everything else identifies one.
+    return json.dumps({**spec.to_dict(), "name": ""}, sort_keys=True)
+
+
+def sample_specs(space: SearchSpace, n: int, seed: str, prefix: str) -> list[NetworkSpec]:
+    rng = random.Random(seed)  # a string seed: independent of the search's integer seeds
+    return [space.to_spec(space.sample(rng), name=f"{prefix}_{i:03d}") for i in range(n)]
+
+
+def open_latency_table(
+    path: str | os.PathLike[str],
+    *,
+    backend: str = "torch",
+    image_size: int = 224,
+    threads: int = 1,
+    calibrate: int = 8,
+) -> LatencyTable:
+    """Load the latency table at ``path`` (or start one), calibrate it once, and save it.
+
+    Args:
+        path: the table's JSON file; created if missing.
+        backend: ``"torch"``, ``"torch-optimized"`` or ``"onnxruntime"``.
+        image_size: the input resolution latency is predicted at.
+        threads: intra-op CPU threads while measuring.
+        calibrate: when the table has no calibration yet and ``calibrate >= 2``, measure that many
+            random networks of the default space end to end and fit
+            :meth:`~mnaszoo.search.latency_table.LatencyTable.fit_calibration` (the same networks
+            for every table, so repeated calls agree). A fit that fails (too noisy) is logged and
+            the table stays uncalibrated. 0 skips calibration.
+
+    Returns:
+        The table, saved to ``path``.
+
+    Raises:
+        InvalidArgumentError: the file holds a table for another backend, resolution or number of
+            threads, or an argument is out of range.
+        SearchStateError: the file is not a latency table or was measured on another machine.
+    """
+    backend = check_choice("latency backend", backend, BACKENDS)
+    check_int("image_size", image_size, minimum=16)
+    check_int("threads", threads, minimum=1)
+    check_int("calibrate", calibrate, minimum=0)
+    target = Path(os.fspath(path))
+    if target.exists():
+        table = LatencyTable.load(target)
+        wanted = {"backend": backend, "image_size": image_size, "threads": threads}
+        found = {"backend": table.backend, "image_size": table.image_size, "threads": table.threads}
+        if wanted != found:
+            differ = ", ".join(f"{k} {found[k]!r} (wanted {wanted[k]!r})" for k in wanted)
+            raise InvalidArgumentError(
+                f"The latency table {target} was built with {differ}; use the table's settings or"
+                " another table file."
+            )
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        table = LatencyTable(
+            backend=backend,  # type: ignore[arg-type]
+            image_size=image_size,
+            threads=threads,
+            num_classes=NUM_CLASSES,
+        )
+    if calibrate >= 2 and table.calibration is None:
+        specs = sample_specs(SearchSpace(), calibrate, CALIBRATION_SEED, "calibration")
+        started = time.perf_counter()
+        try:
+            fit = table.fit_calibration(specs)
+        except InvalidArgumentError as error:
+            LOG.warning("latency calibration failed, predictions stay raw sums: %s", error)
+        else:
+            LOG.info(
+                "latency table calibrated on %d networks in %.1f s: measured = %.3f x sum %+.3f ms",
+                fit.samples,
+                time.perf_counter() - started,
+                fit.scale,
+                fit.offset,
+            )
+    table.save(target)
+    return table
+
+
+def validate_latency(table: LatencyTable, n: int = 10, seed: int = 0) -> PredictorReport:
+    """Measure ``n`` random networks end to end and compare the table's predictions with them.
+
+    The networks are drawn from the default :class:`~mnaszoo.search.space.SearchSpace` with a
+    stream independent of the calibration networks, so they are held out.
+
+    Args:
+        table: the latency table (its settings decide how the networks are measured).
+        n: networks to measure (>= 2).
+        seed: picks the networks.
+
+    Returns:
+        A :class:`~mnaszoo.search.validation.PredictorReport` (Spearman correlation, MAPE, errors).
+    """
+    if not isinstance(table, LatencyTable):
+        raise ArgumentTypeError(f"table must be a LatencyTable, got {type(table).__name__}.")
+    check_int("n", n, minimum=2)
+    check_int("seed", seed, minimum=0)
+    specs = sample_specs(SearchSpace(), n, f"mnaszoo-latency-validation-{seed}", "validation")
+    return validate_predictor(table.predict, table.measure, specs)
+
+
+def latency_function(table: LatencyTable) -> Any:
+    def latency(spec: NetworkSpec) -> float:
+        # A calibration with a negative offset could push a tiny network to <= 0 ms, which the
+        # reward cannot take; such a network is simply "as fast as it gets".
+        return max(table.predict(spec), 1e-3)
+
+    return latency

@@ -1,0 +1,490 @@
+"""A per-layer latency lookup table: the search's fast latency predictor.
+
+Every block of a network is timed in isolation once, keyed by its resolved configuration (kind,
+kernel, stride, widths, SE width, residual, input resolution); a network's latency is predicted as
+the sum of its stem, blocks and head. Searches evaluate thousands of candidates that share most of
+their layers, so the table costs a few seconds to fill and then predicts in microseconds.
+Per-layer sums miss what happens between layers (framework dispatch, cache effects), so an
+optional linear calibration (:meth:`LatencyTable.fit_calibration`) maps the sum onto end-to-end
+measurements.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._io import read_json, write_text_atomic
+from .._validate import check_bool, check_float, check_int
+from ..deploy._timing import intra_op_threads
+from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from ..models.counting import conv_output_size
+from ..models.layers import ConvBnAct, make_block
+from ..models.plan import BlockPlan, NetworkPlan
+from ..models.specs import NetworkSpec
+from .timing import (
+    Backend,
+    as_plan,
+    check_backend,
+    check_device,
+    check_threads,
+    device_name,
+    measure_latency,
+    runtime_version,
+    time_module,
+)
+
+__all__ = ["Calibration", "LatencyTable", "LayerTimer"]
+
+_TABLE_FORMAT = "mnaszoo-latency-table"
+_TABLE_VERSION = 1
+
+LayerTimer = Callable[[nn.Module, tuple[int, ...]], float]
+"""Times one layer: ``(module in eval mode, input shape) -> milliseconds``."""
+
+
+# --------------------------------------------------------------------------- lookup table
+
+
+def _block_key(block: BlockPlan, size: int) -> str:
+    return (
+        f"block:{block.kind.value}:k{block.kernel}:s{block.stride}:i{block.in_channels}"
+        f":m{block.mid_channels}:o{block.out_channels}:se{block.se_channels}"
+        f":r{int(block.residual)}:h{size}"
+    )
+
+
+@dataclass(frozen=True)
+class _Layer:
+    key: str
+    make: Callable[[], nn.Module]
+    shape: tuple[int, ...]
+
+
+def _layers(plan: NetworkPlan, image_size: int, batch: int, num_classes: int) -> list[_Layer]:
+    """The stem, every block and the head+classifier, each with its key and input shape."""
+    layers: list[_Layer] = []
+    stem = plan.stem_channels
+    layers.append(
+        _Layer(
+            f"stem:i3:o{stem}:h{image_size}",
+            lambda: ConvBnAct(3, stem, 3, 2),
+            (batch, 3, image_size, image_size),
+        )
+    )
+    size = conv_output_size(image_size, 3, 2)
+    for block in plan.blocks:
+        layers.append(
+            _Layer(
+                _block_key(block, size),
+                functools.partial(make_block, block, drop_path=0.0, bn_eps=1e-5, bn_momentum=0.01),
+                (batch, block.in_channels, size, size),
+            )
+        )
+        size = conv_output_size(size, block.kernel, block.stride)
+    last, head = plan.blocks[-1].out_channels, plan.head_channels
+
+    def make_head() -> nn.Module:
+        classifier: nn.Module = nn.Linear(head, num_classes) if num_classes else nn.Identity()
+        return nn.Sequential(
+            ConvBnAct(last, head, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), classifier
+        )
+
+    layers.append(
+        _Layer(f"head:i{last}:o{head}:c{num_classes}:h{size}", make_head, (batch, last, size, size))
+    )
+    return layers
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A linear map from summed per-layer latency to end-to-end latency: ``scale * x + offset``.
+
+    Attributes:
+        scale: slope (> 0).
+        offset: intercept, milliseconds.
+        samples: how many measured networks it was fitted on.
+    """
+
+    scale: float
+    offset: float
+    samples: int
+
+
+class LatencyTable:
+    """A per-layer latency lookup table for one device, backend, input size and batch size.
+
+    A network's latency is predicted as the sum of its layers' entries: the stem, each block
+    and the head with the classifier. A block's entry is keyed by its resolved configuration
+    (kind, kernel, stride, input/expanded/output channels, SE channels, residual, input
+    resolution); the table-wide settings (device, backend, image and batch size, threads, torch
+    version, CPU or GPU model) form its :attr:`fingerprint`. A missing entry is measured on
+    demand, by timing the layer in isolation as a module (warm-up, then the median of
+    ``repeats`` calls), and cached.
+
+    Summed isolated layers miss the cost between layers and double-count nothing, so they
+    usually under-predict by a roughly constant factor and offset; :meth:`fit_calibration` fits
+    ``measured = scale * sum + offset`` by least squares on a few networks timed end to end,
+    and :meth:`predict` applies it. Ranking (what a search needs) is unaffected by a positive
+    linear map; the calibration makes the numbers comparable with a latency target.
+
+    Args:
+        backend: ``"torch"``, ``"torch-optimized"`` or ``"onnxruntime"`` (each block is exported
+            to ONNX to be timed, which takes about a second per new entry).
+        device: ``"cpu"`` or ``"cuda"``.
+        image_size: square network input resolution the table is for.
+        batch_size: images per call.
+        num_classes: classifier outputs of the head entries.
+        warmup: untimed calls before each layer is timed.
+        repeats: timed calls per layer (the median is kept).
+        threads: intra-op threads while measuring (``None``: :func:`torch.get_num_threads` at
+            construction, recorded in the fingerprint).
+        timer: a custom ``(module, input_shape) -> milliseconds`` layer timer (another device, a
+            simulator, or a stub in tests); default: wall-clock timing on ``backend``/``device``.
+
+    Attributes:
+        measurements: how many layers this table has timed (cache hits do not count).
+
+    Example:
+        >>> from mnaszoo.models.architectures import MNASNET_SMALL
+        >>> table = LatencyTable(image_size=64, repeats=3, threads=1)
+        >>> first = table.predict(MNASNET_SMALL)  # times every distinct layer once
+        >>> measured = table.measurements
+        >>> table.predict(MNASNET_SMALL) == first, table.measurements == measured
+        (True, True)
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "torch",
+        device: str = "cpu",
+        image_size: int = 224,
+        batch_size: int = 1,
+        num_classes: int = 1000,
+        warmup: int = 3,
+        repeats: int = 15,
+        threads: int | None = None,
+        timer: LayerTimer | None = None,
+    ) -> None:
+        self.backend = check_backend(backend)
+        self.device = check_device(device)
+        self.image_size = check_int("image_size", image_size, minimum=16)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.num_classes = check_int("num_classes", num_classes, minimum=0)
+        self.warmup = check_int("warmup", warmup, minimum=0)
+        self.repeats = check_int("repeats", repeats, minimum=1)
+        checked = check_threads(threads)
+        self.threads = torch.get_num_threads() if checked is None else checked
+        if timer is not None and not callable(timer):
+            raise ArgumentTypeError(f"timer must be callable, got {type(timer).__name__}.")
+        self._timer = timer
+        self._entries: dict[str, float] = {}
+        self._calibration: Calibration | None = None
+        self.measurements = 0
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What the entries are valid for: this machine and the table's settings."""
+        return {
+            "torch": torch.__version__,
+            "runtime": runtime_version(self.backend),
+            "device": self.device,
+            "device_name": device_name(self.device),
+            "backend": self.backend,
+            "threads": self.threads,
+            "image_size": self.image_size,
+            "batch_size": self.batch_size,
+        }
+
+    @property
+    def entries(self) -> Mapping[str, float]:
+        """A copy of the cached entries: layer key -> milliseconds."""
+        return dict(self._entries)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The fitted calibration, or ``None`` (predictions are raw per-layer sums)."""
+        return self._calibration
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"LatencyTable({self.backend} on {self.device}, {self.image_size} px, batch"
+            f" {self.batch_size}, {self.threads} threads, {len(self)} entries,"
+            f" calibrated={self._calibration is not None})"
+        )
+
+    # -- measuring ---------------------------------------------------------------------------
+
+    def keys(self, spec: NetworkSpec | NetworkPlan) -> list[str]:
+        """The layer keys a network's prediction sums, input to output (repeats included)."""
+        return [layer.key for layer in self._network_layers(spec)]
+
+    def _measure_layer(self, layer: _Layer) -> float:
+        module = layer.make().eval()
+        self.measurements += 1
+        if self._timer is not None:
+            value = check_float("timer result", self._timer(module, layer.shape), minimum=0.0)
+            return value
+        times = time_module(
+            module,
+            layer.shape,
+            backend=self.backend,
+            device=self.device,
+            warmup=self.warmup,
+            repeats=self.repeats,
+        )
+        return statistics.median(times) * 1e3
+
+    def _fill(self, layers: Iterable[_Layer]) -> int:
+        missing = {layer.key: layer for layer in layers if layer.key not in self._entries}
+        if not missing:
+            return 0
+        with intra_op_threads(self.threads):
+            for key, layer in missing.items():
+                self._entries[key] = self._measure_layer(layer)
+        return len(missing)
+
+    def _network_layers(self, spec: object) -> list[_Layer]:
+        return _layers(as_plan(spec), self.image_size, self.batch_size, self.num_classes)
+
+    def prefill(self, specs: Iterable[NetworkSpec | NetworkPlan]) -> int:
+        """Measure every layer of ``specs`` not yet in the table.
+
+        Args:
+            specs: networks (e.g. a sample of the search space, or every choice per block).
+
+        Returns:
+            How many new entries were measured.
+        """
+        return sum(self._fill(self._network_layers(spec)) for spec in specs)
+
+    def predict_raw(self, spec: NetworkSpec | NetworkPlan) -> float:
+        """The uncalibrated sum of the network's layer entries, milliseconds."""
+        layers = self._network_layers(spec)
+        self._fill(layers)
+        return math.fsum(self._entries[layer.key] for layer in layers)
+
+    def predict(self, spec: NetworkSpec | NetworkPlan) -> float:
+        """Predicted latency of one forward call, milliseconds.
+
+        Missing entries are measured first and cached. With a :attr:`calibration`, the result is
+        ``scale * sum + offset``; otherwise the raw sum (:meth:`predict_raw`).
+
+        Args:
+            spec: the network (a spec at width 1.0, or a plan at any multipliers).
+
+        Raises:
+            ArgumentTypeError: ``spec`` is neither a NetworkSpec nor a NetworkPlan.
+        """
+        raw = self.predict_raw(spec)
+        if self._calibration is None:
+            return raw
+        return self._calibration.scale * raw + self._calibration.offset
+
+    def measure(self, spec: NetworkSpec | NetworkPlan, *, repeats: int | None = None) -> float:
+        """The end-to-end median latency with this table's settings (:func:`measure_latency`)."""
+        stats = measure_latency(
+            as_plan(spec),
+            backend=self.backend,  # type: ignore[arg-type]
+            device=self.device,
+            image_size=self.image_size,
+            batch_size=self.batch_size,
+            warmup=self.warmup,
+            repeats=self.repeats if repeats is None else repeats,
+            threads=self.threads,
+            num_classes=self.num_classes,
+        )
+        return stats.median_ms
+
+    # -- calibration -------------------------------------------------------------------------
+
+    def fit_calibration(
+        self,
+        specs: Sequence[NetworkSpec | NetworkPlan],
+        measured_ms: Sequence[float] | None = None,
+    ) -> Calibration:
+        """Fit ``measured = scale * per-layer sum + offset`` by least squares and use it.
+
+        A handful (3-10) of networks spanning the costs the search will see is enough; the
+        calibration corrects the per-layer sum for inter-layer overhead, which grows with the
+        number of layers and their size roughly linearly.
+
+        Args:
+            specs: the calibration networks (at least two with different per-layer sums).
+            measured_ms: their end-to-end latencies in milliseconds, measured with the same
+                settings; ``None`` measures them now (:meth:`measure`).
+
+        Returns:
+            The fitted :class:`Calibration` (also stored, and saved by :meth:`save`).
+
+        Raises:
+            InvalidArgumentError: fewer than two networks, lengths that differ, a negative
+                measurement, all sums equal, or a fit with a non-positive slope (measurements
+                too noisy for the spread of the networks: measure with more repeats, or choose
+                networks of more different cost).
+        """
+        if isinstance(specs, (str, bytes)) or not isinstance(specs, Sequence):
+            raise ArgumentTypeError(
+                f"specs must be a sequence of NetworkSpec, got {type(specs).__name__}."
+            )
+        if len(specs) < 2:
+            raise InvalidArgumentError(
+                f"fit_calibration needs at least two networks, got {len(specs)}."
+            )
+        if measured_ms is None:
+            measured = [self.measure(spec) for spec in specs]
+        else:
+            if len(measured_ms) != len(specs):
+                raise InvalidArgumentError(
+                    f"measured_ms has {len(measured_ms)} values for {len(specs)} specs; pass one"
+                    " measurement per spec."
+                )
+            measured = [
+                check_float(f"measured_ms[{i}]", v, minimum=0.0) for i, v in enumerate(measured_ms)
+            ]
+        raw = [self.predict_raw(spec) for spec in specs]
+        x = torch.tensor(raw, dtype=torch.float64)
+        y = torch.tensor(measured, dtype=torch.float64)
+        centred = x - x.mean()
+        variance = float((centred * centred).sum())
+        if variance <= 1e-12 * max(1.0, float((x * x).sum())):
+            raise InvalidArgumentError(
+                "fit_calibration needs networks of different per-layer cost; all calibration"
+                " networks have the same predicted latency."
+            )
+        scale = float((centred * (y - y.mean())).sum()) / variance
+        offset = float(y.mean()) - scale * float(x.mean())
+        if scale <= 0:
+            raise InvalidArgumentError(
+                f"The calibration slope came out {scale:.3g} <= 0: the measurements do not grow"
+                " with the per-layer sums. Measure with more repeats, or use networks of more"
+                " different cost."
+            )
+        self._calibration = Calibration(scale=scale, offset=offset, samples=len(specs))
+        return self._calibration
+
+    def reset_calibration(self) -> None:
+        """Drop the calibration: :meth:`predict` returns raw per-layer sums again."""
+        self._calibration = None
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as JSON-ready data (what :meth:`save` writes)."""
+        calibration = None if self._calibration is None else asdict(self._calibration)
+        return {
+            "format": _TABLE_FORMAT,
+            "version": _TABLE_VERSION,
+            "fingerprint": self.fingerprint,
+            "settings": {
+                "num_classes": self.num_classes,
+                "warmup": self.warmup,
+                "repeats": self.repeats,
+            },
+            "calibration": calibration,
+            "entries": dict(sorted(self._entries.items())),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the table as JSON (atomically: a partial file never replaces a good one).
+
+        Returns:
+            The path written.
+        """
+        target = Path(os.fspath(path))
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=1) + "\n")
+        return target
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        timer: LayerTimer | None = None,
+    ) -> LatencyTable:
+        """Read a table written by :meth:`save` on this machine and configuration.
+
+        Args:
+            path: the JSON file.
+            force: accept a table whose fingerprint (torch or runtime version, CPU/GPU model)
+                differs from this machine's; its entries then describe the other machine.
+            timer: the layer timer for entries still missing (see :class:`LatencyTable`).
+
+        Returns:
+            The table, with its entries and calibration.
+
+        Raises:
+            SearchStateError: the file is not a latency table, is corrupt, or was measured on
+                another machine or software stack (without ``force``); the message names the
+                file and the fields that differ.
+        """
+        source = Path(os.fspath(path))
+        check_bool("force", force)
+        data = read_json(source, "the latency table")
+        if not isinstance(data, dict) or data.get("format") != _TABLE_FORMAT:
+            raise SearchStateError(
+                f"{source} is not a mnaszoo latency table (no format {_TABLE_FORMAT!r})."
+            )
+        if data.get("version") != _TABLE_VERSION:
+            raise SearchStateError(
+                f"{source} has latency-table version {data.get('version')!r}; this mnaszoo reads"
+                f" version {_TABLE_VERSION}. Rebuild the table."
+            )
+        try:
+            stored = dict(data["fingerprint"])
+            settings = dict(data["settings"])
+            table = cls(
+                backend=stored["backend"],
+                device=stored["device"],
+                image_size=stored["image_size"],
+                batch_size=stored["batch_size"],
+                threads=stored["threads"],
+                num_classes=settings["num_classes"],
+                warmup=settings["warmup"],
+                repeats=settings["repeats"],
+                timer=timer,
+            )
+            entries = {
+                str(k): check_float(f"entry {k!r}", v, minimum=0.0)
+                for k, v in dict(data["entries"]).items()
+            }
+            calibration = data.get("calibration")
+            if calibration is not None:
+                calibration = Calibration(
+                    scale=check_float("calibration scale", calibration["scale"], minimum=0.0),
+                    offset=check_float("calibration offset", calibration["offset"]),
+                    samples=check_int("calibration samples", calibration["samples"], minimum=2),
+                )
+        except (KeyError, TypeError, ValueError) as error:
+            raise SearchStateError(f"Latency table {source} is corrupt: {error}") from error
+        current = table.fingerprint
+        differ = sorted(k for k in set(current) | set(stored) if current.get(k) != stored.get(k))
+        if differ and not force:
+            details = "; ".join(
+                f"{k}: file {stored.get(k)!r}, here {current.get(k)!r}" for k in differ
+            )
+            raise SearchStateError(
+                f"Latency table {source} was measured elsewhere ({details}). Its entries would"
+                " mispredict this machine: build a new table here, or pass force=True to use it"
+                " anyway."
+            )
+        table._entries = entries
+        table._calibration = calibration
+        return table

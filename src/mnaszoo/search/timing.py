@@ -1,0 +1,289 @@
+"""Measured inference latency: time a whole model (or a spec) end to end on one backend.
+
+MnasNet's search rewards accuracy *and* real latency on the target device. :func:`measure_latency`
+times a model on ``"torch"`` (eager), ``"torch-optimized"`` (BatchNorm-folded and
+``channels_last`` via :func:`mnaszoo.optimize_for_inference`) or ``"onnxruntime"`` (an ONNX export),
+after warm-up, reporting the median and the 10th/90th percentiles. The lookup-table predictor
+(:mod:`.latency_table`) and its validation (:mod:`.validation`) build on it.
+
+Timings are wall-clock (:func:`time.perf_counter`) under :func:`torch.inference_mode` with a fixed
+number of intra-op threads; on CUDA the device is synchronised around every timed call.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .._validate import check_choice, check_int
+from ..deploy._timing import intra_op_threads, percentile, time_calls
+from ..errors import ArgumentTypeError, InvalidArgumentError
+from ..models.plan import NetworkPlan, resolve_plan
+from ..models.specs import NetworkSpec
+
+__all__ = ["BACKENDS", "Backend", "LatencyStats", "measure_latency"]
+
+Backend = Literal["torch", "torch-optimized", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("torch", "torch-optimized", "onnxruntime")
+"""The ways a network is run: eager PyTorch, optimised for inference, onnxruntime."""
+_DEVICES = ("cpu", "cuda")
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def check_backend(backend: object) -> str:
+    return check_choice("latency backend", backend, BACKENDS)
+
+
+def check_device(device: object) -> str:
+    if isinstance(device, torch.device):
+        device = device.type
+    if not isinstance(device, str) or device not in _DEVICES:
+        raise InvalidArgumentError(
+            f"Unknown device {device!r}; accepted: 'cpu' or 'cuda' (the current CUDA device)."
+        )
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError(
+            "device='cuda' but torch.cuda.is_available() is False; use device='cpu' or install a"
+            " CUDA build of PyTorch."
+        )
+    return device
+
+
+def check_threads(threads: object) -> int | None:
+    return None if threads is None else check_int("threads", threads, minimum=1)
+
+
+def as_plan(spec: object, what: str = "spec") -> NetworkPlan:
+    if isinstance(spec, NetworkPlan):
+        return spec
+    if isinstance(spec, NetworkSpec):
+        return resolve_plan(spec)
+    raise ArgumentTypeError(
+        f"{what} must be a NetworkSpec or a NetworkPlan (mnaszoo.models.plan.resolve_plan), got"
+        f" {type(spec).__name__}."
+    )
+
+
+# --------------------------------------------------------------------------- timing core
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Wall-clock latency of one forward call.
+
+    Attributes:
+        median_ms: median over the timed calls, milliseconds.
+        p10_ms: 10th percentile, milliseconds.
+        p90_ms: 90th percentile, milliseconds.
+        repeats: timed calls (after the untimed warm-up calls).
+        backend: ``"torch"``, ``"torch-optimized"`` or ``"onnxruntime"``.
+        device: ``"cpu"`` or ``"cuda"``.
+        batch_size: images per call.
+        image_size: square input resolution.
+        threads: intra-op threads during the run.
+    """
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    repeats: int
+    backend: str
+    device: str
+    batch_size: int
+    image_size: int
+    threads: int
+
+    @property
+    def spread(self) -> float:
+        """``(p90 - p10) / median``: how noisy the measurement was (0 is perfectly steady)."""
+        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready data."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.median_ms:.3f} ms median (p10 {self.p10_ms:.3f}, p90 {self.p90_ms:.3f};"
+            f" {self.repeats} calls, {self.backend} on {self.device}, batch {self.batch_size},"
+            f" {self.image_size} px, {self.threads} threads)"
+        )
+
+
+def _onnx_session(module: nn.Module, example: torch.Tensor, device: str, tmpdir: Path) -> Any:
+    """Export ``module`` for ``example``'s shape to ONNX and open an onnxruntime session."""
+    from ..deploy._onnx_export import export_onnx
+    from ..deploy.onnx_runtime import open_session
+
+    path = tmpdir / "model.onnx"
+    cpu_module = module.to("cpu").eval()
+    export_onnx(cpu_module, example.to("cpu"), False, None, path)
+    return open_session(path, threads=torch.get_num_threads(), device=device)
+
+
+def _runner(
+    module: nn.Module, shape: tuple[int, ...], backend: str, device: str, tmpdir: Path
+) -> Callable[[], object]:
+    """A no-argument callable running ``module`` once on a fixed random input of ``shape``."""
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn(shape, generator=generator)
+    module = module.eval()
+    if backend == "onnxruntime":
+        session = _onnx_session(module, example, device, tmpdir)
+        name = session.get_inputs()[0].name
+        feed = {name: example.numpy()}
+        return lambda: session.run(None, feed)
+    if backend == "torch-optimized":
+        from ..deploy.optimize import optimize_for_inference
+
+        module = optimize_for_inference(module)
+        example = example.contiguous(memory_format=torch.channels_last)
+    module = module.to(device)
+    x = example.to(device)
+
+    def run() -> object:
+        with torch.inference_mode():
+            return module(x)
+
+    return run
+
+
+def time_module(
+    module: nn.Module,
+    shape: tuple[int, ...],
+    *,
+    backend: str,
+    device: str,
+    warmup: int,
+    repeats: int,
+) -> list[float]:
+    with tempfile.TemporaryDirectory(prefix="mnaszoo-latency-") as tmpdir:
+        run = _runner(module, shape, backend, device, Path(tmpdir))
+        return time_calls(run, warmup=warmup, repeats=repeats, cuda=device == "cuda")
+
+
+def build_random(plan: NetworkPlan, num_classes: int) -> nn.Module:
+    from ..models.factory import build
+
+    model = build(
+        plan.spec, width_mult=plan.width_mult, depth_mult=plan.depth_mult, num_classes=num_classes
+    )
+    return model.eval()
+
+
+def measure_latency(
+    model_or_spec: nn.Module | NetworkSpec | NetworkPlan,
+    *,
+    backend: Backend = "torch",
+    device: str = "cpu",
+    image_size: int = 224,
+    batch_size: int = 1,
+    warmup: int = 5,
+    repeats: int = 20,
+    threads: int | None = None,
+    num_classes: int = 1000,
+) -> LatencyStats:
+    """Time one forward call of a model end to end.
+
+    Args:
+        model_or_spec: a module taking one ``(N, C, H, W)`` tensor (``C`` is its
+            ``config.in_chans``, else 3), or a :class:`~mnaszoo.models.specs.NetworkSpec` /
+            :class:`~mnaszoo.models.plan.NetworkPlan`, built randomly initialised (latency does not
+            depend on the weights' values).
+        backend: ``"torch"`` (eager), ``"torch-optimized"`` (a BatchNorm-folded
+            ``channels_last`` copy from :func:`mnaszoo.optimize_for_inference`, fed
+            ``channels_last`` input) or ``"onnxruntime"`` (exported to ONNX in a temporary
+            directory, needs ``pip install 'mnaszoo[onnx]'``).
+        device: ``"cpu"`` or ``"cuda"``. A given module is moved there (not copied).
+        image_size: square input resolution.
+        batch_size: images per call.
+        warmup: untimed calls first (allocator, caches, lazy initialisation).
+        repeats: timed calls.
+        threads: intra-op threads during the run (``None``: keep :func:`torch.get_num_threads`);
+            onnxruntime gets the same number.
+        num_classes: classifier outputs when a spec is built.
+
+    Returns:
+        The median and 10th/90th percentiles (:class:`LatencyStats`).
+
+    Raises:
+        InvalidArgumentError: an unknown backend or device, or a non-positive size or count.
+        ArgumentTypeError: ``model_or_spec`` is neither a module nor a spec.
+        MnaszooError: ``backend="onnxruntime"`` without the ``onnx`` extra installed.
+
+    Example:
+        >>> from mnaszoo.models.architectures import MNASNET_SMALL
+        >>> stats = measure_latency(MNASNET_SMALL, image_size=64, repeats=5, threads=1)
+        >>> stats.median_ms > 0
+        True
+    """
+    backend_name = check_backend(backend)
+    device = check_device(device)
+    check_int("image_size", image_size, minimum=16)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("warmup", warmup, minimum=0)
+    check_int("repeats", repeats, minimum=1)
+    threads = check_threads(threads)
+    check_int("num_classes", num_classes, minimum=0)
+    if isinstance(model_or_spec, nn.Module):
+        module = model_or_spec
+    elif isinstance(model_or_spec, (NetworkSpec, NetworkPlan)):
+        module = build_random(as_plan(model_or_spec), num_classes)
+    else:
+        raise ArgumentTypeError(
+            "model_or_spec must be an nn.Module, a NetworkSpec or a NetworkPlan, got"
+            f" {type(model_or_spec).__name__}."
+        )
+    in_chans = int(getattr(getattr(module, "config", None), "in_chans", 3))
+    shape = (batch_size, in_chans, image_size, image_size)
+    with intra_op_threads(threads) as n_threads:
+        times = time_module(
+            module, shape, backend=backend_name, device=device, warmup=warmup, repeats=repeats
+        )
+    return LatencyStats(
+        median_ms=statistics.median(times) * 1e3,
+        p10_ms=percentile(times, 0.1) * 1e3,
+        p90_ms=percentile(times, 0.9) * 1e3,
+        repeats=repeats,
+        backend=backend_name,
+        device=device,
+        batch_size=batch_size,
+        image_size=image_size,
+        threads=n_threads,
+    )
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU model from /proc/cpuinfo (else what :mod:`platform` knows)."""
+    if device == "cuda":
+        return str(torch.cuda.get_device_name())
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def runtime_version(backend: str) -> str:
+    """The version of the runtime ``backend`` uses besides torch (onnxruntime's), else ``""``."""
+    if backend != "onnxruntime":
+        return ""
+    try:
+        import onnxruntime
+
+        return str(onnxruntime.__version__)
+    except ImportError:
+        return "not installed"

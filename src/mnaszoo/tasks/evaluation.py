@@ -1,0 +1,499 @@
+"""``mnaszoo.evaluate``: top-1 / top-5 accuracy of a model on a folder of labelled images.
+
+The folder is laid out like torchvision's ``ImageFolder`` (no torchvision needed): one
+subfolder per class, images inside (searched recursively; ``.jpg .jpeg .png .bmp .webp .tif
+.tiff``, any case). Class folders are taken in sorted order, images in sorted path order; names
+starting with ``.`` are ignored. Folder names are mapped to the model's class indices by the
+first rule that applies:
+
+1. every folder is an ImageNet synset (``n01440764``, ...) and the model has 1000 classes: the
+   synset's index (the layout of ImageNet's validation set, e.g. after ``valprep.sh``);
+2. every folder is one of the model's class names (its weights' labels): that class's index;
+3. there are exactly as many folders as the model has classes: sorted folder order is the class
+   index (as ``ImageFolder`` assigns them during training).
+
+Anything else is an :class:`~mnaszoo.errors.InvalidArgumentError` that explains these rules.
+Images are preprocessed with the weights' own evaluation transform
+(:func:`mnaszoo.data.transforms.make_transform`), as the publishers measured their results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .._validate import check_bool, check_int
+from ..data.labels import imagenet_labels, imagenet_synsets, labels_for
+from ..data.transforms import ImageTransform, make_transform
+from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidImageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ClassResult",
+    "EvaluationResult",
+    "ImageFolderSamples",
+    "evaluate",
+    "scan_image_folder",
+]
+
+logger = logging.getLogger("mnaszoo")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""File extensions :func:`evaluate` reads (compared case-insensitively)."""
+
+_LAYOUTS = (
+    "Accepted layouts: (1) ImageNet synset folders (n01440764, ...) for a 1000-class model;"
+    " (2) folders named exactly like the model's class names; (3) as many folders as the model"
+    " has classes, whose sorted order is the class index."
+)
+
+
+@dataclass(frozen=True)
+class ImageFolderSamples:
+    """The images of a class-per-folder dataset and the class index of each."""
+
+    root: Path
+    classes: tuple[str, ...]
+    """Class folder names, sorted."""
+    class_indices: tuple[int, ...]
+    """The model's class index of each folder in :attr:`classes`."""
+    mapping: str
+    """Which rule mapped folders to classes: ``"synsets"``, ``"labels"`` or ``"order"``."""
+    samples: tuple[tuple[str, int], ...]
+    """``(path, position in classes)`` of every image, in sorted order."""
+
+
+@dataclass(frozen=True)
+class ClassResult:
+    """The results of one class folder."""
+
+    name: str
+    """The folder name."""
+    index: int
+    """The model's class index."""
+    label: str
+    """The model's name for that class."""
+    images: int
+    top1_correct: int
+    top5_correct: int
+
+    @property
+    def top1(self) -> float:
+        """Top-1 accuracy of this class, in percent (0 for a class with no images)."""
+        return 100.0 * self.top1_correct / self.images if self.images else 0.0
+
+    @property
+    def top5(self) -> float:
+        """Top-5 accuracy of this class, in percent (0 for a class with no images)."""
+        return 100.0 * self.top5_correct / self.images if self.images else 0.0
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What :func:`evaluate` measured.
+
+    ``top1`` and ``top5`` are percentages over :attr:`num_images`. With fewer than five classes
+    ``top5`` counts the top ``topk`` (= the number of classes) predictions.
+
+    Attributes:
+        model: the model's name (its spec name for a model object).
+        weights: the weights id, or ``None`` for a model without published weights.
+        folder: the evaluated folder.
+        top1: top-1 accuracy, in percent.
+        top5: top-5 (or top-``topk``) accuracy, in percent.
+        top1_correct: images whose first prediction is right.
+        top5_correct: images with the right class among the first ``topk`` predictions.
+        num_images: images evaluated.
+        num_classes_seen: class folders with at least one evaluated image.
+        topk: the k of ``top5`` (5, or the number of classes if fewer).
+        mapping: how folders were mapped to classes: ``"synsets"``, ``"labels"`` or ``"order"``.
+        seconds: wall-clock time of the evaluation.
+        images_per_second: throughput.
+        device: where the model ran.
+        batch_size: images per forward pass.
+        preprocessing: the evaluation transform's recipe
+            (:meth:`~mnaszoo.weights.manifest.Preprocessing.to_dict` and the resolved ``resize``).
+        per_class: one :class:`ClassResult` per class folder.
+    """
+
+    model: str
+    weights: str | None
+    folder: str
+    top1: float
+    top5: float
+    top1_correct: int
+    top5_correct: int
+    num_images: int
+    num_classes_seen: int
+    topk: int
+    mapping: str
+    seconds: float
+    images_per_second: float
+    device: str
+    batch_size: int
+    preprocessing: dict[str, Any]
+    per_class: tuple[ClassResult, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (``per_class`` as a list of dicts)."""
+        data = asdict(self)
+        data["per_class"] = [asdict(c) for c in self.per_class]
+        return data
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self) -> str:
+        """One line: accuracies, images, classes and speed."""
+        top5 = "top-5" if self.topk == 5 else f"top-{self.topk}"
+        return (
+            f"{self.model} ({self.weights or 'no published weights'}) on {self.folder}:"
+            f" top-1 {self.top1:.2f}%  {top5} {self.top5:.2f}%  ({self.num_images} images,"
+            f" {self.num_classes_seen} classes, {self.seconds:.1f} s,"
+            f" {self.images_per_second:.1f} images/s on {self.device})"
+        )
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".")
+
+
+def _images_under(folder: Path) -> list[str]:
+    found: list[str] = []
+    for directory, subdirs, files in os.walk(folder, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if _visible(d))
+        found.extend(
+            os.path.join(directory, name)
+            for name in files
+            if _visible(name) and name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+    return sorted(found)
+
+
+def _map_classes(
+    classes: Sequence[str], num_classes: int, labels: Sequence[str]
+) -> tuple[tuple[int, ...], str]:
+    synsets = imagenet_synsets()
+    if num_classes == len(synsets) and all(name in synsets for name in classes):
+        position = {synset: index for index, synset in enumerate(synsets)}
+        return tuple(position[name] for name in classes), "synsets"
+    if labels and all(name in labels for name in classes):
+        indices: list[int] = []
+        for name in classes:
+            matches = [i for i, label in enumerate(labels) if label == name]
+            if len(matches) > 1:
+                raise InvalidArgumentError(
+                    f"The class folder {name!r} matches the model's classes {matches}, whose"
+                    " names are equal; name the folders by ImageNet synset (n01440764, ...)"
+                    " instead."
+                )
+            indices.append(matches[0])
+        return tuple(indices), "labels"
+    if len(classes) == num_classes:
+        logger.info(
+            "The %d class folders are neither ImageNet synsets nor the model's class names:"
+            " taking their sorted order as the class index (%r is class 0).",
+            len(classes),
+            classes[0],
+        )
+        return tuple(range(num_classes)), "order"
+    unknown = [name for name in classes if name not in labels][:3]
+    raise InvalidArgumentError(
+        f"Cannot map the {len(classes)} class folders (e.g. {', '.join(map(repr, unknown))}) to"
+        f" the model's {num_classes} classes. {_LAYOUTS}"
+    )
+
+
+def _root(folder: object) -> Path:
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ArgumentTypeError(f"folder must be a path, got {type(folder).__name__}.")
+    root = Path(folder)
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a directory"
+        raise InvalidArgumentError(
+            f"The image folder {str(root)!r} {what}; give a folder with one subfolder per class."
+        )
+    return root
+
+
+def scan_image_folder(
+    folder: str | os.PathLike[str], *, num_classes: int, labels: Sequence[str] = ()
+) -> ImageFolderSamples:
+    """Find the class folders and images of ``folder`` and map the folders to class indices.
+
+    Args:
+        folder: the root holding one subfolder per class.
+        num_classes: the model's number of outputs.
+        labels: the model's class names (``labels_for(model)``).
+
+    Raises:
+        InvalidArgumentError: ``folder`` is not a directory, has no class subfolders or no
+            images, or its folders cannot be mapped to the model's classes (see the module
+            docstring).
+    """
+    root = _root(folder)
+    classes = tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and _visible(e.name)))
+    if not classes:
+        loose = len(_images_under(root))
+        detail = f" (it holds {loose} images directly)" if loose else ""
+        raise InvalidArgumentError(
+            f"The image folder {str(root)!r} has no class subfolders{detail}: put the images of"
+            " each class in a subfolder named after the class."
+        )
+    class_indices, mapping = _map_classes(classes, num_classes, tuple(labels))
+    samples: list[tuple[str, int]] = []
+    empty: list[str] = []
+    for position, name in enumerate(classes):
+        images = _images_under(root / name)
+        if not images:
+            empty.append(name)
+        samples.extend((path, position) for path in images)
+    if not samples:
+        raise InvalidArgumentError(
+            f"The image folder {str(root)!r} has {len(classes)} class folders but no images"
+            f" (looked for {' '.join(IMAGE_EXTENSIONS)}, any case)."
+        )
+    if empty:
+        logger.info("%d class folders hold no images: %s", len(empty), ", ".join(empty[:5]))
+    return ImageFolderSamples(
+        root=root,
+        classes=classes,
+        class_indices=class_indices,
+        mapping=mapping,
+        samples=tuple(samples),
+    )
+
+
+def _take(samples: Sequence[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
+    """At most ``limit`` samples, round-robin over classes, in their original order."""
+    rank: dict[int, int] = {}
+    keyed: list[tuple[int, int, int]] = []
+    for order, (_, position) in enumerate(samples):
+        rank[position] = rank.get(position, -1) + 1
+        keyed.append((rank[position], position, order))
+    chosen = sorted(order for _, _, order in sorted(keyed)[:limit])
+    return [samples[order] for order in chosen]
+
+
+class _Images(Dataset[tuple[torch.Tensor, int, str]]):
+    """``(image tensor, class position, error message)``; a bad image yields its error, so that
+    the main process raises it intact (the DataLoader would rewrap a worker's exception)."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], transform: ImageTransform) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
+        path, position = self.samples[index]
+        try:
+            return self.transform(path), position, ""
+        except InvalidImageError as error:
+            size = self.transform.input_size
+            return torch.zeros(3, size, size), position, str(error) or repr(path)
+
+
+def _collate(
+    items: Sequence[tuple[torch.Tensor, int, str]],
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    images = torch.stack([item[0] for item in items])
+    positions = torch.tensor([item[1] for item in items], dtype=torch.long)
+    return images, positions, [item[2] for item in items]
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    # huggingface_hub's tqdm also honours HF_HUB_DISABLE_PROGRESS_BARS.
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    return bars.tqdm(
+        total=total,
+        unit="img",
+        desc="evaluate",
+        disable=not (enabled and sys.stderr.isatty()),
+        leave=False,
+    )
+
+
+def evaluate(
+    model: str | nn.Module,
+    folder: str | os.PathLike[str],
+    *,
+    weights: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    input_size: int | None = None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> EvaluationResult:
+    """Measure top-1 and top-5 accuracy on a class-per-folder image dataset.
+
+    Args:
+        model: a registered name (its published weights, see
+            :func:`mnaszoo.tasks.prediction.load_model`) or a classification model (e.g. one made
+            by :func:`mnaszoo.create`).
+        folder: one subfolder per class (see the module docstring for how folders map to
+            classes).
+        weights: a weights tag or id for a model name (default: its default weights).
+        checkpoint: a local weights file or ``save_pretrained`` directory instead.
+        input_size: evaluate at another resolution (the resize scales with it).
+        batch_size: images per forward pass.
+        num_workers: DataLoader worker processes decoding images (0: in this process).
+        device: default CUDA if available, else CPU (for a model object: where it is).
+        limit: evaluate at most this many images, taken round-robin over the classes (the
+            first image of every class, then the second, ...) so a subset covers all classes.
+        progress: show a progress bar (only when stderr is a terminal).
+        cache_dir: where downloads are cached, as in :func:`mnaszoo.create`.
+        local_files_only: never use the network, as in :func:`mnaszoo.create`.
+
+    Returns:
+        An :class:`EvaluationResult`.
+
+    Raises:
+        InvalidArgumentError: the folder is missing, empty or laid out in a way that cannot be
+            mapped to the model's classes, or an argument is out of range.
+        ArgumentTypeError: an argument has the wrong type.
+        InvalidImageError: an image cannot be read (the message names the file); nothing is
+            skipped silently.
+        WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
+
+    Example:
+        Published weights on ImageNet's validation set, sorted into synset folders:
+
+        >>> mnaszoo.evaluate("mnasnet_b1", "imagenet/val", weights="tv_in1k")  # doctest: +SKIP
+
+        Any model on any class-per-folder dataset, here two images of two classes:
+
+        >>> import pathlib, tempfile, mnaszoo
+        >>> from PIL import Image
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> for name in ("cat", "dog"):
+        ...     (pathlib.Path(folder.name) / name).mkdir()
+        ...     Image.new("RGB", (64, 64)).save(pathlib.Path(folder.name, name, "1.png"))
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=2)
+        >>> result = mnaszoo.evaluate(model, folder.name, device="cpu", progress=False)
+        >>> result.num_images, result.mapping
+        (2, 'order')
+        >>> folder.cleanup()
+    """
+    from .prediction import resolve_model
+
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("num_workers", num_workers, minimum=0)
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
+    check_bool("progress", progress)
+    _root(folder)  # before loading any model
+    net = resolve_model(
+        model,
+        weights=weights,
+        checkpoint=checkpoint,
+        device=device,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+    )
+    if isinstance(model, str):
+        name = model
+    else:
+        spec = getattr(getattr(net, "config", None), "spec", None)
+        name = str(getattr(spec, "name", type(net).__name__))
+    num_classes = int(getattr(net, "num_classes", 0))
+    if num_classes < 1:
+        raise InvalidArgumentError(
+            "The model has no classifier (num_classes=0); evaluate needs class scores."
+        )
+    info = getattr(net, "weights_info", None)
+    weights_id = getattr(info, "id", None)
+    labels = labels_for(net)
+    data = scan_image_folder(folder, num_classes=num_classes, labels=labels)
+    if data.mapping == "synsets":
+        labels = imagenet_labels()
+    samples = list(data.samples) if limit is None else _take(data.samples, limit)
+    transform = make_transform(net, input_size=input_size)
+    loader = DataLoader(
+        _Images(samples, transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+    )
+    target_of = torch.tensor(data.class_indices, dtype=torch.long)
+    topk = min(5, num_classes)
+    images = [0] * len(data.classes)
+    top1_hits = [0] * len(data.classes)
+    top5_hits = [0] * len(data.classes)
+    param = next(net.parameters(), None)
+    run_device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    recipe = transform.preprocessing
+    logger.info(
+        "Evaluating %s on %d images of %d classes in %s (resize %d %s, crop %d).",
+        weights_id or f"{name} (no published weights)",
+        len(samples),
+        len({position for _, position in samples}),
+        data.root,
+        recipe.resize,
+        recipe.interpolation,
+        recipe.input_size,
+    )
+    start = time.perf_counter()
+    with torch.inference_mode(), _progress_bar(len(samples), progress) as bar:
+        for batch, positions, errors in loader:
+            failed = next((message for message in errors if message), None)
+            if failed is not None:
+                raise InvalidImageError(failed)
+            logits = net(batch.to(run_device, dtype)).float()
+            predicted = logits.topk(topk, dim=1).indices.cpu()
+            targets = target_of[positions]
+            hits = predicted == targets[:, None]
+            for position, first, any_k in zip(
+                positions.tolist(), hits[:, 0].tolist(), hits.any(dim=1).tolist(), strict=True
+            ):
+                images[position] += 1
+                top1_hits[position] += bool(first)
+                top5_hits[position] += bool(any_k)
+            bar.update(len(positions))
+    seconds = time.perf_counter() - start
+    total = sum(images)
+    per_class = tuple(
+        ClassResult(folder_name, index, labels[index], count, one, five)
+        for folder_name, index, count, one, five in zip(
+            data.classes, data.class_indices, images, top1_hits, top5_hits, strict=True
+        )
+    )
+    return EvaluationResult(
+        model=name,
+        weights=weights_id,
+        folder=str(data.root),
+        top1=100.0 * sum(top1_hits) / total,
+        top5=100.0 * sum(top5_hits) / total,
+        top1_correct=sum(top1_hits),
+        top5_correct=sum(top5_hits),
+        num_images=total,
+        num_classes_seen=sum(1 for count in images if count),
+        topk=topk,
+        mapping=data.mapping,
+        seconds=seconds,
+        images_per_second=total / seconds if seconds > 0 else 0.0,
+        device=str(run_device),
+        batch_size=batch_size,
+        preprocessing={**recipe.to_dict(), "resize": recipe.resize},
+        per_class=per_class,
+    )

@@ -1,0 +1,334 @@
+"""``mnaszoo.predict``: images in, sorted class predictions out."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, overload
+
+import torch
+from torch import nn
+
+from .._validate import check_choice, check_int
+from ..data.labels import labels_for, read_class_file
+from ..data.transforms import make_transform
+from ..deploy.onnx_runtime import OnnxRuntimeModel, onnxruntime_available
+from ..errors import ArgumentTypeError, InvalidArgumentError
+
+__all__ = ["BACKENDS", "Prediction", "clear_model_cache", "load_model", "predict"]
+
+Backend = Literal["auto", "torch", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+"""What can run the model in :func:`predict`."""
+
+
+class Prediction(NamedTuple):
+    """One class of a top-k prediction: its name, index and softmax probability.
+
+    Attributes:
+        label: the class name (from the weights' labels, a class file, or ``class_<index>``).
+        index: the class index, the position in the model's output.
+        score: the softmax probability, in [0, 1].
+
+    Example:
+        >>> p = Prediction("military uniform", 652, 0.81)
+        >>> p.label, p.index, f"{p.score:.0%}"
+        ('military uniform', 652, '81%')
+    """
+
+    label: str
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as intended
+    score: float
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise InvalidArgumentError(f"Unknown device {device!r}: {error}") from error
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(
+    name: str,
+    weights: str | bool,
+    checkpoint: str | None,
+    stamp: float,
+    device: torch.device,
+    cache_dir: str | None,
+    local_files_only: bool,
+) -> nn.Module:
+    from ..models.factory import create
+    from ..weights.hub import from_pretrained
+
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        model: nn.Module = from_pretrained(checkpoint)
+    elif checkpoint is not None:
+        model = create(name, checkpoint=checkpoint)
+    else:
+        model = create(
+            name, pretrained=weights, cache_dir=cache_dir, local_files_only=local_files_only
+        )
+    return model.to(device).eval()
+
+
+def load_model(
+    model: str,
+    *,
+    weights: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> nn.Module:
+    """A pretrained model for inference, cached across calls (up to 4 models).
+
+    ``checkpoint`` may be a weights file (any supported layout) or a directory written by
+    ``save_pretrained``; otherwise the published ``weights`` tag (default: the model's default).
+    """
+    if checkpoint is not None and weights is not None:
+        raise InvalidArgumentError("Pass either weights= or checkpoint=, not both.")
+    path = None if checkpoint is None else str(Path(checkpoint).resolve())
+    # The file's modification time is part of the key: a re-saved checkpoint is reloaded.
+    stamp = Path(path).stat().st_mtime if path is not None and Path(path).exists() else 0.0
+    return _cached_model(
+        model,
+        weights if weights is not None else True,
+        path,
+        stamp,
+        _device(device),
+        None if cache_dir is None else str(cache_dir),
+        local_files_only,
+    )
+
+
+def resolve_model(
+    model: str | nn.Module,
+    *,
+    weights: str | None,
+    checkpoint: str | os.PathLike[str] | None,
+    device: str | torch.device | None,
+    cache_dir: str | os.PathLike[str] | None,
+    local_files_only: bool,
+) -> nn.Module:
+    """The eval-mode model behind a ``model`` argument: a name (loaded and cached with
+    :func:`load_model`) or a module (moved to ``device`` if given)."""
+    if isinstance(model, str):
+        return load_model(
+            model,
+            weights=weights,
+            checkpoint=checkpoint,
+            device=device,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
+    if isinstance(model, nn.Module):
+        if weights is not None or checkpoint is not None:
+            raise InvalidArgumentError(
+                "weights= and checkpoint= apply to a model name, not a model object."
+            )
+        return model.eval() if device is None else model.to(_device(device)).eval()
+    raise ArgumentTypeError(f"model must be a name or a torch module, got {type(model).__name__}.")
+
+
+def clear_model_cache() -> None:
+    """Forget the models :func:`predict` has loaded (and their onnxruntime sessions)."""
+    _cached_model.cache_clear()
+    _cached_session.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_session(net: nn.Module, size: int) -> OnnxRuntimeModel:
+    # Keyed by the cached module itself (held alive by this cache), so a name loaded once is
+    # exported (or read from the disk cache) once per process and input size.
+    return OnnxRuntimeModel.from_model(net, input_size=size)
+
+
+def _runner(
+    net: nn.Module | OnnxRuntimeModel, backend: object, *, named: bool, size: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The callable that turns a preprocessed batch into logits, for the chosen backend."""
+    if isinstance(net, OnnxRuntimeModel):
+        return net
+    param = next(net.parameters())
+    on_cpu = param.device.type == "cpu"
+    if backend == "onnxruntime" and not on_cpu:
+        raise InvalidArgumentError(
+            f"backend='onnxruntime' runs on the CPU, but the model is on {param.device};"
+            " pass device='cpu', or backend='torch' for the GPU."
+        )
+    use_ort = backend == "onnxruntime" or (
+        backend == "auto" and named and on_cpu and onnxruntime_available()
+    )
+    if use_ort:
+        if named:
+            return _cached_session(net, size)
+        return OnnxRuntimeModel.from_model(net, input_size=size)
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = net(batch.to(param.device, param.dtype))
+        return logits
+
+    return run
+
+
+@overload
+def predict(
+    images: list[Any] | tuple[Any, ...],
+    model: str | nn.Module | OnnxRuntimeModel = ...,
+    *,
+    topk: int = ...,
+    weights: str | None = ...,
+    checkpoint: str | os.PathLike[str] | None = ...,
+    class_file: str | os.PathLike[str] | None = ...,
+    input_size: int | None = ...,
+    device: str | torch.device | None = ...,
+    batch_size: int = ...,
+    cache_dir: str | os.PathLike[str] | None = ...,
+    local_files_only: bool = ...,
+    backend: Backend = ...,
+) -> list[list[Prediction]]: ...
+
+
+@overload
+def predict(
+    images: Any,
+    model: str | nn.Module | OnnxRuntimeModel = ...,
+    *,
+    topk: int = ...,
+    weights: str | None = ...,
+    checkpoint: str | os.PathLike[str] | None = ...,
+    class_file: str | os.PathLike[str] | None = ...,
+    input_size: int | None = ...,
+    device: str | torch.device | None = ...,
+    batch_size: int = ...,
+    cache_dir: str | os.PathLike[str] | None = ...,
+    local_files_only: bool = ...,
+    backend: Backend = ...,
+) -> list[Prediction]: ...
+
+
+def predict(
+    images: Any,
+    model: str | nn.Module | OnnxRuntimeModel = "mnasnet_a1",
+    *,
+    topk: int = 5,
+    weights: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    class_file: str | os.PathLike[str] | None = None,
+    input_size: int | None = None,
+    device: str | torch.device | None = None,
+    batch_size: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    backend: Backend = "auto",
+) -> list[Prediction] | list[list[Prediction]]:
+    """Classify images with a pretrained MnasNet, using the weights' own preprocessing.
+
+    Args:
+        images: one image or a list of them: paths, bytes, PIL images, numpy HWC arrays, torch
+            CHW tensors (an NCHW tensor is a batch); see :mod:`mnaszoo.data.images`.
+        model: a registered name (its published weights are downloaded once), a model, or an
+            :class:`~mnaszoo.OnnxRuntimeModel` (an exported or int8 model).
+        topk: how many classes per image.
+        weights: a weights tag or id (default: the model's default weights).
+        checkpoint: a local weights file or ``save_pretrained`` directory instead.
+        class_file: class names, one per line (for fine-tuned models); its length must equal
+            the model's number of classes.
+        input_size: evaluate at another resolution (the resize scales with it).
+        device: default CUDA if available, else CPU.
+        batch_size: images per forward pass. At the default 1, a list gives exactly the results
+            of separate calls; larger batches are faster on GPUs but may differ in the last
+            float digits.
+        cache_dir: where downloads are cached, as in :func:`mnaszoo.create`.
+        local_files_only: never use the network, as in :func:`mnaszoo.create`.
+        backend: what runs the model. ``"torch"``: the PyTorch module. ``"onnxruntime"``: the
+            model exported once to ONNX (cached in mnaszoo's cache, see
+            :class:`mnaszoo.OnnxRuntimeModel`) and run by onnxruntime on the CPU, the fastest
+            CPU path (docs/benchmarks.md); needs ``pip install 'mnaszoo[onnx]'``. ``"auto"``
+            (default): onnxruntime for a model *name* on the CPU when that extra is installed,
+            else torch. A model object runs in torch unless ``"onnxruntime"`` is asked for
+            (it is exported at each call then: pass an :class:`~mnaszoo.OnnxRuntimeModel`
+            to reuse one). Scores from the two backends agree to about 1e-5.
+
+    Returns:
+        For one image, its predictions (highest score first); for a list, one such list per
+        image.
+
+    Raises:
+        InvalidImageError: an image cannot be used (named by index or path), before the model
+            runs.
+        InvalidArgumentError: ``topk`` or ``batch_size`` is out of range, a class file does not
+            fit the model, ``weights``/``checkpoint`` are given with a model object, an unknown
+            ``backend``, or ``"onnxruntime"`` with a CUDA device.
+        MnaszooError: ``backend="onnxruntime"`` without the ``onnx`` extra.
+        ArgumentTypeError: ``model`` is neither a name nor a torch module.
+        WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
+
+    Example:
+        The published weights (downloaded once):
+
+        >>> mnaszoo.predict("docs/images/grace_hopper.jpg", topk=1)  # doctest: +SKIP
+        [Prediction(label='military uniform', index=652, score=...)]
+
+        Any model object, here an untrained three-class one whose classes are unnamed:
+
+        >>> import numpy as np, mnaszoo
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=3)
+        >>> image = np.zeros((64, 64, 3), dtype=np.uint8)
+        >>> sorted(p.label for p in mnaszoo.predict(image, model, topk=3))
+        ['class_0', 'class_1', 'class_2']
+    """
+    from ..data.images import load_images
+
+    # A 4-D tensor (NCHW) or array (NHWC) is a batch, like a list.
+    single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
+    check_int("batch_size", batch_size, minimum=1)
+    check_choice("backend", backend, BACKENDS)
+    net: nn.Module | OnnxRuntimeModel
+    if isinstance(model, OnnxRuntimeModel):
+        if weights is not None or checkpoint is not None or device not in (None, "cpu"):
+            raise InvalidArgumentError(
+                "weights=, checkpoint= and device= do not apply to an OnnxRuntimeModel."
+            )
+        net = model
+    else:
+        net = resolve_model(
+            model,
+            weights=weights,
+            checkpoint=checkpoint,
+            device=device,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
+    num_classes = int(getattr(net, "num_classes", 0))
+    labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
+    check_int("topk", topk, minimum=1, maximum=max(num_classes, 1))
+    pictures = load_images(images)  # every image is decoded and checked before the model runs
+    if isinstance(net, OnnxRuntimeModel) and input_size is None and net.input_size is not None:
+        input_size = net.input_size[0]  # the size the graph was exported for
+    transform = make_transform(net, input_size=input_size)
+    run = _runner(net, backend, named=isinstance(model, str), size=transform.input_size)
+    results: list[list[Prediction]] = []
+    with torch.inference_mode():
+        for start in range(0, len(pictures), batch_size):
+            batch = torch.stack([transform(p) for p in pictures[start : start + batch_size]])
+            probabilities = run(batch).float().softmax(dim=1)
+            scores, indices = probabilities.topk(topk, dim=1)
+            for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
+                results.append(
+                    [
+                        Prediction(labels[i], i, s)
+                        for s, i in zip(row_scores, row_indices, strict=True)
+                    ]
+                )
+    return results[0] if single else results
+
+
+def format_predictions(predictions: Sequence[Prediction]) -> str:
+    """One line per class: ``  0.8123  golden retriever (207)``."""
+    return "\n".join(f"  {p.score:.4f}  {p.label} ({p.index})" for p in predictions)

@@ -1,0 +1,393 @@
+"""mnaszoo's own checkpoint format: ``model.safetensors`` plus ``config.json`` in a directory.
+
+The config holds everything needed to rebuild the model without the registry (the full spec,
+multipliers, options), plus labels and preprocessing, so a fine-tuned model travels with what
+``predict`` needs. Writes are atomic; a directory holding another architecture is not
+overwritten unless asked. The same directory layout on the Hugging Face Hub loads with
+:func:`from_pretrained` and is written by :func:`push_to_hub`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import atomic_path
+from ..errors import (
+    ArgumentTypeError,
+    CacheNotWritableError,
+    CorruptCheckpointError,
+    InvalidArgumentError,
+)
+from ..models.config import ModelConfig
+from .manifest import LocalSource, Preprocessing, WeightsRecord
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "from_pretrained", "push_to_hub", "save_pretrained"]
+
+logger = logging.getLogger("mnaszoo")
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+PathLike = str | os.PathLike[str]
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    with atomic_path(path) as temp:
+        write(temp)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+
+
+def _architecture(config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("spec", "width_mult", "depth_mult", "in_chans", "num_classes")
+    return {key: config.get(key) for key in keys}
+
+
+def _check_overwrite(directory: Path, config: ModelConfig, overwrite: bool) -> None:
+    existing = directory / CONFIG_NAME
+    if overwrite or not (existing.exists() or (directory / WEIGHTS_NAME).exists()):
+        return
+    try:
+        saved = json.loads(existing.read_text("utf-8"))["architecture"]
+    except (OSError, ValueError, KeyError, TypeError):
+        saved = None
+    if saved is None or _architecture(saved) != _architecture(config.to_dict()):
+        what = (
+            f"a {saved['spec']['name']} checkpoint"
+            if isinstance(saved, dict) and isinstance(saved.get("spec"), dict)
+            else "files that are not this model's"
+        )
+        raise InvalidArgumentError(
+            f"{directory} already holds {what}; pass overwrite=True to replace it, or choose"
+            " another directory."
+        )
+
+
+def _record_dict(model: torch.nn.Module, labels: Sequence[str] | None) -> dict[str, Any]:
+    info: WeightsRecord | None = getattr(model, "weights_info", None)
+    num_classes = int(getattr(model, "num_classes", 0))
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(labels) != num_classes:
+            raise InvalidArgumentError(
+                f"labels has {len(labels)} names but the model has {num_classes} classes."
+            )
+    elif info is not None and info.num_classes == num_classes:
+        labels = info.labels if isinstance(info.labels, str) else list(info.labels)
+    return {
+        "labels": labels,
+        "preprocessing": None if info is None else info.preprocessing.to_dict(),
+        "weights_id": None if info is None else info.id,
+    }
+
+
+def save_pretrained(
+    model: torch.nn.Module,
+    directory: PathLike,
+    *,
+    overwrite: bool = False,
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """Save ``model`` as ``model.safetensors`` + ``config.json`` in ``directory``.
+
+    Args:
+        model: a :class:`~mnaszoo.models.mnasnet.MnasNet`.
+        directory: created if needed.
+        overwrite: replace a checkpoint of another architecture found there.
+        labels: class names (one per output) to store with the model; default: the labels of
+            its pretrained weights, if the classifier is theirs.
+
+    Returns:
+        The directory.
+
+    Raises:
+        InvalidArgumentError: the directory holds another architecture's checkpoint.
+        ArgumentTypeError: ``model`` is not a :class:`~mnaszoo.models.mnasnet.MnasNet`.
+        CacheNotWritableError: the directory cannot be written.
+
+    Example:
+        >>> import tempfile, mnaszoo
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=3)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> path = mnaszoo.save_pretrained(model, folder.name, labels=["ant", "bee", "cat"])
+        >>> sorted(p.name for p in path.iterdir())
+        ['config.json', 'model.safetensors']
+        >>> mnaszoo.from_pretrained(path).weights_info.labels
+        ('ant', 'bee', 'cat')
+        >>> folder.cleanup()
+    """
+    from safetensors.torch import save_file
+
+    from ..models.mnasnet import MnasNet
+
+    if not isinstance(model, MnasNet):
+        raise ArgumentTypeError(f"save_pretrained takes a MnasNet, got {type(model).__name__}.")
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CacheNotWritableError(f"Cannot create {path}: {error}") from error
+    _check_overwrite(path, model.config, overwrite)
+    # safetensors needs contiguous CPU tensors; channels_last weights are not NCHW-contiguous.
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    from .. import __version__
+
+    config = {
+        "library_name": "mnaszoo",
+        "format_version": FORMAT_VERSION,
+        "mnaszoo_version": __version__,
+        "architecture": model.config.to_dict(),
+        **_record_dict(model, labels),
+    }
+    metadata = {
+        "format": "pt",
+        "mnaszoo_format": str(FORMAT_VERSION),
+        "architecture": model.config.spec.name,
+    }
+    try:
+        _atomic_write(path / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata))
+        _atomic_write(path / CONFIG_NAME, lambda p: _write_json(p, config))
+    except PermissionError as error:
+        raise CacheNotWritableError(f"Cannot write the checkpoint into {path}: {error}") from error
+    return path
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise CorruptCheckpointError(f"Cannot read {path}: {error}") from error
+    if not isinstance(data, dict) or data.get("library_name") != "mnaszoo":
+        raise CorruptCheckpointError(
+            f"{path} is not a mnaszoo config (no 'library_name': 'mnaszoo'); for timm or"
+            " torchvision files use mnaszoo.create(name, checkpoint=...)."
+        )
+    if data.get("format_version") != FORMAT_VERSION:
+        raise CorruptCheckpointError(
+            f"{path} has format_version {data.get('format_version')!r}; this mnaszoo reads"
+            f" {FORMAT_VERSION}: upgrade mnaszoo."
+        )
+    return data
+
+
+def _hub_files(
+    repo_id: str,
+    *,
+    revision: str | None,
+    cache_dir: PathLike | None,
+    local_files_only: bool,
+    force_download: bool,
+    token: str | bool | None,
+) -> tuple[Path, Path]:
+    from huggingface_hub import hf_hub_download
+
+    from .download import fetch_hub_file
+
+    revision = revision or "main"
+    config = Path(
+        hf_hub_download(
+            repo_id,
+            CONFIG_NAME,
+            revision=revision,
+            cache_dir=None if cache_dir is None else Path(cache_dir),
+            local_files_only=local_files_only,
+            force_download=force_download,
+            token=token,
+            library_name="mnaszoo",
+        )
+    )
+    weights = fetch_hub_file(
+        repo_id,
+        WEIGHTS_NAME,
+        revision,
+        sha256=None,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        force_download=force_download,
+        token=token,
+    )
+    return config, weights
+
+
+def from_pretrained(
+    location: PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: PathLike | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+    token: str | bool | None = None,
+) -> Any:
+    """Load a model saved by :func:`save_pretrained`, from a directory or a Hub repository.
+
+    Args:
+        location: a local directory, or a Hub repo id (``"user/my-mnasnet"``).
+        revision: Hub branch, tag or commit (pin a commit for reproducibility).
+        cache_dir: where Hub downloads are cached, as in :func:`mnaszoo.create`.
+        local_files_only: never use the network, as in :func:`mnaszoo.create`.
+        force_download: download again even if cached, as in :func:`mnaszoo.create`.
+        token: Hugging Face token for private or gated repositories.
+
+    Returns:
+        The :class:`~mnaszoo.models.mnasnet.MnasNet`, in eval mode, with ``weights_info`` holding
+        its labels and preprocessing.
+
+    Raises:
+        CorruptCheckpointError: the files are not a mnaszoo checkpoint.
+        IncompatibleWeightsError: the weights do not fit the saved config.
+        InvalidArgumentError: ``location`` is neither such a directory nor a Hub repo id.
+        ArgumentTypeError: ``location`` is not a path or a string.
+        WeightsError: download or verification failures (Hub).
+
+    Example:
+        >>> model = mnaszoo.from_pretrained("runs/flowers")  # doctest: +SKIP
+        >>> model = mnaszoo.from_pretrained("me/mnasnet-flowers", revision="3f2a9c1")
+        ... # doctest: +SKIP
+
+        :func:`save_pretrained` shows a round trip.
+    """
+    from safetensors.torch import load_file
+
+    from ..models.mnasnet import MnasNet
+    from .loading import load_into
+
+    if not isinstance(location, (str, os.PathLike)):
+        raise ArgumentTypeError(
+            f"location must be a path or repo id, got {type(location).__name__}."
+        )
+    local = Path(location)
+    if local.is_dir():
+        config_path, weights_path = local / CONFIG_NAME, local / WEIGHTS_NAME
+        for needed in (config_path, weights_path):
+            if not needed.is_file():
+                raise CorruptCheckpointError(
+                    f"{local} lacks {needed.name}: it is not a directory written by"
+                    " save_pretrained()."
+                )
+    elif local.exists() or str(location).count("/") != 1:
+        raise InvalidArgumentError(
+            f"{location!s} is neither a directory written by save_pretrained() nor a Hub repo id"
+            " ('user/name'); for a single weights file use mnaszoo.create(name, checkpoint=...)."
+        )
+    else:
+        config_path, weights_path = _hub_files(
+            str(location),
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            force_download=force_download,
+            token=token,
+        )
+    data = _read_config(config_path)
+    config = ModelConfig.from_dict(data["architecture"])
+    model = MnasNet(config)
+    try:
+        state = load_file(str(weights_path))
+    except Exception as error:  # safetensors raises its own error types for damaged files
+        raise CorruptCheckpointError(f"Cannot read {weights_path}: {error}") from error
+    load_into(model, state, source=str(weights_path), model_name=config.spec.name)
+    model.weights_info = _local_record(data, config, str(location))
+    return model.eval()
+
+
+def _local_record(data: dict[str, Any], config: ModelConfig, location: str) -> WeightsRecord | None:
+    preprocessing = data.get("preprocessing")
+    labels = data.get("labels")
+    if preprocessing is None and labels is None:
+        return None
+    from ..models.counting import count_params
+
+    return WeightsRecord(
+        id=f"{config.spec.name}.local",
+        source=LocalSource(location),
+        sha256=None,
+        sha256_prefix=None,
+        size=None,
+        layout="mnaszoo",
+        num_classes=config.num_classes,
+        labels=labels if isinstance(labels, str) else tuple(labels or ()),
+        preprocessing=Preprocessing.from_dict(preprocessing) if preprocessing else _default_pre(),
+        metrics=(),
+        license="",
+        num_params=count_params(
+            config.plan, num_classes=config.num_classes, in_chans=config.in_chans
+        ),
+        publisher=str(data.get("weights_id") or location),
+        notes="Loaded with from_pretrained().",
+    )
+
+
+def _default_pre() -> Preprocessing:
+    # ImageNet statistics and timm's 0.875 crop: the convention every MnasNet was trained with.
+    return Preprocessing(
+        input_size=224,
+        interpolation="bicubic",
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        crop_pct=0.875,
+    )
+
+
+def push_to_hub(
+    model: torch.nn.Module,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    commit_message: str = "Upload mnaszoo model",
+    labels: Sequence[str] | None = None,
+) -> str:
+    """Save ``model`` in mnaszoo's format and upload it to a Hub repository (created if needed).
+
+    The repository gets ``model.safetensors``, ``config.json`` (as :func:`save_pretrained`
+    writes them) and a model card; :func:`from_pretrained` loads it back.
+
+    Args:
+        model: a :class:`~mnaszoo.models.mnasnet.MnasNet`.
+        repo_id: the Hub repository, ``"user/name"``.
+        private: create the repository as private (``None``: the Hub's default).
+        token: Hugging Face token with write access (default: the logged-in user's).
+        commit_message: the message of the upload commit.
+        labels: class names to store with the model, as in :func:`save_pretrained`.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        ArgumentTypeError: ``model`` is not a :class:`~mnaszoo.models.mnasnet.MnasNet`.
+        huggingface_hub.errors.HfHubHTTPError: the Hub refused the repository or the upload.
+
+    Example:
+        >>> mnaszoo.push_to_hub(model, "me/mnasnet-flowers", labels=class_names)  # doctest: +SKIP
+        'https://huggingface.co/me/mnasnet-flowers/commit/...'
+    """
+    from huggingface_hub import HfApi
+
+    from ..models.mnasnet import MnasNet
+
+    if not isinstance(model, MnasNet):
+        raise ArgumentTypeError(f"push_to_hub takes a MnasNet, got {type(model).__name__}.")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        save_pretrained(model, folder, labels=labels)
+        card = (
+            f"---\nlibrary_name: mnaszoo\ntags:\n- image-classification\n- mnasnet\n---\n\n"
+            f"# {repo_id}\n\nA {model.config.spec.name} saved with mnaszoo. Load it with"
+            f" `mnaszoo.from_pretrained({repo_id!r})`.\n"
+        )
+        Path(folder, "README.md").write_text(card, "utf-8")
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, commit_message=commit_message
+        )
+    return str(commit)
