@@ -144,7 +144,7 @@ def test_training_model_is_exported_in_eval_and_restored(
         ({"batch": "static"}, mnaszoo.InvalidArgumentError, "'dynamic' or an int"),
         ({"batch": 1.5}, mnaszoo.ArgumentTypeError, "batch must be an int"),
         ({"input_size": (96,)}, mnaszoo.InvalidArgumentError, "pair"),
-        ({"input_size": 0}, mnaszoo.InvalidArgumentError, "input_size must be >= 1"),
+        ({"input_size": 0}, mnaszoo.InvalidArgumentError, "input_size must be >= 16"),
         ({"format": "pt2", "opset": 17}, mnaszoo.InvalidArgumentError, "ONNX only|'onnx' only"),
     ],
 )
@@ -187,6 +187,6 @@ def test_failed_export_leaves_no_file(small: mnaszoo.MnasNet, tmp_path: Path) ->
     broken = Broken()
     broken.register_buffer("w", torch.zeros(1))
     with pytest.raises(Exception, match="boom"):
-        mnaszoo.export(broken, tmp_path / "keep.pt2", "pt2", input_size=8)
+        mnaszoo.export(broken, tmp_path / "keep.pt2", "pt2", input_size=16)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.pt2"]
     assert (tmp_path / "keep.pt2").read_bytes() == b"old"

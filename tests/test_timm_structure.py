@@ -64,7 +64,7 @@ def test_blocks_match_timm(timm_name: str) -> None:
 def test_counts_and_features_match_timm(timm_name: str) -> None:
     spec, width = TIMM_TO_MNASZOO[timm_name]
     timm: dict[str, Any] = REFERENCE["timm"][timm_name]
-    summary = mnaszoo.describe(mnaszoo.ModelConfig(spec=spec, width_mult=width))
+    summary = mnaszoo.describe(mnaszoo.ModelConfig.resolve(spec, width_mult=width))
     assert (summary.params, summary.macs) == (timm["num_params"], timm["macs_224"])
     model = mnaszoo.build(spec, width_mult=width, features_only=True)
     assert [(i.num_chs, i.reduction, f"blocks.{i.stage}") for i in model.feature_info] == [

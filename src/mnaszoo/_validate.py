@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 
-__all__ = ["check_bool", "check_choice", "check_float", "check_int"]
+__all__ = [
+    "MIN_INPUT_SIZE",
+    "check_bool",
+    "check_choice",
+    "check_float",
+    "check_input_size",
+    "check_int",
+]
 
-_E = TypeVar("_E", bound=MnaszooError)
+MIN_INPUT_SIZE = 16
+"""The smallest input side a network takes: five stride-2 stages leave a 1 x 1 map at 16 px."""
 
 
 def check_int(
@@ -80,3 +87,23 @@ def check_choice(name: str, value: object, accepted: Sequence[str]) -> str:
             f"Unknown {name} {value!r}; accepted: {', '.join(map(repr, accepted))}."
         )
     return value
+
+
+def check_input_size(input_size: object) -> tuple[int, int]:
+    """``(height, width)`` from an int side or a pair, each at least :data:`MIN_INPUT_SIZE`.
+
+    Raises:
+        InvalidArgumentError: a pair of the wrong length, or a side below the minimum.
+        ArgumentTypeError: not an int or a pair of ints.
+    """
+    if isinstance(input_size, (tuple, list)):
+        if len(input_size) != 2:
+            raise InvalidArgumentError(
+                f"input_size must be an int or a (height, width) pair, got {input_size!r}."
+            )
+        return (
+            check_int("input_size height", input_size[0], minimum=MIN_INPUT_SIZE),
+            check_int("input_size width", input_size[1], minimum=MIN_INPUT_SIZE),
+        )
+    side = check_int("input_size", input_size, minimum=MIN_INPUT_SIZE)
+    return (side, side)

@@ -18,23 +18,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .._validate import check_bool, check_int
+from .._validate import MIN_INPUT_SIZE, check_bool, check_int
 from ..errors import ArgumentTypeError
-from ..weights.manifest import Preprocessing, WeightsRecord, get_weights
+from ..weights.manifest import DEFAULT_PREPROCESSING, Preprocessing, WeightsRecord, get_weights
 
 __all__ = ["ImageTransform", "make_transform"]
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
-
-# The convention every MnasNet checkpoint was trained with (timm's default pretrained config):
-# used for models without weights_info.
-DEFAULT_PREPROCESSING = Preprocessing(
-    input_size=224,
-    interpolation="bicubic",
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    crop_pct=0.875,
-)
 
 
 def _resize_shorter(image: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:
@@ -214,7 +204,7 @@ def make_transform(
     preprocessing = _preprocessing_of(weights_or_model)
     check_bool("train", train)
     if input_size is not None:
-        check_int("input_size", input_size, minimum=16)
+        check_int("input_size", input_size, minimum=MIN_INPUT_SIZE)
         # Integer arithmetic: at the recipe's own size this gives back its resize exactly
         # (timm's floor(160 / 0.875) = 182 = 160 * 256 // 224).
         resize = input_size * preprocessing.resize // preprocessing.input_size

@@ -45,7 +45,8 @@ __all__ = [
     "to_markdown",
 ]
 
-_LOG = logging.getLogger("mnaszoo")
+logger = logging.getLogger(__name__)
+
 
 VARIANTS = ("plain", "optimized", "onnxruntime", "onnxruntime-int8")
 """The ways a mnaszoo model is run: eager, optimised for inference, onnxruntime (fp32), and
@@ -233,7 +234,7 @@ def _candidates(
         elif variant == "optimized":
             inference = _optional("mnaszoo.deploy.optimize")
             if inference is None:
-                _LOG.info(
+                logger.info(
                     "%s: skipping 'optimized' (mnaszoo.deploy.optimize is not available)", name
                 )
                 continue
@@ -247,7 +248,7 @@ def _candidates(
         for library, ref_name in REFERENCE_MODELS.get(name, ()):
             ref = _reference(library, ref_name)
             if ref is None:
-                _LOG.info("%s: %s is not installed; no %s row", name, library, ref_name)
+                logger.info("%s: %s is not installed; no %s row", name, library, ref_name)
                 continue
             if "plain" in variants:
                 add(library, ref_name, "plain", ref, False)
@@ -267,10 +268,10 @@ def _try_onnx(
             model, batch, image_size, threads, tmp, int8=variant == "onnxruntime-int8"
         )
     except Exception as error:  # a missing exporter dependency, an export failure
-        _LOG.warning("%s: skipping %r: %s", name, variant, error)
+        logger.warning("%s: skipping %r: %s", name, variant, error)
         return None
     if runner is None:
-        _LOG.info("%s: skipping %r (needs mnaszoo[onnx])", name, variant)
+        logger.info("%s: skipping %r (needs mnaszoo[onnx])", name, variant)
     return runner
 
 
@@ -337,7 +338,7 @@ def run_benchmark(
                 cands = _candidates(
                     name, batch, image_size, variants, compare_reference, n_threads, Path(tmpdir)
                 )
-                _LOG.info(
+                logger.info(
                     "timing %s at batch %d: %s",
                     name,
                     batch,

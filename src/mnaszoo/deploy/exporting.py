@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_path
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_input_size, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ._onnx_export import export_onnx
 from ._torchscript_fix import drop_dangling_builtin_ids
@@ -38,18 +38,7 @@ def _check_args(
         raise InvalidArgumentError(f"batch must be 'dynamic' or an int >= 1, got {batch!r}.")
     else:
         static = check_int("batch", batch, minimum=1)
-    if isinstance(input_size, (tuple, list)):
-        if len(input_size) != 2:
-            raise InvalidArgumentError(
-                f"input_size must be an int or a (height, width) pair, got {input_size!r}."
-            )
-        size = (
-            check_int("input_size height", input_size[0], minimum=1),
-            check_int("input_size width", input_size[1], minimum=1),
-        )
-    else:
-        side = check_int("input_size", input_size, minimum=1)
-        size = (side, side)
+    size = check_input_size(input_size)
     if opset is not None:
         if fmt != "onnx":
             raise InvalidArgumentError(f"opset applies to format='onnx' only, not {fmt!r}.")

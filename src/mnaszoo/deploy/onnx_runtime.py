@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validate import check_int
+from .._validate import check_input_size, check_int
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
@@ -35,8 +35,9 @@ from ..errors import (
 
 __all__ = ["OnnxRuntimeModel", "export_folded", "onnxruntime_available", "open_session"]
 
+logger = logging.getLogger(__name__)
+
 _MISSING_EXTRA = "pip install 'mnaszoo[onnx]'"
-_LOG = logging.getLogger("mnaszoo")
 
 
 def onnxruntime_available(*, export: bool = True) -> bool:
@@ -112,20 +113,6 @@ def _digest(model: nn.Module, input_size: tuple[int, int]) -> str:
         hasher.update(str(tuple(tensor.shape)).encode())
         hasher.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     return hasher.hexdigest()[:32]
-
-
-def _as_size(input_size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(input_size, (tuple, list)) and len(input_size) == 2:
-        return (
-            check_int("input_size height", input_size[0], minimum=16),
-            check_int("input_size width", input_size[1], minimum=16),
-        )
-    if isinstance(input_size, (tuple, list)):
-        raise InvalidArgumentError(
-            f"input_size must be an int or a (height, width) pair, got {input_size!r}."
-        )
-    side = check_int("input_size", input_size, minimum=16)
-    return (side, side)
 
 
 class OnnxRuntimeModel:
@@ -215,7 +202,7 @@ class OnnxRuntimeModel:
             raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
         if not onnxruntime_available():
             raise MnaszooError(f"The onnxruntime backend needs onnx extras: {_MISSING_EXTRA}.")
-        size = _as_size(input_size)
+        size = check_input_size(input_size)
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         folder = root / "onnx"
         path = folder / f"{type(model).__name__.lower()}-{_digest(model, size)}.onnx"
@@ -228,7 +215,9 @@ class OnnxRuntimeModel:
             try:
                 return cls(path, **options)
             except Exception as error:  # a damaged cache file: export again rather than fail
-                _LOG.warning("Re-exporting %s: the cached file cannot be loaded (%s).", path, error)
+                logger.warning(
+                    "Re-exporting %s: the cached file cannot be loaded (%s).", path, error
+                )
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -12,50 +12,75 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from .._validate import check_bool
 from ..errors import ArgumentTypeError, MnaszooError
 from ..models.layers import ConvBnAct
+from ..models.mnasnet import MnasNet, MnasNetFeatures
 
-__all__ = ["InferenceOnlyError", "is_inference_optimized", "optimize_for_inference"]
+__all__ = [
+    "InferenceMnasNet",
+    "InferenceMnasNetFeatures",
+    "InferenceOnlyError",
+    "is_inference_optimized",
+    "optimize_for_inference",
+]
 
 
 class InferenceOnlyError(MnaszooError, RuntimeError):
     """A model from :func:`optimize_for_inference` was put in training mode."""
 
 
-def _refuse_training(self: nn.Module, mode: bool = True) -> nn.Module:
-    if mode:
-        raise InferenceOnlyError(
-            "This model was made by mnaszoo.optimize_for_inference: its BatchNorm layers are"
-            " folded into the convolutions, so it cannot be trained. Train (or fine-tune) the"
-            " original model and call optimize_for_inference again."
-        )
-    return nn.Module.train(self, False)
+_REFUSAL = (
+    "This model was made by mnaszoo.optimize_for_inference: its BatchNorm layers are folded into"
+    " the convolutions, so it cannot be trained. Train (or fine-tune) the original model and call"
+    " optimize_for_inference again."
+)
 
 
-_CLASSES: dict[type[nn.Module], type[nn.Module]] = {}
+class _InferenceOnly(nn.Module):
+    """Mixin: ``train(True)`` raises; ``eval()`` (``train(False)``) is allowed."""
+
+    _mnaszoo_inference_only = True
+
+    def train(self, mode: bool = True) -> _InferenceOnly:
+        if mode:
+            raise InferenceOnlyError(_REFUSAL)
+        super().train(False)
+        return self
 
 
-def _inference_class(cls: type[nn.Module]) -> type[nn.Module]:
-    """A subclass of ``cls`` whose ``train(True)`` raises, registered here so that it pickles."""
-    if getattr(cls, "_mnaszoo_inference_only", False):
-        return cls
-    if cls not in _CLASSES:
-        name = f"Inference{cls.__name__}"
-        sub = type(
-            name,
-            (cls,),
-            {"train": _refuse_training, "_mnaszoo_inference_only": True, "__module__": __name__},
-        )
-        sub.__qualname__ = name
-        # A module-level name lets pickle (and torch.save of the whole model) find the class.
-        if name not in globals():
-            globals()[name] = sub
-        _CLASSES[cls] = sub
-    return _CLASSES[cls]
+class InferenceMnasNet(_InferenceOnly, MnasNet):
+    """A :class:`~mnaszoo.models.mnasnet.MnasNet` made by :func:`optimize_for_inference`."""
+
+
+class InferenceMnasNetFeatures(_InferenceOnly, MnasNetFeatures):
+    """A :class:`~mnaszoo.models.mnasnet.MnasNetFeatures` made by :func:`optimize_for_inference`."""
+
+
+_INFERENCE_CLASSES: dict[type[nn.Module], type[nn.Module]] = {
+    MnasNet: InferenceMnasNet,
+    MnasNetFeatures: InferenceMnasNetFeatures,
+}
+
+
+def _refuse_training_forward(module: nn.Module, args: object) -> None:
+    """Forward pre-hook for modules of other classes: refuse to run in training mode."""
+    if module.training:
+        raise InferenceOnlyError(_REFUSAL)
+
+
+def _mark_inference_only(model: nn.Module) -> None:
+    """MnasNet models get a static inference-only class (``train()`` raises at once); other
+    modules (single blocks, say) keep their class and refuse a forward pass in training mode."""
+    cls = _INFERENCE_CLASSES.get(type(model))
+    if cls is not None:
+        model.__class__ = cls
+    elif not is_inference_optimized(model):
+        model.register_forward_pre_hook(_refuse_training_forward)
+        model._mnaszoo_inference_only = True  # type: ignore[assignment]
 
 
 def is_inference_optimized(model: nn.Module) -> bool:
     """Whether ``model`` (or the module a ``torch.compile`` wrapper holds) is inference-only."""
     inner = getattr(model, "_orig_mod", model)
-    return bool(getattr(type(inner), "_mnaszoo_inference_only", False))
+    return bool(getattr(inner, "_mnaszoo_inference_only", False))
 
 
 def _fuse(model: nn.Module) -> int:
@@ -92,9 +117,10 @@ def optimize_for_inference(
     - ``compile``: wrap the copy with ``torch.compile`` (the first call compiles; needs a working
       compiler toolchain).
 
-    The copy is inference-only: ``train()`` (``train(True)``) raises :class:`InferenceOnlyError`,
-    and ``eval()`` is allowed. Its state dict lacks the BatchNorm keys, so it is not a checkpoint
-    in mnaszoo's format: save (and fine-tune) the original model.
+    The copy is inference-only: for a MnasNet (an :class:`InferenceMnasNet`) ``train()``
+    (``train(True)``) raises :class:`InferenceOnlyError`, and ``eval()`` is allowed; any other
+    module refuses a forward pass in training mode. Its state dict lacks the BatchNorm keys, so it
+    is not a checkpoint in mnaszoo's format: save (and fine-tune) the original model.
 
     Args:
         model: a :class:`~mnaszoo.models.mnasnet.MnasNet`,
@@ -140,7 +166,7 @@ def optimize_for_inference(
         if channels_last:
             # nn.Module.to accepts memory_format; torch's stubs omit it.
             optimized = optimized.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    optimized.__class__ = _inference_class(type(optimized))
+    _mark_inference_only(optimized)
     if compile:
         compiled: Any = torch.compile(optimized)
         result: nn.Module = compiled

@@ -4,7 +4,7 @@ model, :func:`create` a registered model by name, optionally with pretrained wei
 from __future__ import annotations
 
 import os
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from .._validate import check_bool
 from ..errors import ArgumentTypeError, InvalidArgumentError
@@ -104,8 +104,8 @@ def build(
         >>> model.num_classes, model.num_features
         (10, 1280)
     """
-    config = ModelConfig(
-        spec=spec,
+    config = ModelConfig.resolve(
+        spec,
         width_mult=width_mult,
         depth_mult=depth_mult,
         num_classes=num_classes,
@@ -262,14 +262,14 @@ def create(
     if record is None and checkpoint is None:
         config = _config(
             entry,
-            width_mult,
-            depth_mult,
-            1000 if num_classes is None else num_classes,
-            in_chans,
-            drop_rate,
-            drop_path_rate,
-            bn_eps,
-            bn_momentum,
+            width_mult=width_mult,
+            depth_mult=depth_mult,
+            num_classes=1000 if num_classes is None else num_classes,
+            in_chans=in_chans,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            bn_eps=bn_eps,
+            bn_momentum=bn_momentum,
         )
         return build_from_config(config, features_only=features_only, out_indices=out_indices)
 
@@ -300,7 +300,15 @@ def create(
         num_classes = state.num_classes if state.num_classes is not None else 1000
     config = resolve_config(
         _config(
-            entry, None, None, num_classes, in_chans, drop_rate, drop_path_rate, bn_eps, bn_momentum
+            entry,
+            width_mult=None,
+            depth_mult=None,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            bn_eps=bn_eps,
+            bn_momentum=bn_momentum,
         ),
         state,
     )
@@ -333,15 +341,12 @@ def _weights_record(name: str, pretrained: object) -> WeightsRecord | None:
 
 def _config(
     entry: ModelEntry,
+    *,
     width_mult: float | None,
     depth_mult: float | None,
-    num_classes: int,
-    in_chans: int,
-    drop_rate: float | None,
-    drop_path_rate: float,
-    bn_eps: float | None,
-    bn_momentum: float | None,
+    **options: Any,
 ) -> ModelConfig:
+    """The registered model's config: its fixed width unless another is asked for."""
     if width_mult is None:
         width = entry.width_mult
     elif entry.width_mult != 1.0 and width_mult != entry.width_mult:
@@ -352,14 +357,9 @@ def _config(
         )
     else:
         width = width_mult
-    return ModelConfig(
-        spec=entry.spec,
+    return ModelConfig.resolve(
+        entry.spec,
         width_mult=width,
         depth_mult=1.0 if depth_mult is None else depth_mult,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        drop_rate=drop_rate,
-        drop_path_rate=drop_path_rate,
-        bn_eps=bn_eps,
-        bn_momentum=bn_momentum,
+        **options,
     )

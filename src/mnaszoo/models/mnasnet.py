@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from .plan import NetworkPlan
 if TYPE_CHECKING:
     from ..weights.manifest import WeightsRecord
 
-__all__ = ["FeatureInfo", "MnasNet", "MnasNetFeatures", "feature_levels"]
+__all__ = ["FeatureInfo", "MnasNet", "MnasNetFeatures", "feature_levels", "init_weights"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def _make_stages(config: ModelConfig, up_to_stage: int | None = None) -> nn.Sequ
     return nn.Sequential(*stages)
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
+    """Initialise every layer of ``module`` as the TF reference does (He fan-out convolutions,
+    BatchNorm at identity, uniform classifier); the search's proxy re-initialises with it."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             # He init on fan-out, as the TF reference (and timm's _init_weight_goog) do.
@@ -125,7 +128,7 @@ class MnasNet(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier: nn.Module = self._new_classifier(config.num_classes)
         self.grad_checkpointing = False
-        _init_weights(self)
+        init_weights(self)
 
     def _new_classifier(self, num_classes: int) -> nn.Module:
         if num_classes == 0:
@@ -199,7 +202,7 @@ class MnasNet(nn.Module):
         """
         check_int("num_classes", num_classes, minimum=0)
         classifier = self._new_classifier(num_classes)
-        _init_weights(classifier)
+        init_weights(classifier)
         weight = next(self.parameters())
         self.classifier = classifier.to(device=weight.device, dtype=weight.dtype)
         self.num_classes = num_classes
@@ -240,9 +243,7 @@ class _Recomputable:
 
 
 def _replace_num_classes(config: ModelConfig, num_classes: int) -> ModelConfig:
-    values = {name: getattr(config, name) for name in config.__dataclass_fields__}
-    values["num_classes"] = num_classes
-    return ModelConfig(**values)
+    return dataclasses.replace(config, num_classes=num_classes)
 
 
 class MnasNetFeatures(nn.Module):
@@ -274,7 +275,7 @@ class MnasNetFeatures(nn.Module):
         self.stages = _make_stages(config, up_to_stage=max(last_stage, 0))
         self.return_stem = any(info.stage == -1 for info in self.feature_info)
         self.return_stages = [info.stage for info in self.feature_info if info.stage >= 0]
-        _init_weights(self)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps of the selected levels, shallow to deep."""

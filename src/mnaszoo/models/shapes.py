@@ -35,7 +35,7 @@ def matching_models(found: Mapping[str, tuple[int, ...]]) -> list[str]:
     }
     names = []
     for name, entry in MODELS.items():
-        shapes = config_shapes(ModelConfig(spec=entry.spec, width_mult=entry.width_mult))
+        shapes = config_shapes(ModelConfig.resolve(entry.spec, width_mult=entry.width_mult))
         candidate = {
             k: v
             for k, v in shapes.items()

@@ -211,12 +211,12 @@ def _as_config(model: object) -> ModelConfig:
     if isinstance(model, ModelConfig):
         return model
     if isinstance(model, NetworkSpec):
-        return ModelConfig(spec=model)
+        return ModelConfig.resolve(model)
     if isinstance(model, str):
         from .registry import get_entry
 
         entry = get_entry(model)
-        return ModelConfig(spec=entry.spec, width_mult=entry.width_mult)
+        return ModelConfig.resolve(entry.spec, width_mult=entry.width_mult)
     config = getattr(model, "config", None)
     if isinstance(config, ModelConfig):
         return config

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import statistics
 import time
@@ -20,7 +21,6 @@ from .._validate import check_bool, check_choice, check_float, check_int
 from ..errors import SearchStateError
 from ..models.specs import NetworkSpec
 from .latency_setup import (
-    LOG,
     NUM_CLASSES,
     latency_function,
     open_latency_table,
@@ -34,6 +34,8 @@ from .runner import SearchResult, Trial, run_search
 from .space import SearchSpace
 from .timing import BACKENDS
 from .validation import PredictorReport
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGET = 30
 """Trials of a :func:`search_digits` run unless told otherwise."""
@@ -264,7 +266,7 @@ def run_one(
         started = time.perf_counter()
         report = validate_latency(setup.table, validate, seed=seed)
         timings["latency_validation_seconds"] = time.perf_counter() - started
-        LOG.info("%s", report)
+        logger.info("%s", report)
         setup.table.save(setup.table_path)
 
     best = result.best
@@ -320,7 +322,9 @@ def plot_front(result: SearchResult, path: Path, target_ms: float) -> None:
     try:
         importlib.import_module("matplotlib")
     except ImportError:
-        LOG.info("matplotlib is not installed, so no %s (pip install 'mnaszoo[bench]')", path.name)
+        logger.info(
+            "matplotlib is not installed, so no %s (pip install 'mnaszoo[bench]')", path.name
+        )
         return
     from .plot import plot_pareto
 

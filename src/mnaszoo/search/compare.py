@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import statistics
@@ -18,10 +19,12 @@ from ._session import (
     run_settings,
     write_json,
 )
-from .latency_setup import LOG, validate_latency
+from .latency_setup import validate_latency
 from .runner import STRATEGIES, SearchResult
 
 __all__ = ["compare_strategies"]
+
+logger = logging.getLogger(__name__)
 
 
 def _mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -170,7 +173,7 @@ def compare_strategies(
         runs = []
         for seed in seed_list:
             if progress:
-                LOG.info("%s, seed %d", name, seed)
+                logger.info("%s, seed %d", name, seed)
             settings = run_settings(
                 setup,
                 strategy=name,

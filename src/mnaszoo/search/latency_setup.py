@@ -21,7 +21,8 @@ from .validation import PredictorReport, validate_predictor
 
 __all__ = ["latency_function", "open_latency_table", "sample_specs", "spec_key", "validate_latency"]
 
-LOG = logging.getLogger("mnaszoo")
+logger = logging.getLogger(__name__)
+
 NUM_CLASSES = 10  # digits
 CALIBRATION_SEED = "mnaszoo-latency-calibration"
 
@@ -94,9 +95,9 @@ def open_latency_table(
         try:
             fit = table.fit_calibration(specs)
         except InvalidArgumentError as error:
-            LOG.warning("latency calibration failed, predictions stay raw sums: %s", error)
+            logger.warning("latency calibration failed, predictions stay raw sums: %s", error)
         else:
-            LOG.info(
+            logger.info(
                 "latency table calibrated on %d networks in %.1f s: measured = %.3f x sum %+.3f ms",
                 fit.samples,
                 time.perf_counter() - started,

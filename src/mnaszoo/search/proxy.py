@@ -67,14 +67,14 @@ def _check_pair(name: str, pair: object) -> TensorPair:
 
 def _reinitialize(model: nn.Module) -> None:
     """Fresh weights and BatchNorm statistics, as :func:`mnaszoo.build` would give."""
-    from ..models.mnasnet import _init_weights
+    from ..models.mnasnet import init_weights
 
     for module in model.modules():
         reset = getattr(module, "reset_parameters", None)
         if callable(reset):
             reset()
     # mnaszoo's He fan-out initialisation for convolutions, unit BatchNorm, uniform classifier.
-    _init_weights(model)
+    init_weights(model)
 
 
 def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -48,7 +48,8 @@ __all__ = [
     "scan_image_folder",
 ]
 
-logger = logging.getLogger("mnaszoo")
+logger = logging.getLogger(__name__)
+
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """File extensions :func:`evaluate` reads (compared case-insensitively)."""

@@ -26,6 +26,7 @@ from torch import nn
 
 from .._validate import check_float
 from ..errors import ArgumentTypeError, InvalidArgumentError
+from ..models.config import MAX_BN_MOMENTUM
 from ..models.mnasnet import MnasNet, MnasNetFeatures
 
 __all__ = [
@@ -50,7 +51,6 @@ under 1% after 50 steps.
 """
 
 # The largest momentum accepted: above it, the value is almost surely TF's decay convention.
-_MAX_MOMENTUM = 0.5
 _FROZEN_FROM = "_mnaszoo_unfrozen_class"
 _SWAPPABLE = (nn.BatchNorm2d, nn.SyncBatchNorm)
 
@@ -295,10 +295,10 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> int:
             f"set_bn_momentum takes a torch module, got {type(model).__name__}."
         )
     value = check_float("momentum", momentum, minimum=0.0)
-    if value > _MAX_MOMENTUM:
+    if value > MAX_BN_MOMENTUM:
         raise InvalidArgumentError(
             f"momentum={momentum!r} looks like TensorFlow's decay convention; PyTorch's momentum"
-            f" is 1 - decay (decay 0.9 -> 0.1). Accepted: 0 <= momentum <= {_MAX_MOMENTUM}."
+            f" is 1 - decay (decay 0.9 -> 0.1). Accepted: 0 <= momentum <= {MAX_BN_MOMENTUM}."
         )
     changed = 0
     for layer in model.modules():

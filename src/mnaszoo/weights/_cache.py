@@ -4,7 +4,6 @@ downloads are allowed, sha256/size verification, and the errors that say what to
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import sys
@@ -31,15 +30,14 @@ __all__ = [
     "compare_digest",
     "default_cache_dir",
     "is_offline",
-    "log",
     "mismatch",
     "not_cached_error",
     "not_writable_error",
     "remove_bad_file",
 ]
 
+
 PathLike = str | os.PathLike[str]
-log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 TMP_PREFIX = ".mnaszoo-tmp-"
 WHAT_IT_IS = {

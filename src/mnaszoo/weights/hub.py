@@ -27,11 +27,16 @@ from ..errors import (
     InvalidArgumentError,
 )
 from ..models.config import ModelConfig
-from .manifest import LocalSource, Preprocessing, WeightsRecord
+from ..models.counting import count_params
+from ..models.mnasnet import MnasNet
+from .download import fetch_hub_file
+from .loading import load_into
+from .manifest import DEFAULT_PREPROCESSING, LocalSource, Preprocessing, WeightsRecord
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "from_pretrained", "push_to_hub", "save_pretrained"]
 
-logger = logging.getLogger("mnaszoo")
+logger = logging.getLogger(__name__)
+
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -128,8 +133,6 @@ def save_pretrained(
     """
     from safetensors.torch import save_file
 
-    from ..models.mnasnet import MnasNet
-
     if not isinstance(model, MnasNet):
         raise ArgumentTypeError(f"save_pretrained takes a MnasNet, got {type(model).__name__}.")
     path = Path(directory)
@@ -191,8 +194,6 @@ def _hub_files(
 ) -> tuple[Path, Path]:
     from huggingface_hub import hf_hub_download
 
-    from .download import fetch_hub_file
-
     revision = revision or "main"
     config = Path(
         hf_hub_download(
@@ -227,7 +228,7 @@ def from_pretrained(
     local_files_only: bool = False,
     force_download: bool = False,
     token: str | bool | None = None,
-) -> Any:
+) -> MnasNet:
     """Load a model saved by :func:`save_pretrained`, from a directory or a Hub repository.
 
     Args:
@@ -257,9 +258,6 @@ def from_pretrained(
         :func:`save_pretrained` shows a round trip.
     """
     from safetensors.torch import load_file
-
-    from ..models.mnasnet import MnasNet
-    from .loading import load_into
 
     if not isinstance(location, (str, os.PathLike)):
         raise ArgumentTypeError(
@@ -305,8 +303,6 @@ def _local_record(data: dict[str, Any], config: ModelConfig, location: str) -> W
     labels = data.get("labels")
     if preprocessing is None and labels is None:
         return None
-    from ..models.counting import count_params
-
     return WeightsRecord(
         id=f"{config.spec.name}.local",
         source=LocalSource(location),
@@ -316,7 +312,9 @@ def _local_record(data: dict[str, Any], config: ModelConfig, location: str) -> W
         layout="mnaszoo",
         num_classes=config.num_classes,
         labels=labels if isinstance(labels, str) else tuple(labels or ()),
-        preprocessing=Preprocessing.from_dict(preprocessing) if preprocessing else _default_pre(),
+        preprocessing=Preprocessing.from_dict(preprocessing)
+        if preprocessing
+        else DEFAULT_PREPROCESSING,
         metrics=(),
         license="",
         num_params=count_params(
@@ -324,17 +322,6 @@ def _local_record(data: dict[str, Any], config: ModelConfig, location: str) -> W
         ),
         publisher=str(data.get("weights_id") or location),
         notes="Loaded with from_pretrained().",
-    )
-
-
-def _default_pre() -> Preprocessing:
-    # ImageNet statistics and timm's 0.875 crop: the convention every MnasNet was trained with.
-    return Preprocessing(
-        input_size=224,
-        interpolation="bicubic",
-        mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225),
-        crop_pct=0.875,
     )
 
 
@@ -372,8 +359,6 @@ def push_to_hub(
         'https://huggingface.co/me/mnasnet-flowers/commit/...'
     """
     from huggingface_hub import HfApi
-
-    from ..models.mnasnet import MnasNet
 
     if not isinstance(model, MnasNet):
         raise ArgumentTypeError(f"push_to_hub takes a MnasNet, got {type(model).__name__}.")

@@ -6,6 +6,7 @@ A file pinned to a commit and already cached is found with no request at all.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -26,7 +27,6 @@ from ._cache import (
     check_pins,
     clean_stale,
     is_offline,
-    log,
     mismatch,
     not_cached_error,
     not_writable_error,
@@ -35,6 +35,8 @@ from ._cache import (
 from ._files import REVISION, SHA256
 
 __all__ = ["fetch_hub_file"]
+
+logger = logging.getLogger(__name__)
 
 
 def fetch_hub_file(
@@ -101,12 +103,12 @@ def fetch_hub_file(
             note = remove_bad_file(Path(cached))
             if offline:
                 raise IntegrityError(f"The cached {what} at {cached} {problem}; {note}")
-            log.warning("Cached %s %s; %s Downloading it again.", what, problem, note)
+            logger.warning("Cached %s %s; %s Downloading it again.", what, problem, note)
     if offline:
         raise not_cached_error(what, cache, local_files_only, "HF_HUB_CACHE")
     if unreachable is not None:
         raise unreachable
-    log.info("Downloading %s into %s", what, cache)
+    logger.info("Downloading %s into %s", what, cache)
     return _download_hub(repo_id, filename, revision, commit, sha256, size, cache, token, what)
 
 

@@ -13,7 +13,8 @@ from ..models.shapes import CLASSIFIER_PREFIX, matching_models
 
 __all__ = ["adapt_input_conv", "diff_shapes", "load_into"]
 
-logger = logging.getLogger("mnaszoo")
+logger = logging.getLogger(__name__)
+
 
 _HEAD_PREFIXES = ("head.", "classifier.")
 _MAX_LISTED = 5

@@ -24,6 +24,7 @@ from ..errors import ArgumentTypeError, ManifestError, UnknownWeightsError, clos
 from ._files import REVISION, SHA256, SHA256_PREFIX
 
 __all__ = [
+    "DEFAULT_PREPROCESSING",
     "HubSource",
     "LocalSource",
     "Manifest",
@@ -130,6 +131,17 @@ class Preprocessing:
             "mean": list(self.mean),
             "std": list(self.std),
         }
+
+
+DEFAULT_PREPROCESSING = Preprocessing(
+    input_size=224,
+    interpolation="bicubic",
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    crop_pct=0.875,
+)
+"""ImageNet statistics, bicubic, crop 0.875 (timm's default pretrained config): the convention every
+MnasNet checkpoint was trained with, used for models that carry no weights' recipe."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from .manifest import HubSource, UrlSource, WeightsRecord
 
 __all__ = ["LoadedState", "fetch_weights", "read_state", "resolve_config"]
 
-logger = logging.getLogger("mnaszoo")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

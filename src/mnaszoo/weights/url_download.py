@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import time
@@ -33,7 +34,6 @@ from ._cache import (
     compare_digest,
     default_cache_dir,
     is_offline,
-    log,
     mismatch,
     not_cached_error,
     not_writable_error,
@@ -42,6 +42,8 @@ from ._cache import (
 from ._files import sniff
 
 __all__ = ["fetch_url"]
+
+logger = logging.getLogger(__name__)
 
 
 def _sleep(seconds: float) -> None:
@@ -122,7 +124,7 @@ def fetch_url(
         note = remove_bad_file(target)
         if offline:
             raise IntegrityError(f"The cached {target} (from {url}) {problem}; {note}")
-        log.warning("Cached %s %s; %s Downloading it again.", target, problem, note)
+        logger.warning("Cached %s %s; %s Downloading it again.", target, problem, note)
     if offline:
         raise not_cached_error(url, folder.parent, local_files_only, "MNASZOO_CACHE")
     try:
@@ -130,7 +132,7 @@ def fetch_url(
     except OSError as exc:
         raise not_writable_error(folder, exc, "MNASZOO_CACHE") from exc
     clean_stale(folder, ".*.part")
-    log.info("Downloading %s into %s", url, folder)
+    logger.info("Downloading %s into %s", url, folder)
     for attempt in range(retries + 1):
         try:
             return _download_url(url, target, sha256, sha256_prefix, size, timeout)
@@ -141,7 +143,7 @@ def fetch_url(
                     " network (HTTPS_PROXY) and try again."
                     + FIX_ADVICE.format(where=folder.parent, env="MNASZOO_CACHE")
                 ) from exc
-            log.info("Download of %s failed (%s); retrying.", url, exc)
+            logger.info("Download of %s failed (%s); retrying.", url, exc)
             _sleep(max(min(2.0**attempt, 30.0), exc.retry_after))
     raise AssertionError("unreachable")  # pragma: no cover
 
