@@ -188,6 +188,17 @@ def test_lazy_table_matches_the_typed_imports(part: str) -> None:
 def test_top_level_names_are_the_sub_packages_objects() -> None:
     import mnaszoo
 
-    for part in (mnaszoo.models, mnaszoo.weights, mnaszoo.data, mnaszoo.tasks, mnaszoo.deploy):
+    tree = ast.parse((PACKAGE / "__init__.py").read_text("utf-8"))
+    typed = {
+        alias.asname or alias.name
+        for block in tree.body
+        if isinstance(block, ast.If) and _is_type_checking(block)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    parts = (mnaszoo.models, mnaszoo.weights, mnaszoo.data, mnaszoo.tasks, mnaszoo.deploy)
+    assert typed == {name for part in parts for name in part.__all__}
+    for part in parts:
         for name in part.__all__:
             assert getattr(mnaszoo, name) is getattr(part, name), name

@@ -35,12 +35,57 @@ from .errors import (
     WeightsNotCachedError as WeightsNotCachedError,
 )
 
-if TYPE_CHECKING:
-    from .data import *  # noqa: F403
-    from .deploy import *  # noqa: F403
-    from .models import *  # noqa: F403
-    from .tasks import *  # noqa: F403
-    from .weights import *  # noqa: F403
+if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps them equal
+    from .data import (
+        ImageTransform as ImageTransform,
+        load_image as load_image,
+        load_images as load_images,
+        make_transform as make_transform,
+    )
+    from .deploy import (
+        OnnxRuntimeModel as OnnxRuntimeModel,
+        export as export,
+        optimize_for_inference as optimize_for_inference,
+        quantize_int8 as quantize_int8,
+    )
+    from .models import (
+        ARCHITECTURES as ARCHITECTURES,
+        MNASNET_A1 as MNASNET_A1,
+        MNASNET_B1 as MNASNET_B1,
+        MNASNET_D1 as MNASNET_D1,
+        MNASNET_D1_320 as MNASNET_D1_320,
+        MNASNET_SMALL as MNASNET_SMALL,
+        BlockKind as BlockKind,
+        FeatureInfo as FeatureInfo,
+        MnasNet as MnasNet,
+        MnasNetFeatures as MnasNetFeatures,
+        ModelConfig as ModelConfig,
+        NetworkSpec as NetworkSpec,
+        StageSpec as StageSpec,
+        build as build,
+        create as create,
+        decode_block as decode_block,
+        decode_stages as decode_stages,
+        describe as describe,
+        encode_block as encode_block,
+        encode_stages as encode_stages,
+        list_models as list_models,
+    )
+    from .tasks import (
+        EvaluationResult as EvaluationResult,
+        Prediction as Prediction,
+        evaluate as evaluate,
+        predict as predict,
+    )
+    from .weights import (
+        Preprocessing as Preprocessing,
+        WeightsRecord as WeightsRecord,
+        from_pretrained as from_pretrained,
+        get_weights as get_weights,
+        list_weights as list_weights,
+        push_to_hub as push_to_hub,
+        save_pretrained as save_pretrained,
+    )
 
 __version__ = "0.1.0"
 """The version of mnaszoo (also ``mnaszoo --version``)."""
