@@ -9,21 +9,19 @@ from ..errors import InvalidArgumentError
 from ..models.registry import get_entry, list_models
 from ._options import GLOB, non_negative_int, positive_int
 
+NAME = "bench"
+HELP = "latency and throughput on this machine"
+DESCRIPTION = (
+    "Time models at each batch size: plain, optimised for inference and"
+    " onnxruntime (where available), plus timm's and torchvision's builds of the same"
+    " architecture (random weights) when installed, call for call in the same loop. Prints"
+    " a Markdown table: median/p90 ms, images/s, GFLOP/s against the measured fp32 matmul"
+    " peak, and mnaszoo/reference latency ratios."
+)
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "bench",
-        parents=[common],
-        help="latency and throughput on this machine",
-        description="Time models at each batch size: plain, optimised for inference and"
-        " onnxruntime (where available), plus timm's and torchvision's builds of the same"
-        " architecture (random weights) when installed, call for call in the same loop. Prints"
-        " a Markdown table: median/p90 ms, images/s, GFLOP/s against the measured fp32 matmul"
-        " peak, and mnaszoo/reference latency ratios.",
-    )
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument(
         "models", nargs="*", metavar="MODEL", help="names or shell patterns (default: all)"
     )
@@ -62,7 +60,6 @@ def add_parser(
     sub.add_argument(
         "--plot", metavar="FILE", help="save a top-1 vs latency plot (needs matplotlib)"
     )
-    sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

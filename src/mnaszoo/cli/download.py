@@ -7,26 +7,23 @@ import argparse
 from ..models.registry import get_entry
 from ..weights.manifest import WeightsRecord, get_weights, load_manifest
 
+NAME = "download"
+HELP = "fetch weights into the cache for offline use"
+DESCRIPTION = (
+    "Download and verify published weights into the cache, for offline use"
+    " (HF_HUB_OFFLINE=1) here or on a machine you copy the cache to. A model name fetches its"
+    " default weights; a weights id those weights."
+)
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "download",
-        parents=[common],
-        help="fetch weights into the cache for offline use",
-        description="Download and verify published weights into the cache, for offline use"
-        " (HF_HUB_OFFLINE=1) here or on a machine you copy the cache to. A model name fetches its"
-        " default weights; a weights id those weights.",
-    )
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument("names", nargs="*", metavar="NAME|WEIGHTS_ID", help="what to download")
     sub.add_argument("--all", action="store_true", help="every published checkpoint")
     sub.add_argument("--cache-dir", metavar="DIR", help="cache directory (default: see --help)")
     sub.add_argument(
         "--force", action="store_true", help="download again even if a verified copy is cached"
     )
-    sub.set_defaults(run=run, subparser=sub)
 
 
 def run(args: argparse.Namespace) -> int:

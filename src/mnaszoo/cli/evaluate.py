@@ -11,18 +11,17 @@ if TYPE_CHECKING:
     from ..tasks.evaluation import EvaluationResult
 
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "evaluate",
-        parents=[common],
-        help="top-1/top-5 accuracy on a folder of labelled images",
-        description="Measure top-1/top-5 accuracy on FOLDER, which holds one subfolder per"
-        " class: ImageNet synsets (n01440764, ...), the model's class names, or exactly as many"
-        " folders as the model has classes (sorted order = class index).",
-    )
+NAME = "evaluate"
+HELP = "top-1/top-5 accuracy on a folder of labelled images"
+DESCRIPTION = (
+    "Measure top-1/top-5 accuracy on FOLDER, which holds one subfolder per"
+    " class: ImageNet synsets (n01440764, ...), the model's class names, or exactly as many"
+    " folders as the model has classes (sorted order = class index)."
+)
+
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument("folder", metavar="FOLDER", help="one subfolder of images per class")
     add_model_options(sub)
     sub.add_argument("--batch-size", "-b", type=positive_int, default=32, metavar="N", help="(32)")
@@ -42,7 +41,6 @@ def add_parser(
     )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument("--json-out", metavar="FILE", help="also write the result as JSON to FILE")
-    sub.set_defaults(run=run)
 
 
 def _print_evaluation(result: EvaluationResult) -> None:

@@ -11,25 +11,22 @@ from ..weights.manifest import get_weights, load_manifest
 from ._format import preprocessing_text, print_json, record_dict, source_text, verified_by
 from ._options import positive_int
 
+NAME = "info"
+HELP = "per-stage table of a model and its weights' provenance"
+DESCRIPTION = (
+    "Show a model's resolved per-stage table (channels, SE, parameters, MACs)"
+    " and each published checkpoint: source, how it is verified, license, metrics,"
+    " preprocessing."
+)
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "info",
-        parents=[common],
-        help="per-stage table of a model and its weights' provenance",
-        description="Show a model's resolved per-stage table (channels, SE, parameters, MACs)"
-        " and each published checkpoint: source, how it is verified, license, metrics,"
-        " preprocessing.",
-    )
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument("name", metavar="NAME", help="a model name or a weights id")
     sub.add_argument(
         "--image-size", type=positive_int, default=224, metavar="N", help="for MACs (224)"
     )
     sub.add_argument("--json", action="store_true", help="print JSON")
-    sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

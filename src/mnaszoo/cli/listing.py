@@ -11,18 +11,16 @@ from ..weights.manifest import load_manifest
 from ._format import metric, print_json, table
 from ._options import GLOB
 
+NAME = "list"
+HELP = "list the models and their published weights"
+DESCRIPTION = (
+    "List the registered models with parameters, MACs at 224x224 and published"
+    " weights (reported ImageNet-1k top-1/top-5; * marks each model's default)."
+)
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "list",
-        parents=[common],
-        help="list the models and their published weights",
-        description="List the registered models with parameters, MACs at 224x224 and published"
-        " weights (reported ImageNet-1k top-1/top-5; * marks each model's default).",
-    )
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument(
         "pattern",
         nargs="?",
@@ -30,7 +28,6 @@ def add_parser(
         help="shell-style pattern such as 'mnasnet_b1*'; a plain word matches as a substring",
     )
     sub.add_argument("--json", action="store_true", help="print JSON")
-    sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

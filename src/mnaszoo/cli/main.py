@@ -1,9 +1,10 @@
 """The ``mnaszoo`` command: the parser, logging and the mapping of errors to one line.
 
-Each command lives in its own module of this package with ``add_parser()`` and ``run()``
-(huggingface_hub's ``commands/`` pattern). Exit status: 0 on success, 1 on an error (one line
-``mnaszoo: error: ...`` on stderr; ``--debug`` adds the traceback), 2 on a usage error.
-See ``docs/cli.md``.
+Each command lives in its own module of this package (huggingface_hub's ``commands/`` pattern):
+``NAME``, ``HELP``, ``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args)``.
+
+Exit status: 0 on success, 1 on an error (one line ``mnaszoo: error: ...`` on stderr;
+``--debug`` adds the traceback), 2 on a usage error. See ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from . import bench, download, evaluate, info, listing, predict, search
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-# Each command module adds its parser (add_parser) and runs it (run), in the order of --help.
+# Each command module has NAME, HELP, DESCRIPTION, add_arguments(parser) and run(args); --help
+# lists them in this order.
 COMMANDS = (listing, info, predict, download, evaluate, bench, search)
 
 PROG = "mnaszoo"
@@ -73,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        command.add_parser(commands, common)
+        sub = commands.add_parser(
+            command.NAME, parents=[common], help=command.HELP, description=command.DESCRIPTION
+        )
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run, subparser=sub)
     return parser
 
 

@@ -7,18 +7,16 @@ import argparse
 from ._format import print_json
 from ._options import add_model_options, check_device, positive_int
 
+NAME = "predict"
+HELP = "classify images"
+DESCRIPTION = (
+    "Classify images with a pretrained model and its own preprocessing. The"
+    " weights are downloaded on first use and cached."
+)
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "predict",
-        parents=[common],
-        help="classify images",
-        description="Classify images with a pretrained model and its own preprocessing. The"
-        " weights are downloaded on first use and cached.",
-    )
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     add_model_options(sub, classes=True)
     sub.add_argument(
@@ -34,7 +32,6 @@ def add_parser(
         help="what runs the model: auto = onnxruntime on the CPU when mnaszoo[onnx] is"
         " installed (the model is exported once and cached), else torch (auto)",
     )
-    sub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,22 +10,20 @@ from typing import Any
 from ..errors import MnaszooError
 from ._options import non_negative_int, positive_float, positive_int
 
+NAME = "search"
+HELP = "platform-aware architecture search on handwritten digits"
+DESCRIPTION = (
+    "Search MnasNet's factorised space for networks that are accurate on a"
+    " short digits proxy task (scikit-learn, no download) and fast on this machine (a"
+    " measured per-layer latency table at --image-size). Writes state.json (rerun the same"
+    " command to continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with"
+    " matplotlib) into OUTPUT. With --compare, runs each strategy for each of --seeds with"
+    " equal budgets and writes comparison.md/json."
+)
 
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """Add the command to ``commands``; ``common`` holds the options every command takes."""
-    sub = commands.add_parser(
-        "search",
-        parents=[common],
-        help="platform-aware architecture search on handwritten digits",
-        description="Search MnasNet's factorised space for networks that are accurate on a"
-        " short digits proxy task (scikit-learn, no download) and fast on this machine (a"
-        " measured per-layer latency table at --image-size). Writes state.json (rerun the same"
-        " command to continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with"
-        " matplotlib) into OUTPUT. With --compare, runs each strategy for each of --seeds with"
-        " equal budgets and writes comparison.md/json.",
-    )
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
     sub.add_argument("output", metavar="OUTPUT", help="output folder")
     sub.add_argument(
         "--strategy",
@@ -113,7 +111,6 @@ def add_parser(
         help="strategies for --compare (controller random)",
     )
     sub.add_argument("--no-progress", action="store_true", help="no progress line")
-    sub.set_defaults(run=run, subparser=sub)
 
 
 def run(args: argparse.Namespace) -> int:
