@@ -44,8 +44,8 @@ def rows() -> list[Row]:
 
 def test_rows_structure(rows: list[Row]) -> None:
     assert [(r.model, r.implementation, r.variant, r.batch) for r in rows] == [
-        ("mnasnet_small", "mnaszoo", "plain", 1),
-        ("mnasnet_small", "mnaszoo", "plain", 2),
+        ("mnasnet_small", "mnaszoo", "torch", 1),
+        ("mnasnet_small", "mnaszoo", "torch", 2),
     ]
     summary = describe("mnasnet_small", image_size=32)
     for r in rows:
@@ -118,7 +118,7 @@ def test_cli_bench_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text())
     assert [(r["model"], r["variant"], r["batch"]) for r in printed["rows"]] == [
-        ("mnasnet_small", "plain", 1)
+        ("mnasnet_small", "torch", 1)
     ]
     assert main(argv) == 0
-    assert "| mnasnet_small | mnaszoo | plain | 1 |" in capsys.readouterr().out
+    assert "| mnasnet_small | mnaszoo | torch | 1 |" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from ..deploy.benchmark import VARIANTS
 from ..errors import InvalidArgumentError
 from ..models.registry import get_entry, list_models
 from ._options import GLOB, non_negative_int, positive_int
@@ -12,11 +13,11 @@ from ._options import GLOB, non_negative_int, positive_int
 NAME = "bench"
 HELP = "latency and throughput on this machine"
 DESCRIPTION = (
-    "Time models at each batch size: plain, optimised for inference and"
-    " onnxruntime (where available), plus timm's and torchvision's builds of the same"
-    " architecture (random weights) when installed, call for call in the same loop. Prints"
-    " a Markdown table: median/p90 ms, images/s, GFLOP/s against the measured fp32 matmul"
-    " peak, and mnaszoo/reference latency ratios."
+    "Time models at each batch size on each runtime: torch (eager), torch-optimized"
+    " (BatchNorm folded), onnxruntime and onnxruntime-int8 (where available), plus timm's"
+    " and torchvision's builds of the same architecture (random weights) when installed,"
+    " call for call in the same loop. Prints a Markdown table: median/p90 ms, images/s,"
+    " GFLOP/s against the measured fp32 matmul peak, and mnaszoo/reference latency ratios."
 )
 
 
@@ -38,9 +39,9 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--warmup", type=non_negative_int, default=3, metavar="N", help="(3)")
     sub.add_argument(
         "--variants",
-        default="plain,optimized,onnxruntime,onnxruntime-int8",
+        default=",".join(VARIANTS),
         metavar="LIST",
-        help="comma-separated (plain,optimized,onnxruntime,onnxruntime-int8)",
+        help=f"comma-separated ({','.join(VARIANTS)})",
     )
     sub.add_argument(
         "--no-reference", action="store_true", help="skip the timm/torchvision comparison"

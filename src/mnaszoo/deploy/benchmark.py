@@ -22,7 +22,7 @@ import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,13 @@ from ..models.registry import get_entry
 from ..models.summary import describe
 from ..weights.manifest import load_manifest
 from ._timing import intra_op_threads, percentile
+from .runtimes import RUNTIMES, Runner, make_runner
 
 __all__ = [
     "REFERENCE_MODELS",
+    "REFERENCE_VARIANTS",
     "VARIANTS",
+    "VARIANT_ALIASES",
     "Row",
     "measure_matmul_peak",
     "plot_accuracy_latency",
@@ -48,12 +51,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-VARIANTS = ("plain", "optimized", "onnxruntime", "onnxruntime-int8")
-"""The ways a mnaszoo model is run: eager, optimised for inference, onnxruntime (fp32), and
-onnxruntime on the int8 model of :func:`mnaszoo.quantize_int8` (calibrated on random images:
-its speed is representative, its accuracy is not; see docs/export.md for accuracy)."""
+VARIANTS: tuple[str, ...] = RUNTIMES
+"""The ways a mnaszoo model is timed: every runtime of :mod:`mnaszoo.deploy.runtimes` (eager,
+optimised for inference, onnxruntime fp32, and onnxruntime on the int8 model of
+:func:`mnaszoo.quantize_int8`, calibrated on random images: its speed is representative, its
+accuracy is not; see docs/export.md for accuracy)."""
 
-REFERENCE_VARIANTS = ("plain", "onnxruntime")
+VARIANT_ALIASES = {"plain": "torch", "optimized": "torch-optimized"}
+"""Earlier names of two variants, still accepted."""
+
+REFERENCE_VARIANTS = ("torch", "onnxruntime")
 """The variants timed for timm's and torchvision's models too (their own eager module, and their
 export run by onnxruntime), when those variants are asked for."""
 
@@ -155,49 +162,18 @@ def _best_top1(model: str) -> float | None:
     return max(values) if values else None
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def _reference(library: str, name: str) -> Any:
     """A timm or torchvision model in eval mode, random weights; ``None`` if not installed."""
-    if library == "timm":
-        timm = _optional("timm")
-        return None if timm is None else timm.create_model(name, pretrained=False).eval()
-    models = _optional("torchvision.models")
-    return None if models is None else getattr(models, name)(weights=None).eval()
+    try:
+        if library == "timm":
+            import timm
 
+            return timm.create_model(name, pretrained=False).eval()
+        import torchvision.models
 
-def _onnx_runner(
-    model: Any, batch: int, image_size: int, threads: int, tmp: Path, *, int8: bool = False
-) -> Any:
-    exporting = _optional("mnaszoo.deploy.exporting")
-    ort = _optional("onnxruntime")
-    if exporting is None or ort is None:
+        return getattr(torchvision.models, name)(weights=None).eval()
+    except ImportError:
         return None
-    path = tmp / f"model_{id(model)}_{batch}{'_int8' if int8 else ''}.onnx"
-    if int8:
-        import torch
-
-        from .quantization import quantize_int8
-
-        generator = torch.Generator().manual_seed(0)
-        calibration = torch.randn(8, 3, image_size, image_size, generator=generator)
-        quantize_int8(model, path, calibration)
-    else:
-        exporting.export(model, path, format="onnx", batch=batch, input_size=image_size)
-    from .onnx_runtime import open_session
-
-    session = open_session(path, threads=threads)
-    name = session.get_inputs()[0].name
-
-    def run(x: Any) -> Any:
-        return session.run(None, {name: x})
-
-    return run
 
 
 @dataclass
@@ -205,16 +181,22 @@ class _Candidate:
     model: str
     implementation: str
     reference: str
-    variant: str
-    call: Callable[[Any], Any]
-    numpy_input: bool
+    runner: Runner
     times: list[float]
+
+
+def _try_runner(name: str, variant: str, model: Any, example: Any, threads: int, tmp: Path) -> Any:
+    """A runner for ``model`` on ``variant``, or ``None`` (logged) when it cannot be made."""
+    try:
+        return make_runner(model, variant, example=example, workdir=tmp, threads=threads)
+    except Exception as error:  # a missing extra, an export failure
+        logger.warning("%s: skipping %r: %s", name, variant, error)
+        return None
 
 
 def _candidates(
     name: str,
-    batch: int,
-    image_size: int,
+    example: Any,
     variants: Sequence[str],
     compare_reference: bool,
     threads: int,
@@ -223,56 +205,22 @@ def _candidates(
     from ..models.factory import create
 
     out: list[_Candidate] = []
-
-    def add(impl: str, ref: str, variant: str, call: Callable[[Any], Any], np_in: bool) -> None:
-        out.append(_Candidate(name, impl, ref, variant, call, np_in, []))
-
-    model = create(name).eval()
     for variant in variants:
-        if variant == "plain":
-            add("mnaszoo", "", "plain", model, False)
-        elif variant == "optimized":
-            inference = _optional("mnaszoo.deploy.optimize")
-            if inference is None:
-                logger.info(
-                    "%s: skipping 'optimized' (mnaszoo.deploy.optimize is not available)", name
-                )
-                continue
-            optimized = inference.optimize_for_inference(create(name).eval())
-            add("mnaszoo", "", "optimized", optimized, False)
-        else:
-            runner = _try_onnx(name, variant, create(name).eval(), batch, image_size, threads, tmp)
-            if runner is not None:
-                add("mnaszoo", "", variant, runner, True)
+        runner = _try_runner(name, variant, create(name).eval(), example, threads, tmp)
+        if runner is not None:
+            out.append(_Candidate(name, "mnaszoo", "", runner, []))
     if compare_reference:
         for library, ref_name in REFERENCE_MODELS.get(name, ()):
             ref = _reference(library, ref_name)
             if ref is None:
                 logger.info("%s: %s is not installed; no %s row", name, library, ref_name)
                 continue
-            if "plain" in variants:
-                add(library, ref_name, "plain", ref, False)
-            if "onnxruntime" in variants:
-                runner = _try_onnx(ref_name, "onnxruntime", ref, batch, image_size, threads, tmp)
-                if runner is not None:
-                    add(library, ref_name, "onnxruntime", runner, True)
+            for variant in REFERENCE_VARIANTS:
+                if variant in variants:
+                    runner = _try_runner(ref_name, variant, ref, example, threads, tmp)
+                    if runner is not None:
+                        out.append(_Candidate(name, library, ref_name, runner, []))
     return out
-
-
-def _try_onnx(
-    name: str, variant: str, model: Any, batch: int, image_size: int, threads: int, tmp: Path
-) -> Any:
-    """An onnxruntime runner for ``model``, or ``None`` (logged) when it cannot be made."""
-    try:
-        runner = _onnx_runner(
-            model, batch, image_size, threads, tmp, int8=variant == "onnxruntime-int8"
-        )
-    except Exception as error:  # a missing exporter dependency, an export failure
-        logger.warning("%s: skipping %r: %s", name, variant, error)
-        return None
-    if runner is None:
-        logger.info("%s: skipping %r (needs mnaszoo[onnx])", name, variant)
-    return runner
 
 
 def run_benchmark(
@@ -310,11 +258,11 @@ def run_benchmark(
         UnknownModelError: a name that is not registered.
         InvalidArgumentError: an unknown variant, or a non-positive size or count.
     """
-    import numpy as np
     import torch
 
     for name in models:
         get_entry(name)
+    variants = [VARIANT_ALIASES.get(v, v) for v in variants]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise InvalidArgumentError(f"Unknown variant(s) {unknown}; choose from {list(VARIANTS)}.")
@@ -335,30 +283,32 @@ def run_benchmark(
             summary = describe(name, image_size=image_size)
             top1 = _best_top1(name)
             for batch in batch_sizes:
-                cands = _candidates(
-                    name, batch, image_size, variants, compare_reference, n_threads, Path(tmpdir)
-                )
+                torch.manual_seed(0)
+                x = torch.randn(batch, 3, image_size, image_size)
+                cands = _candidates(name, x, variants, compare_reference, n_threads, Path(tmpdir))
                 logger.info(
                     "timing %s at batch %d: %s",
                     name,
                     batch,
-                    ", ".join(c.reference or c.variant for c in cands),
+                    ", ".join(c.reference or c.runner.runtime for c in cands),
                 )
-                torch.manual_seed(0)
-                x = torch.randn(batch, 3, image_size, image_size)
-                x_np = np.ascontiguousarray(x.numpy())
-                for cand in cands:
+                # Inputs are prepared (NumPy for onnxruntime, channels_last, ...) outside the
+                # timed calls, and the candidates take turns call by call, so that a burst of
+                # machine noise hits them all alike.
+                inputs = [c.runner.prepare(x) for c in cands]
+                for cand, prepared in zip(cands, inputs, strict=True):
                     for _ in range(warmup):
-                        cand.call(x_np if cand.numpy_input else x)
+                        cand.runner.run(prepared)
                 for _ in range(repeats):
-                    for cand in cands:
-                        inputs = x_np if cand.numpy_input else x
+                    for cand, prepared in zip(cands, inputs, strict=True):
                         start = time.perf_counter()
-                        cand.call(inputs)
+                        cand.runner.run(prepared)
                         cand.times.append(time.perf_counter() - start)
-                medians = {(c.implementation, c.variant): statistics.median(c.times) for c in cands}
+                medians = {
+                    (c.implementation, c.runner.runtime): statistics.median(c.times) for c in cands
+                }
                 for cand in cands:
-                    base = medians.get(("mnaszoo", cand.variant))
+                    base = medians.get(("mnaszoo", cand.runner.runtime))
                     median = statistics.median(cand.times)
                     gflops = 2.0 * summary.macs * batch / median / 1e9
                     is_ref = cand.implementation != "mnaszoo"
@@ -367,7 +317,7 @@ def run_benchmark(
                             model=name,
                             implementation=cand.implementation,
                             reference=cand.reference,
-                            variant=cand.variant,
+                            variant=cand.runner.runtime,
                             batch=batch,
                             image_size=image_size,
                             params=summary.params,

@@ -15,16 +15,16 @@ from __future__ import annotations
 import platform
 import statistics
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 
 from .._validate import check_choice, check_int
 from ..deploy._timing import intra_op_threads, percentile, time_calls
+from ..deploy.runtimes import make_runner
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..models.plan import NetworkPlan, resolve_plan
 from ..models.specs import NetworkSpec
@@ -32,7 +32,7 @@ from ..models.specs import NetworkSpec
 __all__ = ["BACKENDS", "Backend", "LatencyStats", "measure_latency"]
 
 Backend = Literal["torch", "torch-optimized", "onnxruntime"]
-BACKENDS: tuple[str, ...] = ("torch", "torch-optimized", "onnxruntime")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 """The ways a network is run: eager PyTorch, optimised for inference, onnxruntime."""
 _DEVICES = ("cpu", "cuda")
 
@@ -120,44 +120,6 @@ class LatencyStats:
         )
 
 
-def _onnx_session(module: nn.Module, example: torch.Tensor, device: str, tmpdir: Path) -> Any:
-    """Export ``module`` for ``example``'s shape to ONNX and open an onnxruntime session."""
-    from ..deploy._onnx_export import export_onnx
-    from ..deploy.onnx_runtime import open_session
-
-    path = tmpdir / "model.onnx"
-    cpu_module = module.to("cpu").eval()
-    export_onnx(cpu_module, example.to("cpu"), False, None, path)
-    return open_session(path, threads=torch.get_num_threads(), device=device)
-
-
-def _runner(
-    module: nn.Module, shape: tuple[int, ...], backend: str, device: str, tmpdir: Path
-) -> Callable[[], object]:
-    """A no-argument callable running ``module`` once on a fixed random input of ``shape``."""
-    generator = torch.Generator().manual_seed(0)
-    example = torch.randn(shape, generator=generator)
-    module = module.eval()
-    if backend == "onnxruntime":
-        session = _onnx_session(module, example, device, tmpdir)
-        name = session.get_inputs()[0].name
-        feed = {name: example.numpy()}
-        return lambda: session.run(None, feed)
-    if backend == "torch-optimized":
-        from ..deploy.optimize import optimize_for_inference
-
-        module = optimize_for_inference(module)
-        example = example.contiguous(memory_format=torch.channels_last)
-    module = module.to(device)
-    x = example.to(device)
-
-    def run() -> object:
-        with torch.inference_mode():
-            return module(x)
-
-    return run
-
-
 def time_module(
     module: nn.Module,
     shape: tuple[int, ...],
@@ -167,9 +129,21 @@ def time_module(
     warmup: int,
     repeats: int,
 ) -> list[float]:
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn(shape, generator=generator)
     with tempfile.TemporaryDirectory(prefix="mnaszoo-latency-") as tmpdir:
-        run = _runner(module, shape, backend, device, Path(tmpdir))
-        return time_calls(run, warmup=warmup, repeats=repeats, cuda=device == "cuda")
+        runner = make_runner(
+            module.eval(),
+            backend,
+            example=example,
+            workdir=Path(tmpdir),
+            threads=torch.get_num_threads(),
+            device=device,
+        )
+        prepared = runner.prepare(example)
+        return time_calls(
+            lambda: runner.run(prepared), warmup=warmup, repeats=repeats, cuda=device == "cuda"
+        )
 
 
 def build_random(plan: NetworkPlan, num_classes: int) -> nn.Module:

@@ -1,0 +1,137 @@
+"""What runs a model: one name per runtime, and one factory of runners for all of them.
+
+``predict``'s ``backend``, the benchmark's variants and the search's latency backends all name the
+same runtimes (:data:`RUNTIMES`), and the benchmark and the search's latency measurements run
+models through :func:`make_runner`, so a runtime means the same thing everywhere:
+
+- ``"torch"``: the eager module.
+- ``"torch-optimized"``: :func:`~mnaszoo.deploy.optimize.optimize_for_inference` (BatchNorm folded,
+  ``channels_last``), fed ``channels_last`` input.
+- ``"onnxruntime"``: exported to ONNX for a static input shape, run by onnxruntime.
+- ``"onnxruntime-int8"``: :func:`~mnaszoo.deploy.quantization.quantize_int8` of the model
+  (calibrated on random images: representative speed, not accuracy), run by onnxruntime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+from torch import nn
+
+from .._validate import check_choice
+
+__all__ = ["RUNTIMES", "Runner", "Runtime", "make_runner"]
+
+Runtime = Literal["torch", "torch-optimized", "onnxruntime", "onnxruntime-int8"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+"""Every runtime, in the order the benchmark reports them."""
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A model made ready on one runtime.
+
+    Attributes:
+        runtime: one of :data:`RUNTIMES`.
+        prepare: turns an input tensor into what :attr:`run` takes (a NumPy array for
+            onnxruntime, a ``channels_last`` tensor on the device for ``torch-optimized``); done
+            once, outside any timed loop.
+        run: one forward call on a prepared input; returns the runtime's output.
+    """
+
+    runtime: str
+    prepare: Callable[[torch.Tensor], Any]
+    run: Callable[[Any], Any]
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        """Prepare ``x`` and run the model once."""
+        return self.run(self.prepare(x))
+
+
+def _torch_runner(model: nn.Module, runtime: str, device: str) -> Runner:
+    channels_last = runtime == "torch-optimized"
+    if channels_last:
+        from .optimize import optimize_for_inference
+
+        model = optimize_for_inference(model)
+    model = model.eval().to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def prepare(x: torch.Tensor) -> torch.Tensor:
+        return x.to(device).contiguous(memory_format=memory_format)
+
+    def run(x: torch.Tensor) -> Any:
+        with torch.inference_mode():
+            return model(x)
+
+    return Runner(runtime, prepare, run)
+
+
+def _onnx_runner(
+    model: nn.Module,
+    runtime: str,
+    example: torch.Tensor,
+    workdir: Path,
+    threads: int | None,
+    device: str,
+) -> Runner:
+    from ._onnx_export import export_onnx
+    from .onnx_runtime import open_session
+
+    cpu_model = model.to("cpu").eval()
+    example = example.to("cpu")
+    path = workdir / f"model_{id(model)}_{'x'.join(map(str, example.shape))}_{runtime}.onnx"
+    if runtime == "onnxruntime-int8":
+        from .quantization import quantize_int8
+
+        generator = torch.Generator().manual_seed(0)
+        calibration = torch.randn(8, *example.shape[1:], generator=generator)
+        quantize_int8(cpu_model, path, calibration)
+    else:
+        export_onnx(cpu_model, example, False, None, path)
+    session = open_session(path, threads=threads, device=device)
+    name = session.get_inputs()[0].name
+
+    def prepare(x: torch.Tensor) -> Any:
+        return x.detach().to("cpu").contiguous().numpy()
+
+    def run(x: Any) -> Any:
+        return session.run(None, {name: x})[0]
+
+    return Runner(runtime, prepare, run)
+
+
+def make_runner(
+    model: nn.Module,
+    runtime: str,
+    *,
+    example: torch.Tensor,
+    workdir: Path,
+    threads: int | None = None,
+    device: str = "cpu",
+) -> Runner:
+    """``model`` made ready to run on ``runtime`` for inputs shaped like ``example``.
+
+    Args:
+        model: a module in eval mode taking one ``(N, C, H, W)`` tensor. ``torch`` moves it to
+            ``device``; ``onnxruntime`` moves it to the CPU to export it.
+        runtime: one of :data:`RUNTIMES`.
+        example: an input of the shape the runner will be called with (the ONNX graph is
+            exported for that static shape).
+        workdir: where exported files are written (the caller owns and removes it).
+        threads: onnxruntime's intra-op threads (``None``: its default); torch uses its own
+            setting (see :func:`torch.set_num_threads`).
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Raises:
+        InvalidArgumentError: an unknown runtime.
+        MnaszooError: an onnxruntime runtime without the ``onnx`` extra installed.
+    """
+    check_choice("runtime", runtime, RUNTIMES)
+    if runtime in ("torch", "torch-optimized"):
+        return _torch_runner(model, runtime, device)
+    return _onnx_runner(model, runtime, example, workdir, threads, device)
