@@ -63,3 +63,30 @@ def _reference(match: re.Match[str], obj: griffe.Object, pkg: griffe.Module) -> 
     if path is None:
         return code
     return f'<autoref identifier="{html.escape(path)}" optional>{code}</autoref>'
+
+
+class LazyExports(griffe.Extension):
+    """Show griffe the public names that ``mnaszoo`` and its sub-packages export lazily.
+
+    The sub-packages list their names in ``TYPE_CHECKING`` imports plus a ``lazy_exports`` table
+    (which sets ``__all__`` at run time), and ``mnaszoo`` re-exports them with ``import *``
+    under ``TYPE_CHECKING``; griffe, reading the source statically, sees no ``__all__`` and so
+    no top-level ``mnaszoo.create``. This adds each name of the runtime ``__all__`` as an alias
+    of its home, where griffe does not already have it.
+    """
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        if pkg.name != "mnaszoo":
+            return
+        import importlib
+
+        for part in ("models", "weights", "data", "tasks", "deploy"):
+            module = pkg.members[part]
+            names = importlib.import_module(f"mnaszoo.{part}").__all__
+            for name in names:
+                member = module.members.get(name)
+                if member is None:
+                    continue
+                target = member.target_path if member.is_alias else member.path
+                if name not in pkg.members:
+                    pkg.set_member(name, griffe.Alias(name, target, parent=pkg))

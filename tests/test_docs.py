@@ -45,9 +45,9 @@ def _weights_table() -> str:
 
     manifest = load_manifest()
     lines = [
-        "| weights id | default | source | top-1 / top-5 (ImageNet val) | preprocessing | params"
+        "| weights id | default | source | top-1 / top-5 (ImageNet val) | preprocessing"
         " | license | verified by |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for weights_id in mnaszoo.list_weights():
         r = mnaszoo.get_weights(weights_id)
@@ -70,8 +70,8 @@ def _weights_table() -> str:
         default = "yes" if manifest.defaults[r.model] == weights_id else ""
         lines.append(
             f"| `{weights_id}` | {default} | {source} | {metric.top1} / {metric.top5} |"
-            f" resize {p.resize} {p.interpolation}, crop {p.input_size} | {r.num_params:,} |"
-            f" {r.license} | {verified} |"
+            f" resize {p.resize} {p.interpolation}, crop {p.input_size} | {r.license} |"
+            f" {verified} |"
         )
     return "\n".join(lines)
 
@@ -95,9 +95,23 @@ def test_zoo_table_covers_every_model_and_manifest_entry() -> None:
         record = mnaszoo.get_weights(weights_id)
         metric = next(m for m in record.metrics if m.dataset == "imagenet-1k-val")
         (row,) = [row for row in rows if f"[`{weights_id}`]" in row]
-        assert f"| {metric.top1} / {metric.top5} |" in row
-        assert f"| {metric.source} |" in row and f"| {record.license} |" in row
-        assert f"resize {record.preprocessing.resize} {record.preprocessing.interpolation}" in row
+        anchor = "#" + weights_id.replace(".", "")
+        assert f"| [{metric.top1}]({anchor}) | [{metric.top5}]({anchor}) |" in row
+
+
+def test_checkpoint_details_give_the_provenance() -> None:
+    details = _hooks().checkpoint_details()
+    sections = re.split(r"^### ", details, flags=re.MULTILINE)[1:]
+    assert [s.split(" ", 1)[0] for s in sections] == mnaszoo.list_weights()
+    for weights_id, section in zip(mnaszoo.list_weights(), sections, strict=True):
+        record = mnaszoo.get_weights(weights_id)
+        assert f"{{#{weights_id.replace('.', '')}}}" in section
+        assert f"**license**: {record.license}" in section
+        assert (
+            f"resize {record.preprocessing.resize} {record.preprocessing.interpolation}" in section
+        )
+        for metric in record.metrics:
+            assert f"top-1 {metric.top1}" in section and metric.source in section
 
 
 def test_generated_sections_are_requested_by_the_pages() -> None:
