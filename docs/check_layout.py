@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+_OUTSIDE = ("*fonts.googleapis.com*", "*fonts.gstatic.com*", "*cdn.jsdelivr.net*", "*unpkg.com*")
 
 # Runs in the page once it has loaded: waits for images and fonts, then measures. Returns a list
 # of [kind, detail] problems.
@@ -230,6 +231,10 @@ class DevTools:
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
         self.call("Page.enable")
+        # The site's only outside requests are web fonts and CDN scripts; offline they would hang
+        # each page until a timeout, so fail them at once (the page then uses its fallback font).
+        self.call("Network.enable")
+        self.call("Network.setBlockedURLs", urls=list(_OUTSIDE))
         self.call(
             "Emulation.setDeviceMetricsOverride",
             width=width,

@@ -360,7 +360,9 @@ def run_command(command: str) -> str:
             timeout=300,
             check=False,
         )
-    lines = ["```console", f"$ {command}", done.stdout.rstrip("\n")]
+    # the fresh home folder stands for the reader's: show it as ~, as a shell would
+    output = done.stdout.replace(home, "~").rstrip("\n")
+    lines = ["```console", f"$ {command}", output]
     if done.returncode != 0:
         lines += ["$ echo $?", str(done.returncode)]
     lines.append("```")
