@@ -160,6 +160,7 @@ def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
         p = points[i]
         colour, shape = _PUBLISHER_STYLE.get(p.publisher.split()[0], _OTHER_STYLE)
         gy = py(p.top1)
+        out.append(f'<g class="point" data-weights="{escape(p.weights_id)}">')
         out.append(_marker(shape, gx, gy, colour))
         lx = gx - 10 if to_left else gx + 10
         anchor = "end" if to_left else "start"
@@ -168,6 +169,7 @@ def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
             ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">'
             f"<title>{escape(p.publisher)}: {p.top1}% top-1</title>{escape(text)}</text>"
         )
+        out.append("</g>")
     # legend
     lx = left + 8
     for publisher, (colour, shape) in _PUBLISHER_STYLE.items():
