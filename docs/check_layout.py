@@ -354,7 +354,16 @@ def main(argv: list[str] | None = None) -> int:
     chromium = shutil.which(args.chromium)
     if chromium is None:
         parser.error(f"no Chromium at {args.chromium!r}: apt-get install chromium, or --chromium")
-    widths = [int(w) for w in args.widths.split(",")]
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+    except ValueError:
+        parser.error(f"--widths takes window widths in px separated by commas, got {args.widths!r}")
+    if not widths or min(widths) < 320:
+        parser.error(f"--widths: each width must be at least 320 px, got {args.widths!r}")
+    if args.site is not None and not (args.site / "index.html").is_file():
+        parser.error(
+            f"--site {args.site} holds no built site (no index.html); omit --site to build"
+        )
     if args.screenshots:
         args.screenshots.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mnaszoo-site-") as tmp:

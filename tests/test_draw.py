@@ -62,6 +62,10 @@ def test_resolution_and_title() -> None:
     svg = mnaszoo.draw("mnasnet_small", image_size=160, title="small <at> 160 & more")
     root = ET.fromstring(svg)  # still well-formed with markup characters in the title
     assert root.find(f"{SVG}title").text == "small <at> 160 & more"
+    assert (
+        ET.fromstring(mnaszoo.draw("mnasnet_small", title="a\x00b\x1bc")).find(f"{SVG}title").text
+        == "abc"
+    )  # control characters would make the file unreadable
     sizes = [b[2] for b in _boxes(svg)]
     assert sizes[0] == "80x80" and sizes[-2] == "5x5" and sizes[-1] == "1x1"
 

@@ -112,6 +112,9 @@ def draw(model: object, *, image_size: int = 224, title: str | None = None) -> s
         from ..errors import ArgumentTypeError
 
         raise ArgumentTypeError(f"draw() takes title as a str, got {type(title).__name__}.")
+    # XML 1.0 allows no control characters but tab and newline: drop them rather than write a
+    # file no viewer opens
+    title = "".join(c for c in title if c >= " " or c in "\t\n")
     rows = summary.rows
     width = max(_PITCH * (len(rows) + 1) + 24, round(len(title) * _CHAR) + 24, 740)
     height = _TOP + _TALLEST + 84
