@@ -24,7 +24,14 @@ fails. ``tests/test_docs.py`` imports this module to check the generated tables 
 
 from __future__ import annotations
 
+import csv
+import importlib.util
+import os
 import re
+import shlex
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +39,18 @@ import mnaszoo
 from mnaszoo.models.architectures import MNASNET_A1, MNASNET_B1, MNASNET_SMALL
 from mnaszoo.models.registry import MODELS
 from mnaszoo.models.specs import BlockKind, NetworkSpec, StageSpec
-from mnaszoo.weights.manifest import HubSource, Preprocessing, WeightsRecord, load_manifest
+from mnaszoo.weights.manifest import (
+    HubSource,
+    Metric,
+    Preprocessing,
+    WeightsRecord,
+    load_manifest,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO_PAGE = "zoo.md"
 _MARKER = re.compile(r"<!--\s*mnaszoo:([\w-]+)\s*-->")
+_RUN = re.compile(r"<!--\s*mnaszoo:run\s+(.+?)\s*-->")
 _ROLE = re.compile(r":(?:py:)?\w+:`~?([\w.]+)`")
 _API_ID = re.compile(r'id="(mnaszoo\.[\w.]+)"')
 _LINK = re.compile(r"(\]\()(\.\./[^)\s#]+)(#[^)\s]*)?(\))")
@@ -72,42 +86,94 @@ def source_url(record: WeightsRecord) -> str:
     return str(record.source)
 
 
+def _anchor(weights_id: str) -> str:
+    """The id of a checkpoint's section on the zoo page (its heading's slug)."""
+    return re.sub(r"[^\w-]", "", weights_id.lower())
+
+
+def _imagenet(record: WeightsRecord) -> Metric | None:
+    return next((m for m in record.metrics if m.dataset == "imagenet-1k-val"), None)
+
+
 def zoo_table() -> str:
-    """One row per published checkpoint, and one per model that has none."""
+    """One row per published checkpoint, and one per model that has none: the model, its
+    weights id, reported top-1/top-5 (linked to the checkpoint's details and source), params
+    and MACs."""
     manifest = load_manifest()
     lines = [
-        "| model | arch | width | params | MACs @224 | weights | ImageNet top-1 / top-5"
-        " | reported by | license | preprocessing |",
-        "|---|---|---:|---:|---:|---|---|---|---|---|",
+        "| model | arch | weights | top-1 | top-5 | params | MACs @224 |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for name in mnaszoo.list_models():
         entry = MODELS[name]
         summary = mnaszoo.describe(name)
+        width = f"{entry.width_mult:g}"
         model_cells = (
             f"`{name}`",
-            _ARCH_NAMES.get(entry.spec.name, entry.spec.name),
-            f"{entry.width_mult:.1f}" if entry.width_mult.is_integer() else f"{entry.width_mult:g}",
-            f"{summary.params:,}",
-            f"{summary.macs / 1e6:.1f} M",
+            f"{_ARCH_NAMES.get(entry.spec.name, entry.spec.name)} &times;{width}",
         )
+        counts = (f"{summary.params:,}", f"{summary.macs / 1e6:.1f} M")
         records = [r for r in manifest.records.values() if r.model == name]
         records.sort(key=lambda r: (manifest.defaults[name] != r.id, r.id))
         if not records:
-            lines.append(f"| {' | '.join(model_cells)} | no public PyTorch checkpoint | | | | |")
+            lines.append(
+                f"| {' | '.join(model_cells)} | none published | | | {' | '.join(counts)} |"
+            )
         for index, record in enumerate(records):
-            metric = next((m for m in record.metrics if m.dataset == "imagenet-1k-val"), None)
-            result = "-" if metric is None else f"{metric.top1} / {metric.top5 or '-'}"
-            default = " (default)" if manifest.defaults[name] == record.id else ""
+            metric = _imagenet(record)
+            link = f"#{_anchor(record.id)}"
+            top1 = "-" if metric is None else f"[{metric.top1}]({link})"
+            top5 = "-" if metric is None or metric.top5 is None else f"[{metric.top5}]({link})"
+            default = " *" if manifest.defaults[name] == record.id else ""
+            first = index == 0
             cells = (
-                *(model_cells if index == 0 else ("",) * len(model_cells)),
-                f"[`{record.id}`]({source_url(record)}){default}",
-                result,
-                _cell(metric.source if metric else "-"),
-                record.license,
-                preprocessing_text(record.preprocessing),
+                *(model_cells if first else ("", "")),
+                f"[`{record.id}`]({link}){default}",
+                top1,
+                top5,
+                *(counts if first else ("", "")),
             )
             lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def checkpoint_details() -> str:
+    """A section per published checkpoint: publisher, license, preprocessing, the pinned file,
+    how it is verified, every reported metric and its source."""
+    manifest = load_manifest()
+    out: list[str] = []
+    for weights_id in mnaszoo.list_weights():
+        record = manifest.records[weights_id]
+        default = manifest.defaults[record.model] == weights_id
+        if isinstance(record.source, HubSource):
+            s = record.source
+            where = f"{s.repo_id} @ {s.revision[:7]}, {s.filename}"
+        else:
+            where = str(record.source).rsplit("/", 1)[-1]
+        if record.sha256:
+            verified = f"sha256 `{record.sha256}`"
+        elif record.sha256_prefix:
+            verified = (
+                f"a sha256 prefix, `{record.sha256_prefix}`, from the file name as torch.hub checks"
+            )
+        else:
+            verified = "the Git-LFS sha256 the Hub reports for the pinned commit"
+        out += [
+            f"### {weights_id} {{#{_anchor(weights_id)}}}",
+            "",
+            f"- **model**: `{record.model}`"
+            + (" (its default weights: `pretrained=True`)" if default else ""),
+            f"- **publisher**: {record.publisher}; **license**: {record.license}",
+            f"- **preprocessing**: {preprocessing_text(record.preprocessing)}",
+            f"- **file**: [{where}]({source_url(record)}), verified by {verified}",
+        ]
+        for m in record.metrics:
+            top5 = "" if m.top5 is None else f" / top-5 {m.top5}"
+            out.append(f"- **{m.dataset}**: top-1 {m.top1}{top5}, from {m.source}")
+        if record.notes:
+            out.append(f"- **notes**: {record.notes}")
+        out.append("")
+    return "\n".join(out)
 
 
 def metrics_table() -> str:
@@ -224,12 +290,91 @@ def errors_tree() -> str:
     return "\n".join(["```text", root.__name__, *lines(root, ""), "```"])
 
 
+def _benchmark_rows() -> list[dict[str, str]]:
+    with open(ROOT / "docs" / "data" / "benchmark-1thread.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def benchmark_tables() -> str:
+    """One table per model of the recorded benchmark: median ms, images/s and the ratio to the
+    reference, at batch 1 and 32 side by side."""
+    rows = _benchmark_rows()
+    out: list[str] = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        out += [
+            f"#### {model} ({mine[0]['params']} parameters, {mine[0]['macs']} MACs)",
+            "",
+            "| implementation | variant | batch 1: median ms | img/s | mnaszoo/ref"
+            " | batch 32: median ms | img/s | mnaszoo/ref |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for impl, variant in dict.fromkeys((r["impl"], r["variant"]) for r in mine):
+            cells = [impl if impl == "mnaszoo" else f"{impl}", f"`{variant}`"]
+            for batch in ("1", "32"):
+                row = next(
+                    (
+                        r
+                        for r in mine
+                        if (r["impl"], r["variant"], r["batch"]) == (impl, variant, batch)
+                    ),
+                    None,
+                )
+                if row is None:
+                    cells += ["", "", ""]
+                else:
+                    cells += [row["median_ms"], row["images_per_s"], row["mnaszoo_over_ref"]]
+            out.append(f"| {' | '.join(cells)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+_RUNS: dict[str, str] = {}
+
+
+def run_command(command: str) -> str:
+    """A console block: ``command`` (``[VAR=value ...] mnaszoo ARGS``) run now, in a fresh
+    home folder with no weights cached and no network use (``HF_HUB_OFFLINE=1``), from the
+    repository root; its stdout and stderr as they came, and its exit status if not 0."""
+    if command in _RUNS:
+        return _RUNS[command]
+    words = shlex.split(command)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MNASZOO_"))}
+    while words and "=" in words[0]:
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    if not words or words[0] != "mnaszoo":
+        raise ValueError(f"only mnaszoo commands run at build time, not {command!r}")
+    with tempfile.TemporaryDirectory(prefix="mnaszoo-docs-home-") as home:
+        env.update(HOME=home, HF_HUB_OFFLINE="1", COLUMNS="100", NO_COLOR="1")
+        done = subprocess.run(
+            [sys.executable, "-m", "mnaszoo", *words[1:]],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    # the fresh home folder stands for the reader's: show it as ~, as a shell would
+    output = done.stdout.replace(home, "~").rstrip("\n")
+    lines = ["```console", f"$ {command}", output]
+    if done.returncode != 0:
+        lines += ["$ echo $?", str(done.returncode)]
+    lines.append("```")
+    _RUNS[command] = "\n".join(lines)
+    return _RUNS[command]
+
+
 GENERATORS = {
     "zoo-table": zoo_table,
+    "checkpoint-details": checkpoint_details,
     "metrics-table": metrics_table,
     "architectures-side-by-side": side_by_side,
     "api-index": api_index,
     "errors-tree": errors_tree,
+    "benchmark-tables": benchmark_tables,
 }
 
 
@@ -250,6 +395,31 @@ _seen: dict[str, Any] = {"ids": set(), "zoo": ""}
 def on_pre_build(config: Any) -> None:
     _seen["ids"] = set()
     _seen["zoo"] = ""
+
+
+def _sibling(name: str) -> Any:
+    """docs/NAME.py, loaded by path (MkDocs loads this file as a lone module)."""
+    spec = importlib.util.spec_from_file_location(
+        f"mnaszoo_docs_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being created
+    spec.loader.exec_module(module)
+    return module
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Add the pictures drawn from the code (docs/figures.py) to the site, so pages can show
+    them as ordinary images and the strict build checks the links to them."""
+    from mkdocs.structure.files import File
+
+    for path, svg in _sibling("figures").site_figures().items():
+        existing = files.get_file_from_path(path)
+        if existing is not None:
+            files.remove(existing)
+        files.append(File.generated(config, path, content=svg))
+    return files
 
 
 def repository_links(markdown: str, page_uri: str, docs_dir: Path, repo_url: str) -> str:
@@ -285,6 +455,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
             )
         return generator()
 
+    markdown = _RUN.sub(lambda match: run_command(match.group(1)), markdown)
     return _MARKER.sub(generate, markdown)
 
 

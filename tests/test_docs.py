@@ -45,9 +45,9 @@ def _weights_table() -> str:
 
     manifest = load_manifest()
     lines = [
-        "| weights id | default | source | top-1 / top-5 (ImageNet val) | preprocessing | params"
+        "| weights id | default | source | top-1 / top-5 (ImageNet val) | preprocessing"
         " | license | verified by |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for weights_id in mnaszoo.list_weights():
         r = mnaszoo.get_weights(weights_id)
@@ -70,8 +70,8 @@ def _weights_table() -> str:
         default = "yes" if manifest.defaults[r.model] == weights_id else ""
         lines.append(
             f"| `{weights_id}` | {default} | {source} | {metric.top1} / {metric.top5} |"
-            f" resize {p.resize} {p.interpolation}, crop {p.input_size} | {r.num_params:,} |"
-            f" {r.license} | {verified} |"
+            f" resize {p.resize} {p.interpolation}, crop {p.input_size} | {r.license} |"
+            f" {verified} |"
         )
     return "\n".join(lines)
 
@@ -95,9 +95,23 @@ def test_zoo_table_covers_every_model_and_manifest_entry() -> None:
         record = mnaszoo.get_weights(weights_id)
         metric = next(m for m in record.metrics if m.dataset == "imagenet-1k-val")
         (row,) = [row for row in rows if f"[`{weights_id}`]" in row]
-        assert f"| {metric.top1} / {metric.top5} |" in row
-        assert f"| {metric.source} |" in row and f"| {record.license} |" in row
-        assert f"resize {record.preprocessing.resize} {record.preprocessing.interpolation}" in row
+        anchor = "#" + weights_id.replace(".", "")
+        assert f"| [{metric.top1}]({anchor}) | [{metric.top5}]({anchor}) |" in row
+
+
+def test_checkpoint_details_give_the_provenance() -> None:
+    details = _hooks().checkpoint_details()
+    sections = re.split(r"^### ", details, flags=re.MULTILINE)[1:]
+    assert [s.split(" ", 1)[0] for s in sections] == mnaszoo.list_weights()
+    for weights_id, section in zip(mnaszoo.list_weights(), sections, strict=True):
+        record = mnaszoo.get_weights(weights_id)
+        assert f"{{#{weights_id.replace('.', '')}}}" in section
+        assert f"**license**: {record.license}" in section
+        assert (
+            f"resize {record.preprocessing.resize} {record.preprocessing.interpolation}" in section
+        )
+        for metric in record.metrics:
+            assert f"top-1 {metric.top1}" in section and metric.source in section
 
 
 def test_generated_sections_are_requested_by_the_pages() -> None:
@@ -188,3 +202,49 @@ def test_site_builds_and_shows_every_public_name_and_manifest_entry(tmp_path: Pa
     zoo = html[site / "zoo" / "index.html"]
     assert not [w for w in mnaszoo.list_weights() if w not in zoo]
     assert not [n for n in mnaszoo.list_models() if f"<code>{n}</code>" not in zoo]
+
+
+# --- pictures and command outputs drawn at build time ------------------------------------------
+
+
+def _figures() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mnaszoo_docs_figures", DOCS / "figures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_accuracy_chart_places_every_checkpoint_by_its_reported_top1() -> None:
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(_figures().accuracy_vs_macs())
+    centres = {}
+    for group in root.iter(f"{ns}g"):
+        marker = group[0]
+        if marker.tag == f"{ns}circle":
+            centres[group.attrib["data-weights"]] = float(marker.attrib["cy"])
+        else:  # a square
+            centres[group.attrib["data-weights"]] = float(marker.attrib["y"]) + 4.5
+    assert sorted(centres) == sorted(mnaszoo.list_weights())
+    top1 = {
+        w: next(m.top1 for m in mnaszoo.get_weights(w).metrics if m.dataset == "imagenet-1k-val")
+        for w in centres
+    }
+    # y is a decreasing linear function of the reported top-1 (higher accuracy, higher up)
+    best, worst = max(top1, key=top1.__getitem__), min(top1, key=top1.__getitem__)
+    slope = (centres[best] - centres[worst]) / (top1[best] - top1[worst])
+    assert slope < 0
+    for w in centres:
+        assert abs(centres[worst] + slope * (top1[w] - top1[worst]) - centres[w]) < 0.2, w
+
+
+def test_run_markers_run_only_mnaszoo_commands() -> None:
+    hooks = _hooks()
+    block = hooks.run_command("mnaszoo info mnasnet_a2")
+    assert block.startswith("```console\n$ mnaszoo info mnasnet_a2\nmnaszoo: error: Unknown model")
+    assert block.endswith("$ echo $?\n1\n```")
+    with pytest.raises(ValueError, match="only mnaszoo commands"):
+        hooks.run_command("rm -rf /tmp/x")

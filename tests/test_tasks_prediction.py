@@ -26,7 +26,7 @@ def _fresh_models() -> None:
 
 
 def test_single_and_batched_calls_agree(served: Served) -> None:
-    # The torch backend: the batch-size contract is torch's (tests/test_deploy_onnx_runtime.py covers ORT).
+    # The torch backend: the batch-size contract is torch's (the onnxruntime tests cover ORT).
     single = [predict(photo, "mnasnet_small", backend="torch") for photo in PHOTOS]
     batched = predict(PHOTOS, "mnasnet_small", backend="torch")
     assert batched == single

@@ -67,6 +67,7 @@ if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps
         decode_block as decode_block,
         decode_stages as decode_stages,
         describe as describe,
+        draw as draw,
         encode_block as encode_block,
         encode_stages as encode_stages,
         list_models as list_models,

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import asdict
+from pathlib import Path
 
+from .._io import write_text_atomic
+from ..errors import InvalidArgumentError
+from ..models.diagram import draw
 from ..models.registry import get_entry, list_models
 from ..models.summary import describe
 from ..weights.manifest import get_weights, load_manifest
@@ -27,6 +32,12 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         "--image-size", type=positive_int, default=224, metavar="N", help="for MACs (224)"
     )
     sub.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_argument(
+        "--svg",
+        metavar="FILE",
+        type=Path,
+        help="also write the architecture diagram (mnaszoo.draw) to FILE",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +53,14 @@ def run(args: argparse.Namespace) -> int:
         )
     entry = get_entry(name)
     summary = describe(name, image_size=args.image_size)
+    if args.svg is not None:
+        if args.svg.is_dir():
+            raise InvalidArgumentError(
+                f"--svg {args.svg} is a directory; give a file name, such as"
+                f" {args.svg / (name + '.svg')}."
+            )
+        write_text_atomic(args.svg, draw(name, image_size=args.image_size))
+        logging.getLogger("mnaszoo").info("wrote the diagram of %s to %s", name, args.svg)
     if args.json:
         print_json(
             {

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         encode_stages as encode_stages,
     )
     from .config import ModelConfig as ModelConfig
+    from .diagram import draw as draw
     from .factory import build as build, create as create
     from .mnasnet import (
         FeatureInfo as FeatureInfo,
@@ -56,6 +57,7 @@ __getattr__, __dir__ = lazy_exports(
             "encode_stages",
         ),
         ".config": ("ModelConfig",),
+        ".diagram": ("draw",),
         ".factory": (
             "build",
             "create",

@@ -207,7 +207,7 @@ def _single(
     )
 
 
-def _as_config(model: object) -> ModelConfig:
+def _as_config(model: object, function: str = "describe") -> ModelConfig:
     if isinstance(model, ModelConfig):
         return model
     if isinstance(model, NetworkSpec):
@@ -221,6 +221,6 @@ def _as_config(model: object) -> ModelConfig:
     if isinstance(config, ModelConfig):
         return config
     raise ArgumentTypeError(
-        "describe() takes a model name, a NetworkSpec, a ModelConfig or a mnaszoo model, got"
+        f"{function}() takes a model name, a NetworkSpec, a ModelConfig or a mnaszoo model, got"
         f" {type(model).__name__}."
     )

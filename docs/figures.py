@@ -1,0 +1,248 @@
+"""Charts of the documentation site, written as SVG text with no dependency, at build time.
+
+``accuracy_chart(points, axis)`` plots the publishers' reported ImageNet-1k top-1 of published
+checkpoints against a cost (MACs, parameters, a measured latency): one colour and marker per
+publisher, the width variants of one publisher's family joined by a line, each point labelled
+with mnaszoo's weights id and the publisher's own name for it. ``docs/hooks.py`` calls it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+_PUBLISHER_STYLE = {  # Okabe-Ito colours, and a marker each so colour is not needed to tell them
+    "timm": ("#0072B2", "circle"),
+    "torchvision": ("#D55E00", "square"),
+}
+_OTHER_STYLE = ("#009E73", "diamond")
+_FONT = "Helvetica, Arial, sans-serif"
+_CHAR = 6.1  # mean advance of an 11 px Helvetica character, px: enough to keep labels apart
+
+
+@dataclass(frozen=True)
+class Point:
+    """One checkpoint: its id, who published it (``"timm semnasnet_100.rmsp_in1k"``), its
+    family (points of one family and publisher are joined), its reported top-1 and its cost."""
+
+    weights_id: str
+    publisher: str
+    family: str
+    top1: float
+    x: float
+
+
+def _nice_step(span: float, ticks: int) -> float:
+    raw = span / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+
+
+def _marker(shape: str, x: float, y: float, colour: str) -> str:
+    if shape == "square":
+        return f'<rect x="{x - 4.5:.1f}" y="{y - 4.5:.1f}" width="9" height="9" fill="{colour}"/>'
+    if shape == "diamond":
+        return (
+            f'<path d="M{x:.1f},{y - 6:.1f} L{x + 6:.1f},{y:.1f} L{x:.1f},{y + 6:.1f}'
+            f' L{x - 6:.1f},{y:.1f} z" fill="{colour}"/>'
+        )
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>'
+
+
+def _spread(wanted: list[float], gap: float, low: float, high: float) -> list[float]:
+    """Move label baselines apart by at least ``gap``, keeping them near where they want to be
+    and inside [low, high]."""
+    order = sorted(range(len(wanted)), key=lambda i: wanted[i])
+    placed = [wanted[i] for i in order]
+    for _ in range(50):
+        moved = False
+        for a in range(len(placed) - 1):
+            overlap = gap - (placed[a + 1] - placed[a])
+            if overlap > 0.01:
+                placed[a] -= overlap / 2
+                placed[a + 1] += overlap / 2
+                moved = True
+        placed = [min(max(y, low), high) for y in placed]
+        if not moved:
+            break
+    result = [0.0] * len(wanted)
+    for rank, i in enumerate(order):
+        result[i] = placed[rank]
+    return result
+
+
+def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
+    """Reported top-1 of ``points`` against their ``x``, titled ``axis``, as SVG text."""
+    if not points:
+        raise ValueError("no points to plot")
+    values = [p.x for p in points]
+    height = 420
+    left, right, top, bottom = 64, 24, 40, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x_step = _nice_step(max(values), 6)
+    x_max = math.ceil(max(values) * 1.05 / x_step) * x_step
+    y_lo = math.floor(min(p.top1 for p in points) - 1)
+    y_hi = math.ceil(max(p.top1 for p in points) + 1)
+
+    def px(v: float) -> float:
+        return left + plot_w * v / x_max
+
+    def py(v: float) -> float:
+        return top + plot_h * (y_hi - v) / (y_hi - y_lo)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
+        f' width="{width}" height="{height}" font-family="{_FONT}" font-size="11" role="img">',
+        f"<title>Reported ImageNet-1k top-1 against {axis}</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+    # grid and axes
+    tick = 0.0
+    while tick <= x_max + 1e-9:
+        gx = px(tick)
+        out.append(
+            f'<line x1="{gx:.1f}" y1="{top}" x2="{gx:.1f}" y2="{top + plot_h}" stroke="#e6e6e6"/>'
+        )
+        out.append(
+            f'<text x="{gx:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{tick:g}</text>'
+        )
+        tick += x_step
+    for value in range(y_lo, y_hi + 1):
+        gy = py(value)
+        out.append(
+            f'<line x1="{left}" y1="{gy:.1f}" x2="{left + plot_w}" y2="{gy:.1f}" stroke="#e6e6e6"/>'
+        )
+        out.append(f'<text x="{left - 8}" y="{gy + 4:.1f}" text-anchor="end">{value}</text>')
+    out.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none"'
+        ' stroke="#888888"/>'
+    )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 14}" text-anchor="middle"'
+        f' font-size="12">{escape(axis)}</text>'
+    )
+    out.append(
+        f'<text x="16" y="{top + plot_h / 2:.1f}" text-anchor="middle" font-size="12"'
+        f' transform="rotate(-90 16 {top + plot_h / 2:.1f})">reported ImageNet-1k top-1 (%)</text>'
+    )
+    # one line per (publisher, family), through its width variants in order
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, p in enumerate(points):
+        groups.setdefault((p.publisher.split()[0], p.family), []).append(i)
+    for (publisher, _), members in groups.items():
+        if len(members) < 2:
+            continue
+        colour = _PUBLISHER_STYLE.get(publisher, _OTHER_STYLE)[0]
+        members.sort(key=lambda i: values[i])
+        path = " L".join(f"{px(values[i]):.1f},{py(points[i].top1):.1f}" for i in members)
+        out.append(f'<path d="M{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+    # labels: right of the point unless they would leave the plot, then spread apart
+    labels = []
+    for i, p in enumerate(points):
+        name = p.publisher.split(" (")[0]
+        text = f"{p.weights_id}  ({name.split('.')[0]})"
+        length = len(text) * _CHAR
+        gx = px(values[i])
+        to_left = gx + 10 + length > left + plot_w - 4
+        labels.append((i, text, gx, to_left, length))
+    ys = [py(points[i].top1) + 4 for i, *_ in labels]
+    # spread each side separately: labels on different sides of their points rarely collide
+    for side in (False, True):
+        idx = [k for k, lab in enumerate(labels) if lab[3] is side]
+        spread = _spread([ys[k] for k in idx], 14.0, top + 12, top + plot_h - 4)
+        for k, y in zip(idx, spread, strict=True):
+            ys[k] = y
+    for (i, text, gx, to_left, _length), ly in zip(labels, ys, strict=True):
+        p = points[i]
+        colour, shape = _PUBLISHER_STYLE.get(p.publisher.split()[0], _OTHER_STYLE)
+        gy = py(p.top1)
+        out.append(f'<g class="point" data-weights="{escape(p.weights_id)}">')
+        out.append(_marker(shape, gx, gy, colour))
+        lx = gx - 10 if to_left else gx + 10
+        anchor = "end" if to_left else "start"
+        out.append(
+            f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" fill="#222222"'
+            ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">'
+            f"<title>{escape(p.publisher)}: {p.top1}% top-1</title>{escape(text)}</text>"
+        )
+        out.append("</g>")
+    # legend
+    lx = left + 8
+    for publisher, (colour, shape) in _PUBLISHER_STYLE.items():
+        if not any(p.publisher.startswith(publisher) for p in points):
+            continue
+        out.append(_marker(shape, lx + 5, top - 18, colour))
+        out.append(f'<text x="{lx + 16}" y="{top - 14}">{publisher} weights</text>')
+        lx += 16 + len(f"{publisher} weights") * _CHAR + 24
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# --- the site's pictures ----------------------------------------------------------------------
+
+DIAGRAMS = ("mnasnet_a1", "mnasnet_b1", "mnasnet_small", "mnasnet_d1")
+BENCHMARK_CSV = Path(__file__).resolve().parent / "data" / "benchmark-1thread.csv"
+
+
+def _published_points(cost: Callable[[str], float]) -> list[Point]:
+    import mnaszoo
+
+    points = []
+    for weights_id in mnaszoo.list_weights():
+        record = mnaszoo.get_weights(weights_id)
+        metric = next((m for m in record.metrics if m.dataset == "imagenet-1k-val"), None)
+        if metric is None:
+            continue
+        family = record.model.split("_")[1]  # a1, b1, small: width variants share a line
+        points.append(Point(weights_id, record.publisher, family, metric.top1, cost(record.model)))
+    return points
+
+
+def accuracy_vs_macs() -> str:
+    """Reported top-1 of every published checkpoint against its MACs at 224x224."""
+    import mnaszoo
+
+    points = _published_points(lambda model: mnaszoo.describe(model).macs / 1e6)
+    return accuracy_chart(points, "MACs at 224x224 (millions)")
+
+
+def accuracy_vs_params() -> str:
+    """Reported top-1 of every published checkpoint against its parameters."""
+    import mnaszoo
+
+    points = _published_points(lambda model: mnaszoo.describe(model).params / 1e6)
+    return accuracy_chart(points, "parameters (millions)")
+
+
+def accuracy_vs_latency(csv_path: Path = BENCHMARK_CSV) -> str:
+    """Reported top-1 against mnaszoo's fastest fp32 median latency at batch 1 in the recorded
+    benchmark (``docs/data/benchmark-1thread.csv``), for the checkpoints of the models it timed."""
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    fastest: dict[str, float] = {}
+    for row in rows:
+        if row["impl"] == "mnaszoo" and row["batch"] == "1" and "int8" not in row["variant"]:
+            ms = float(row["median_ms"])
+            fastest[row["model"]] = min(fastest.get(row["model"], ms), ms)
+    points = [
+        p
+        for p in _published_points(lambda model: fastest.get(model, math.nan))
+        if not math.isnan(p.x)
+    ]
+    return accuracy_chart(points, "fastest fp32 latency at batch 1, 1 thread (ms)")
+
+
+def site_figures() -> dict[str, str]:
+    """Every generated picture of the site: its path under ``docs/`` and its SVG text."""
+    import mnaszoo
+
+    figures = {f"images/generated/{name}.svg": mnaszoo.draw(name) for name in DIAGRAMS}
+    figures["images/generated/mnasnet_d1_320.svg"] = mnaszoo.draw("mnasnet_d1_320", image_size=320)
+    figures["images/generated/accuracy_macs.svg"] = accuracy_vs_macs()
+    figures["images/generated/accuracy_params.svg"] = accuracy_vs_params()
+    figures["images/generated/accuracy_latency.svg"] = accuracy_vs_latency()
+    return figures
