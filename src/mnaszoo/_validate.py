@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 
-__all__ = ["check_bool", "check_choice", "check_float", "check_int"]
+__all__ = ["check_bool", "check_choice", "check_device", "check_float", "check_int"]
 
 _E = TypeVar("_E", bound=MnaszooError)
 
@@ -80,3 +80,33 @@ def check_choice(name: str, value: object, accepted: Sequence[str]) -> str:
             f"Unknown {name} {value!r}; accepted: {', '.join(map(repr, accepted))}."
         )
     return value
+
+
+def check_device(device: object, name: str = "device") -> Any:
+    """The ``torch.device`` for ``device`` if this torch can run a model there.
+
+    ``meta`` holds no data, and CUDA or MPS must be available: both are refused here with a
+    mnaszoo error rather than an assertion deep inside torch.
+    """
+    import torch
+
+    try:
+        parsed = torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, TypeError) as error:
+        raise InvalidArgumentError(f"Unknown {name} {device!r}: {error}") from error
+    if parsed.type == "meta":
+        raise InvalidArgumentError(
+            f"{name} {device!r} holds no data, so nothing can run there; use cpu or cuda."
+        )
+    if parsed.type == "cuda":
+        available = torch.cuda.is_available()
+    elif parsed.type == "mps":
+        available = bool(torch.backends.mps.is_available())
+    else:
+        available = True
+    if not available:
+        raise InvalidArgumentError(
+            f"{name} {device!r}: {parsed.type.upper()} is not available to this torch"
+            f" {torch.__version__}; use cpu."
+        )
+    return parsed

@@ -81,4 +81,5 @@ def table(rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
 
 
 def print_json(data: object) -> None:
-    print(json.dumps(data, indent=2))
+    # Strict JSON: NaN or Infinity would be rejected by other parsers, so fail loudly instead.
+    print(json.dumps(data, indent=2, allow_nan=False))

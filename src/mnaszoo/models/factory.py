@@ -296,6 +296,7 @@ def create(
     else:
         state = read_state(checkpoint)
         source = str(checkpoint)
+    requested = num_classes  # only a num_classes the caller asked for replaces the classifier
     if num_classes is None:
         num_classes = state.num_classes if state.num_classes is not None else 1000
     config = resolve_config(
@@ -305,7 +306,7 @@ def create(
         state,
     )
     model = build_from_config(config, features_only=features_only, out_indices=out_indices)
-    load_into(model, state.state_dict, source=source, model_name=name)
+    load_into(model, state.state_dict, source=source, model_name=name, num_classes=requested)
     model.weights_info = record
     return model.eval()
 
