@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .._io import atomic_path
+from .._io import new_file_mode, replace_directory
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
@@ -37,11 +37,6 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 PathLike = str | os.PathLike[str]
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    with atomic_path(path) as temp:
-        write(temp)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -111,9 +106,14 @@ def save_pretrained(
         The directory.
 
     Raises:
-        InvalidArgumentError: the directory holds another architecture's checkpoint.
+        InvalidArgumentError: the directory holds another architecture's checkpoint, or the
+            model's weights are not a checkpoint (an :func:`mnaszoo.optimize_for_inference`
+            copy, whose BatchNorm layers are folded away).
         ArgumentTypeError: ``model`` is not a :class:`~mnaszoo.models.mnasnet.MnasNet`.
-        CacheNotWritableError: the directory cannot be written.
+        CacheNotWritableError: the directory cannot be written (any ``OSError``: permissions,
+            a full disk); the directory is then unchanged. The update is all or nothing: a
+            complete new directory is written beside it and swapped in (other files in it are
+            kept).
 
     Example:
         >>> import tempfile, mnaszoo
@@ -133,13 +133,10 @@ def save_pretrained(
     if not isinstance(model, MnasNet):
         raise ArgumentTypeError(f"save_pretrained takes a MnasNet, got {type(model).__name__}.")
     path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CacheNotWritableError(f"Cannot create {path}: {error}") from error
     _check_overwrite(path, model.config, overwrite)
     # safetensors needs contiguous CPU tensors; channels_last weights are not NCHW-contiguous.
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _check_loadable(model, tensors)
     from .. import __version__
 
     config = {
@@ -154,12 +151,50 @@ def save_pretrained(
         "mnaszoo_format": str(FORMAT_VERSION),
         "architecture": model.config.spec.name,
     }
+
+    def fill(staging: Path) -> None:
+        save_file(tensors, str(staging / WEIGHTS_NAME), metadata)
+        _write_json(staging / CONFIG_NAME, config)
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            os.chmod(staging / name, new_file_mode())
+
+    # Weights and config are one checkpoint: a complete new directory is written and swapped in,
+    # so a failure (a full disk, a killed process) never pairs new weights with an old config.
     try:
-        _atomic_write(path / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata))
-        _atomic_write(path / CONFIG_NAME, lambda p: _write_json(p, config))
-    except PermissionError as error:
-        raise CacheNotWritableError(f"Cannot write the checkpoint into {path}: {error}") from error
+        replace_directory(path, fill)
+    except OSError as error:
+        raise CacheNotWritableError(
+            f"Cannot write the checkpoint into {path} ({error}); nothing was changed there."
+            " Free space or choose a writable directory."
+        ) from error
     return path
+
+
+def _check_loadable(model: Any, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse a state that :func:`from_pretrained` could not load into ``MnasNet(config)``."""
+    from ..models.mnasnet import MnasNet
+    from .loading import diff_shapes
+
+    if getattr(type(model), "_mnaszoo_inference_only", False):
+        raise InvalidArgumentError(
+            "This model was made by mnaszoo.optimize_for_inference: its BatchNorm layers are"
+            " folded away, so its weights are not a checkpoint. Save the original model, and"
+            " call optimize_for_inference again after loading it."
+        )
+    with torch.device("meta"):
+        reference = MnasNet(model.config)  # shapes only: no memory, no initialisation cost
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    missing, unexpected, mismatched = diff_shapes(
+        expected, {k: tuple(v.shape) for k, v in tensors.items()}
+    )
+    if missing or unexpected or mismatched:
+        problems = (
+            mismatched + [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected]
+        )
+        raise InvalidArgumentError(
+            "The model's weights do not match its configuration, so the checkpoint could not be"
+            f" loaded back: {'; '.join(problems[:5])}. Save an unmodified mnaszoo model."
+        )
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .._io import new_file_mode
 from ..errors import (
     AccessDeniedError,
     CorruptCheckpointError,
@@ -161,6 +162,7 @@ def _download_url(
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide the cache from other users
     except OSError as exc:
         raise not_writable_error(target.parent, exc, "MNASZOO_CACHE") from exc
     tmp = Path(tmp_name)
