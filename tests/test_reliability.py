@@ -6,6 +6,7 @@ now refuses (or repairs) instead. docs/reliability.md lists them by failure mode
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from pathlib import Path
@@ -23,7 +24,10 @@ from mnaszoo.errors import (
     MnaszooError,
 )
 
+from .support.served import Served
+
 IMAGE = np.full((48, 64, 3), 120, dtype=np.uint8)
+PHOTOS = sorted((Path(__file__).parent / "fixtures" / "images").glob("*.jpg"))[:2]
 
 
 def _small(num_classes: int = 5, seed: int = 0) -> mnaszoo.MnasNet:
@@ -186,7 +190,7 @@ def test_quantize_refuses_too_little_calibration(tmp_path: Path) -> None:
     target = tmp_path / "int8.onnx"
     with pytest.raises(InvalidArgumentError, match="calibration is empty; at least 16"):
         mnaszoo.quantize_int8(model, target, torch.zeros(0, 3, 64, 64))
-    with pytest.raises(InvalidArgumentError, match="only 4 image.*at least 16"):
+    with pytest.raises(InvalidArgumentError, match=r"only 4 image.*at least 16"):
         mnaszoo.quantize_int8(model, target, torch.randn(4, 3, 64, 64))
     assert list(tmp_path.iterdir()) == []
 
@@ -210,3 +214,26 @@ def test_quantize_refuses_a_result_that_disagrees_with_the_float_model(
     with pytest.raises(InvalidArgumentError, match=r"top-1 class on only \d+ of the 32"):
         mnaszoo.quantize_int8(model, tmp_path / "int8.onnx", calibration)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_backend_falls_back_to_torch_when_the_onnx_cache_is_read_only(
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mnaszoo.errors import CacheNotWritableError
+    from mnaszoo.tasks.prediction import clear_model_cache
+
+    clear_model_cache()
+
+    def read_only(*args: object, **kwargs: object) -> None:  # a copied, read-only cache
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("mnaszoo.deploy.onnx_runtime.export_folded", read_only)
+    expected = mnaszoo.predict(PHOTOS, "mnasnet_small", backend="torch")
+    with caplog.at_level(logging.WARNING, logger="mnaszoo"):
+        assert mnaszoo.predict(PHOTOS, "mnasnet_small") == expected
+        assert mnaszoo.predict(PHOTOS, "mnasnet_small") == expected
+    warnings = [r for r in caplog.records if "Running the model in torch" in r.getMessage()]
+    assert len(warnings) == 1 and "Read-only file system" in warnings[0].getMessage()
+    with pytest.raises(CacheNotWritableError):  # asked for explicitly: no silent fallback
+        mnaszoo.predict(PHOTOS, "mnasnet_small", backend="onnxruntime")
+    clear_model_cache()

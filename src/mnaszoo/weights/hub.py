@@ -215,6 +215,34 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def _model_config(data: dict[str, Any], path: Path) -> ModelConfig:
+    """The architecture of a config, with its labels checked, or a CorruptCheckpointError."""
+    architecture = data.get("architecture")
+    if not isinstance(architecture, dict):
+        raise CorruptCheckpointError(
+            f"{path} has no 'architecture' object (got {architecture!r}): it was not written by"
+            " save_pretrained(), or was edited. Save the model again."
+        )
+    try:
+        config = ModelConfig.from_dict(architecture)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CorruptCheckpointError(
+            f"{path} has an unusable 'architecture' ({type(error).__name__}: {error}). Save the"
+            " model again."
+        ) from error
+    labels = data.get("labels")
+    if labels is not None and not isinstance(labels, str):
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise CorruptCheckpointError(
+                f"{path} has 'labels': {labels!r}; expected a list of class names (or null)."
+            )
+        if len(labels) != config.num_classes:
+            raise CorruptCheckpointError(
+                f"{path} has {len(labels)} labels for a model of {config.num_classes} classes."
+            )
+    return config
+
+
 def _hub_files(
     repo_id: str,
     *,
@@ -224,21 +252,30 @@ def _hub_files(
     force_download: bool,
     token: str | bool | None,
 ) -> tuple[Path, Path]:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
 
+    from ._deadline import Deadline
     from .download import fetch_hub_file
+    from .hub_download import with_retries
 
     revision = revision or "main"
+    cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE).expanduser()
+    # Every huggingface_hub error becomes a mnaszoo WeightsError, as for the weights file.
     config = Path(
-        hf_hub_download(
-            repo_id,
-            CONFIG_NAME,
-            revision=revision,
-            cache_dir=None if cache_dir is None else Path(cache_dir),
-            local_files_only=local_files_only,
-            force_download=force_download,
-            token=token,
-            library_name="mnaszoo",
+        with_retries(
+            lambda: hf_hub_download(
+                repo_id,
+                CONFIG_NAME,
+                revision=revision,
+                cache_dir=cache,
+                local_files_only=local_files_only,
+                force_download=force_download,
+                token=token,
+                library_name="mnaszoo",
+            ),
+            f"{CONFIG_NAME!r} of {repo_id}@{revision}",
+            cache,
+            Deadline(),
         )
     )
     weights = fetch_hub_file(
@@ -282,7 +319,11 @@ def from_pretrained(
         IncompatibleWeightsError: the weights do not fit the saved config.
         InvalidArgumentError: ``location`` is neither such a directory nor a Hub repo id.
         ArgumentTypeError: ``location`` is not a path or a string.
-        WeightsError: download or verification failures (Hub).
+        WeightsError: download or verification failures (Hub): every huggingface_hub error
+            (repository or file not found, gated, not cached offline) is mapped to one.
+        InvalidArgumentError: ``location`` looks like a path (starts with ``.``, ``/`` or
+            ``~``, or its parent folder exists) but is not a directory; it is not sent to the
+            Hub.
 
     Example:
         >>> model = mnaszoo.from_pretrained("runs/flowers")  # doctest: +SKIP
@@ -309,6 +350,11 @@ def from_pretrained(
                     f"{local} lacks {needed.name}: it is not a directory written by"
                     " save_pretrained()."
                 )
+    elif not local.exists() and _looks_like_path(str(location)):
+        raise InvalidArgumentError(
+            f"The local directory {location!s} does not exist (nothing was sent to the Hub,"
+            " since it looks like a path). Check the spelling; a Hub repo id is 'user/name'."
+        )
     elif local.exists() or str(location).count("/") != 1:
         raise InvalidArgumentError(
             f"{location!s} is neither a directory written by save_pretrained() nor a Hub repo id"
@@ -324,7 +370,7 @@ def from_pretrained(
             token=token,
         )
     data = _read_config(config_path)
-    config = ModelConfig.from_dict(data["architecture"])
+    config = _model_config(data, config_path)
     model = MnasNet(config)
     try:
         state = load_file(str(weights_path))
@@ -333,6 +379,15 @@ def from_pretrained(
     load_into(model, state, source=str(weights_path), model_name=config.spec.name)
     model.weights_info = _local_record(data, config, str(location))
     return model.eval()
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether a missing ``location`` was meant as a local directory: it starts like a path,
+    or its parent folder exists here (``runs/finetnue`` with a ``runs`` folder)."""
+    if text.startswith((".", "/", "~", "\\")) or os.sep in text.replace("/", ""):
+        return True
+    parent = Path(text).expanduser().parent
+    return parent != Path(".") and parent.exists()
 
 
 def _local_record(data: dict[str, Any], config: ModelConfig, location: str) -> WeightsRecord | None:
