@@ -370,6 +370,22 @@ def _borrowed(model: nn.Module, device: str | torch.device | None) -> Iterator[n
             model.train(True)
 
 
+def _input_channels(net: object) -> int:
+    """The channels the model takes: 3 (RGB), or 1 (the image converted to grey)."""
+    if isinstance(net, OnnxRuntimeModel):
+        shape = net.session.get_inputs()[0].shape
+        channels = shape[1] if len(shape) == 4 and isinstance(shape[1], int) else 3
+    else:
+        channels = int(getattr(getattr(net, "config", None), "in_chans", 3))
+    if channels not in (1, 3):
+        raise InvalidArgumentError(
+            f"predict feeds RGB images (grey ones to a one-channel model), but this model takes"
+            f" {channels} input channels, which an image file does not hold; call the model on"
+            f" your own {channels}-channel tensors instead."
+        )
+    return channels
+
+
 def _check_classifier(net: object) -> int:
     num_classes = int(getattr(net, "num_classes", 0))
     if num_classes < 1:
@@ -396,6 +412,7 @@ def _predict(
     from ..data.images import load_image
 
     num_classes = _check_classifier(net)
+    channels = _input_channels(net)
     labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
     check_int("topk", topk, minimum=1, maximum=num_classes)
     if isinstance(net, OnnxRuntimeModel) and input_size is None and net.input_size is not None:
@@ -414,7 +431,10 @@ def _predict(
                     raise InvalidImageError(
                         message if message.startswith(name) else f"{name}: {message}"
                     ) from error
-            logits = run(torch.stack(tensors)).float()
+            batch = torch.stack(tensors)
+            if channels == 1:  # the mean of the normalised RGB planes: the image in grey
+                batch = batch.mean(dim=1, keepdim=True)
+            logits = run(batch).float()
             if not bool(torch.isfinite(logits).all()):
                 raise MnaszooError(
                     f"The model gave NaN or infinite scores for {items[start][0]} (batch from"
