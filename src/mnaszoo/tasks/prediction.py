@@ -208,7 +208,7 @@ def predict(
     images: list[Any] | tuple[Any, ...],
     model: str | nn.Module | OnnxRuntimeModel = ...,
     *,
-    topk: int = ...,
+    topk: int | None = ...,
     weights: str | None = ...,
     checkpoint: str | os.PathLike[str] | None = ...,
     class_file: str | os.PathLike[str] | None = ...,
@@ -226,7 +226,7 @@ def predict(
     images: Any,
     model: str | nn.Module | OnnxRuntimeModel = ...,
     *,
-    topk: int = ...,
+    topk: int | None = ...,
     weights: str | None = ...,
     checkpoint: str | os.PathLike[str] | None = ...,
     class_file: str | os.PathLike[str] | None = ...,
@@ -243,7 +243,7 @@ def predict(
     images: Any,
     model: str | nn.Module | OnnxRuntimeModel = "mnasnet_a1",
     *,
-    topk: int = 5,
+    topk: int | None = None,
     weights: str | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     class_file: str | os.PathLike[str] | None = None,
@@ -261,7 +261,7 @@ def predict(
             CHW tensors (an NCHW tensor is a batch); see :mod:`mnaszoo.data.images`.
         model: a registered name (its published weights are downloaded once), a model, or an
             :class:`~mnaszoo.OnnxRuntimeModel` (an exported or int8 model).
-        topk: how many classes per image.
+        topk: how many classes per image (default: 5, or every class of a model with fewer).
         weights: a weights tag or id (default: the model's default weights).
         checkpoint: a local weights file or ``save_pretrained`` directory instead.
         class_file: class names, one per line (for fine-tuned models); its length must equal
@@ -401,7 +401,7 @@ def _predict(
     model: object,
     net: nn.Module | OnnxRuntimeModel,
     single: bool,
-    topk: int,
+    topk: int | None,
     class_file: str | os.PathLike[str] | None,
     input_size: int | None,
     batch_size: int,
@@ -414,6 +414,7 @@ def _predict(
     num_classes = _check_classifier(net)
     channels = _input_channels(net)
     labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
+    topk = min(5, num_classes) if topk is None else topk
     check_int("topk", topk, minimum=1, maximum=num_classes)
     if isinstance(net, OnnxRuntimeModel) and input_size is None and net.input_size is not None:
         input_size = net.input_size[0]  # the size the graph was exported for

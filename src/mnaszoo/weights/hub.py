@@ -252,14 +252,19 @@ def _hub_files(
     force_download: bool,
     token: str | bool | None,
 ) -> tuple[Path, Path]:
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import constants, hf_hub_download, hf_hub_url
 
-    from ._deadline import Deadline
+    from ._cache import is_offline
+    from ._deadline import Deadline, check_resolvable
     from .download import fetch_hub_file
     from .hub_download import with_retries
 
     revision = revision or "main"
     cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE).expanduser()
+    what = f"{CONFIG_NAME!r} of {repo_id}@{revision}"
+    deadline = Deadline()
+    if not (local_files_only or is_offline()):
+        check_resolvable(hf_hub_url(repo_id, CONFIG_NAME, revision=revision), deadline, what)
     # Every huggingface_hub error becomes a mnaszoo WeightsError, as for the weights file.
     config = Path(
         with_retries(
@@ -273,9 +278,9 @@ def _hub_files(
                 token=token,
                 library_name="mnaszoo",
             ),
-            f"{CONFIG_NAME!r} of {repo_id}@{revision}",
+            what,
             cache,
-            Deadline(),
+            deadline,
         )
     )
     weights = fetch_hub_file(
