@@ -156,6 +156,7 @@ def create(
     local_files_only: bool = ...,
     force_download: bool = ...,
     token: str | bool | None = ...,
+    download_timeout: float | None = ...,
 ) -> MnasNet: ...
 
 
@@ -179,6 +180,7 @@ def create(
     local_files_only: bool = ...,
     force_download: bool = ...,
     token: str | bool | None = ...,
+    download_timeout: float | None = ...,
 ) -> MnasNetFeatures: ...
 
 
@@ -201,6 +203,7 @@ def create(
     local_files_only: bool = False,
     force_download: bool = False,
     token: str | bool | None = None,
+    download_timeout: float | None = None,
 ) -> MnasNet | MnasNetFeatures:
     """Create a registered MnasNet by name, randomly initialised or with pretrained weights.
 
@@ -232,6 +235,8 @@ def create(
         force_download: download again even if cached (a good cached file is kept if the new
             download fails verification).
         token: Hugging Face token for private or gated repositories.
+        download_timeout: seconds the download may take in all, retries included (default:
+            ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120); see docs/reliability.md.
 
     Returns:
         A :class:`~mnaszoo.models.mnasnet.MnasNet` (or
@@ -290,6 +295,7 @@ def create(
             local_files_only=local_files_only,
             force_download=force_download,
             token=token,
+            download_timeout=download_timeout,
         )
         state = read_state(path, expected_layout=record.layout)
         source = f"{record.id} ({path})"
