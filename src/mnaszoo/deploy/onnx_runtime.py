@@ -9,7 +9,9 @@ module it came from.
 file in mnaszoo's cache (``<cache>/onnx/``), named by a digest of everything that determines the
 graph (the model's class, configuration and tensors, the input size, mnaszoo's and torch's
 versions); a later process with the same model reuses the file instead of exporting again, and a
-changed model (fine-tuned, different weights) gets a new file.
+changed model (fine-tuned, different weights) gets a new file. The file's sha256 is recorded beside
+it (``<name>.onnx.sha256``) and checked before each use: a cached file that was replaced or
+damaged is exported again rather than run.
 """
 
 from __future__ import annotations
@@ -214,7 +216,9 @@ class OnnxRuntimeModel:
 
         The ``.onnx`` file is kept under ``cache_dir`` (default: mnaszoo's cache,
         ``$MNASZOO_CACHE/onnx``), named by a digest of the model's class, configuration,
-        tensors and the input size, so the export happens once per model and machine.
+        tensors and the input size, so the export happens once per model and machine. Its
+        sha256 is recorded beside it and checked before every use (a changed file is exported
+        again, with a warning).
 
         Args:
             model: a mnaszoo model (or any module taking one NCHW tensor).
@@ -224,7 +228,7 @@ class OnnxRuntimeModel:
 
         Raises:
             MnaszooError: onnx, onnxscript or onnxruntime is missing.
-            CacheNotWritableError: the cache folder cannot be created.
+            CacheNotWritableError: the model must be exported but the cache cannot be written.
             ArgumentTypeError: ``model`` is not a torch module.
         """
         from ..weights.download import default_cache_dir
