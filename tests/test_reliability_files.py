@@ -19,7 +19,7 @@ from PIL import Image
 import mnaszoo
 from mnaszoo import _io
 from mnaszoo.cli.main import main
-from mnaszoo.errors import CacheNotWritableError, InvalidArgumentError
+from mnaszoo.errors import CacheNotWritableError, CorruptCheckpointError, InvalidArgumentError
 from mnaszoo.weights import hub
 
 
@@ -159,3 +159,23 @@ def test_evaluate_prints_its_result_even_when_json_out_fails_at_the_end(
     assert code == 1
     assert '"top1"' in captured.out  # the computed result is not thrown away
     assert "No space left on device" in captured.err and captured.err.count("\n") == 1
+
+
+def test_a_directory_that_cannot_be_swapped_is_updated_file_by_file_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "run"
+    mnaszoo.save_pretrained(_small(), folder)
+    monkeypatch.chdir(folder)  # the working directory cannot be renamed away from the process
+    new = _small(num_classes=4, seed=1)
+    mnaszoo.save_pretrained(new, ".", overwrite=True)
+    assert Path.cwd() == folder.resolve() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    torch.testing.assert_close(
+        mnaszoo.from_pretrained(folder).classifier.weight, new.classifier.weight
+    )
+    # A pair torn by an interruption between the two files: the config names other weights.
+    other = tmp_path / "other"
+    mnaszoo.save_pretrained(_small(num_classes=4, seed=2), other)
+    (folder / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    with pytest.raises(CorruptCheckpointError, match=r"not the weights its config\.json"):
+        mnaszoo.from_pretrained(folder)

@@ -121,7 +121,18 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def replace_directory(path: Path, fill: Callable[[Path], None]) -> None:
+def _contains_cwd(path: Path) -> bool:
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return False
+    target = path.resolve()
+    return cwd == target or target in cwd.parents
+
+
+def replace_directory(
+    path: Path, fill: Callable[[Path], None], order: tuple[str, ...] = ()
+) -> None:
     """Make ``path`` a directory holding what ``fill(staging)`` writes, all or nothing.
 
     ``fill`` writes into a fresh sibling directory; the entries of an existing ``path`` that
@@ -129,9 +140,14 @@ def replace_directory(path: Path, fill: Callable[[Path], None]) -> None:
     is renamed aside, the new one renamed into place and the old one removed. A failure at any
     step leaves ``path`` as it was; no temporary directory is left behind.
 
+    A directory that cannot be renamed (a mount point, the working directory of this process,
+    a parent that forbids it) is updated file by file instead, each file atomically, in
+    ``order`` (then the others): the caller makes its last file the one that commits.
+
     Raises:
         OSError: the directory cannot be written (the caller maps it to its own error).
     """
+    path = Path(os.path.abspath(path))  # "." has no name and no parent to stage in
     path = path.resolve() if path.is_symlink() else path
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
@@ -154,8 +170,17 @@ def replace_directory(path: Path, fill: Callable[[Path], None]) -> None:
                     os.symlink(os.readlink(entry), staging / entry.name)
                 else:
                     _link_or_copy(str(entry), str(staging / entry.name))
+            if _contains_cwd(path):
+                _replace_files(staging, path, order)
+                return
             os.chmod(staging, stat.S_IMODE(path.stat().st_mode))
-            os.rename(path, aside)
+            try:
+                os.rename(path, aside)
+            except OSError as error:
+                if error.errno not in _CANNOT_RENAME:
+                    raise
+                _replace_files(staging, path, order)
+                return
             try:
                 os.rename(staging, path)
             except OSError:
@@ -167,6 +192,16 @@ def replace_directory(path: Path, fill: Callable[[Path], None]) -> None:
             os.rename(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_CANNOT_RENAME = frozenset({errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES, errno.EINVAL})
+
+
+def _replace_files(staging: Path, path: Path, order: tuple[str, ...]) -> None:
+    names = [n for n in order if (staging / n).exists()]
+    names += sorted(e.name for e in staging.iterdir() if e.name not in names)
+    for name in names:
+        os.replace(staging / name, path / name)
 
 
 def read_json(path: Path, what: str, hint: str = "Delete it to start afresh.") -> Any:

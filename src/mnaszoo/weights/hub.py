@@ -27,6 +27,7 @@ from ..errors import (
     InvalidArgumentError,
 )
 from ..models.config import ModelConfig
+from ._files import file_digest
 from .manifest import LocalSource, Preprocessing, WeightsRecord
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "from_pretrained", "push_to_hub", "save_pretrained"]
@@ -154,6 +155,9 @@ def save_pretrained(
 
     def fill(staging: Path) -> None:
         save_file(tensors, str(staging / WEIGHTS_NAME), metadata)
+        # The config names the weights it belongs to: a pair torn by an interrupted update
+        # (possible only where the directory cannot be swapped as a whole) fails to load.
+        config["weights_sha256"] = file_digest(staging / WEIGHTS_NAME)[0]
         _write_json(staging / CONFIG_NAME, config)
         for name in (WEIGHTS_NAME, CONFIG_NAME):
             os.chmod(staging / name, new_file_mode())
@@ -161,7 +165,7 @@ def save_pretrained(
     # Weights and config are one checkpoint: a complete new directory is written and swapped in,
     # so a failure (a full disk, a killed process) never pairs new weights with an old config.
     try:
-        replace_directory(path, fill)
+        replace_directory(path, fill, order=(WEIGHTS_NAME, CONFIG_NAME))
     except OSError as error:
         raise CacheNotWritableError(
             f"Cannot write the checkpoint into {path} ({error}); nothing was changed there."
@@ -376,6 +380,12 @@ def from_pretrained(
         )
     data = _read_config(config_path)
     config = _model_config(data, config_path)
+    recorded = data.get("weights_sha256")
+    if isinstance(recorded, str) and file_digest(weights_path)[0] != recorded:
+        raise CorruptCheckpointError(
+            f"{weights_path} is not the weights its {CONFIG_NAME} was saved with (sha256"
+            f" differs): an interrupted or mixed save. Save the model again."
+        )
     model = MnasNet(config)
     try:
         state = load_file(str(weights_path))
