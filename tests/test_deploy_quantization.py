@@ -87,7 +87,7 @@ def test_bad_calibration_is_refused_and_nothing_written(
     with pytest.raises(InvalidArgumentError, match="Unknown calibration method 'kl'"):
         mnaszoo.quantize_int8(model, target, torch.zeros(1, 3, 64, 64), method="kl")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="does not exist"):
-        mnaszoo.quantize_int8(model, tmp_path / "no" / "out.onnx", torch.zeros(1, 3, 64, 64))
+        mnaszoo.quantize_int8(model, tmp_path / "no" / "out.onnx", torch.zeros(16, 3, 64, 64))
 
     # A failure inside onnxruntime's quantizer leaves neither the target nor a temporary file.
     def broken(*args: object, **kwargs: object) -> None:
@@ -95,5 +95,5 @@ def test_bad_calibration_is_refused_and_nothing_written(
 
     monkeypatch.setattr("onnxruntime.quantization.quantize_static", broken)
     with pytest.raises(RuntimeError, match="calibration crashed"):
-        mnaszoo.quantize_int8(model, target, torch.zeros(2, 3, 64, 64))
+        mnaszoo.quantize_int8(model, target, torch.zeros(16, 3, 64, 64))
     assert list(tmp_path.iterdir()) == []

@@ -214,16 +214,18 @@ def test_persistent_503_raises_download_error(src: Source, sleeps: RecordingSlee
         assert sleeps.calls == [1.0, 2.0, 4.0]
 
 
-def test_hub_get_500_is_a_download_error_and_caches_nothing(src: Source) -> None:
+def test_hub_get_500_is_retried_and_a_persistent_one_caches_nothing(src: Source) -> None:
     if src.kind == "url":
-        pytest.skip("Hub-specific: huggingface_hub does not retry a failed GET")
+        pytest.skip("Hub-specific: huggingface_hub itself does not retry a failed GET")
     src.server.fail_next(FILE, 500, method="GET")
+    assert src.fetch().read_bytes() == DATA  # mnaszoo retries it
 
+    src.server.clear_faults()
+    src.fetch(force_download=True)
+    src.server.fail_always(FILE, 500, method="GET")
     with pytest.raises(DownloadError):
-        src.fetch()
-
-    assert src.files() == []
-    assert src.fetch().read_bytes() == DATA
+        src.fetch(force_download=True)
+    assert src.files() == src.expected_files  # the good copy, nothing else
 
 
 def test_connection_refused_is_a_download_error(src: Source, sleeps: RecordingSleep) -> None:
@@ -554,7 +556,8 @@ def test_hub_branch_errors(hub: HubEnv, sleeps: RecordingSleep) -> None:
     hub.server.fail_always(FILE, 503)
     with pytest.raises(DownloadError, match="503"):  # unreachable and not cached
         download.fetch_hub_file(REPO, FILE, "main", sha256=GOOD)
-    assert [r.status for r in hub.server.requests_for(FILE)] == [503]  # no second attempt
+    # Retried with back-off (5 attempts), then the one-line error.
+    assert [r.status for r in hub.server.requests_for(FILE)] == [503] * 5
 
 
 def test_invalid_arguments(hub: HubEnv) -> None:

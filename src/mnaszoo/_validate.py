@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 
 __all__ = [
+    "MAX_INPUT_SIZE",
     "MIN_INPUT_SIZE",
     "check_bool",
     "check_choice",
+    "check_device",
     "check_float",
     "check_input_size",
     "check_int",
@@ -22,6 +25,9 @@ __all__ = [
 
 MIN_INPUT_SIZE = 16
 """The smallest input side a network takes: five stride-2 stages leave a 1 x 1 map at 16 px."""
+MAX_INPUT_SIZE = 2048
+"""The largest input side accepted: MnasNet at 2048 pixels already needs about 1 GB per image; a
+mistyped 100000 would need terabytes."""
 
 
 def check_int(
@@ -90,10 +96,11 @@ def check_choice(name: str, value: object, accepted: Sequence[str]) -> str:
 
 
 def check_input_size(input_size: object) -> tuple[int, int]:
-    """``(height, width)`` from an int side or a pair, each at least :data:`MIN_INPUT_SIZE`.
+    """``(height, width)`` from an int side or a pair, each in
+    [:data:`MIN_INPUT_SIZE`, :data:`MAX_INPUT_SIZE`].
 
     Raises:
-        InvalidArgumentError: a pair of the wrong length, or a side below the minimum.
+        InvalidArgumentError: a pair of the wrong length, or a side out of range.
         ArgumentTypeError: not an int or a pair of ints.
     """
     if isinstance(input_size, (tuple, list)):
@@ -102,8 +109,42 @@ def check_input_size(input_size: object) -> tuple[int, int]:
                 f"input_size must be an int or a (height, width) pair, got {input_size!r}."
             )
         return (
-            check_int("input_size height", input_size[0], minimum=MIN_INPUT_SIZE),
-            check_int("input_size width", input_size[1], minimum=MIN_INPUT_SIZE),
+            check_int(
+                "input_size height", input_size[0], minimum=MIN_INPUT_SIZE, maximum=MAX_INPUT_SIZE
+            ),
+            check_int(
+                "input_size width", input_size[1], minimum=MIN_INPUT_SIZE, maximum=MAX_INPUT_SIZE
+            ),
         )
-    side = check_int("input_size", input_size, minimum=MIN_INPUT_SIZE)
+    side = check_int("input_size", input_size, minimum=MIN_INPUT_SIZE, maximum=MAX_INPUT_SIZE)
     return (side, side)
+
+
+def check_device(device: object, name: str = "device") -> Any:
+    """The ``torch.device`` for ``device`` if this torch can run a model there.
+
+    ``meta`` holds no data, and CUDA or MPS must be available: both are refused here with a
+    mnaszoo error rather than an assertion deep inside torch.
+    """
+    import torch
+
+    try:
+        parsed = torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, TypeError) as error:
+        raise InvalidArgumentError(f"Unknown {name} {device!r}: {error}") from error
+    if parsed.type == "meta":
+        raise InvalidArgumentError(
+            f"{name} {device!r} holds no data, so nothing can run there; use cpu or cuda."
+        )
+    if parsed.type == "cuda":
+        available = torch.cuda.is_available()
+    elif parsed.type == "mps":
+        available = bool(torch.backends.mps.is_available())
+    else:
+        available = True
+    if not available:
+        raise InvalidArgumentError(
+            f"{name} {device!r}: {parsed.type.upper()} is not available to this torch"
+            f" {torch.__version__}; use cpu."
+        )
+    return parsed

@@ -238,11 +238,16 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
 
     Replaces the ``time`` module seen by ``huggingface_hub.file_download`` (1 s pause before
     resuming a broken download) and ``huggingface_hub.utils._http`` (exponential back-off
-    1, 2, 4, 8, 8 s on 5xx/429 and network errors). Global ``time.sleep`` is untouched.
+    1, 2, 4, 8, 8 s on 5xx/429 and network errors), and mnaszoo's pause between attempts of a
+    Hub download (``mnaszoo.weights._deadline.sleep``). Global ``time.sleep`` is untouched.
     """
     recorder = RecordingSleep()
     for module_name in ("huggingface_hub.file_download", "huggingface_hub.utils._http"):
         monkeypatch.setattr(importlib.import_module(module_name), "time", recorder)
+    # mnaszoo's own back-off between attempts of a Hub download (within its deadline).
+    monkeypatch.setattr(
+        importlib.import_module("mnaszoo.weights._deadline"), "sleep", recorder.sleep
+    )
     return recorder
 
 

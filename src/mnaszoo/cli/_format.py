@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from .._io import write_text_atomic
+from ..errors import MnaszooError
 from ..weights.manifest import HubSource, UrlSource, WeightsRecord
 
 
@@ -81,4 +84,16 @@ def table(rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
 
 
 def print_json(data: object) -> None:
-    print(json.dumps(data, indent=2))
+    # Strict JSON: NaN or Infinity would be rejected by other parsers, so fail loudly instead.
+    print(json.dumps(data, indent=2, allow_nan=False))
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a result file atomically; a failure is a one-line mnaszoo error (the result was
+    already printed)."""
+    try:
+        write_text_atomic(path, text)
+    except OSError as error:
+        raise MnaszooError(
+            f"Cannot write {path} ({error}); the result above was not saved there."
+        ) from error

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidArgumentError
+from .._validate import check_device as validate_device
 
 GLOB = frozenset("*?[")  # a pattern with one of these is a shell pattern, else a substring
 DEFAULT_MODEL = "mnasnet_a1"
@@ -36,19 +36,8 @@ positive_float = number_type(float, lambda v: 0 < v < math.inf, "a positive numb
 
 
 def check_device(device: str | None) -> None:
-    if device is None:
-        return
-    import torch
-
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError) as error:
-        raise InvalidArgumentError(f"Unknown device {device!r}: {error}") from error
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError(
-            f"--device {device}: CUDA is not available to this torch {torch.__version__}; use"
-            " --device cpu."
-        )
+    if device is not None:
+        validate_device(device, "--device")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = False) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
+from .._io import check_writable
 from ..deploy.benchmark import VARIANTS
 from ..errors import InvalidArgumentError
 from ..models.registry import get_entry, list_models
+from ._format import write_output
 from ._options import GLOB, non_negative_int, positive_int
 
 NAME = "bench"
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         names += [n for n in matched if n not in names]
     for name in names:  # fail before the (slow) peak measurement
         get_entry(name)
+    if args.json_out is not None:  # before the (long) benchmark, not after it
+        check_writable(Path(args.json_out), "--json-out")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     peak = benchmark.measure_matmul_peak(args.peak_size, threads=args.threads)
     rows = benchmark.run_benchmark(
@@ -89,9 +94,6 @@ def run(args: argparse.Namespace) -> int:
         peak_gflops=peak,
     )
     text = benchmark.to_json(rows, peak_gflops=peak)
-    if args.json_out is not None:
-        with open(args.json_out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
     if args.plot is not None:
         benchmark.plot_accuracy_latency(rows, args.plot)
     if args.json:
@@ -103,4 +105,6 @@ def run(args: argparse.Namespace) -> int:
             f" fp32 matmul peak {peak:.1f} GFLOP/s"
         )
         print(benchmark.to_markdown(rows))
+    if args.json_out is not None:
+        write_output(Path(args.json_out), text + "\n")
     return 0

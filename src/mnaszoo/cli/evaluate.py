@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._io import check_writable
+from ._format import write_output
 from ._options import add_model_options, check_device, non_negative_int, positive_int
 
 if TYPE_CHECKING:
@@ -69,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.evaluation import evaluate
 
     check_device(args.device)
+    if args.json_out is not None:  # before the evaluation, not after it
+        check_writable(Path(args.json_out), "--json-out")
     result = evaluate(
         args.model,
         args.folder,
@@ -82,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         cache_dir=args.cache_dir,
     )
-    if args.json_out is not None:
-        with open(args.json_out, "w", encoding="utf-8") as f:
-            f.write(result.to_json() + "\n")
+    # The result is printed first: a write that fails at the end must not lose it.
     if args.json:
         print(result.to_json())
     else:
         _print_evaluation(result)
+    if args.json_out is not None:
+        write_output(Path(args.json_out), result.to_json() + "\n")
     return 0

@@ -16,6 +16,8 @@ from ..weights.manifest import get_weights, load_manifest
 from ._format import preprocessing_text, print_json, record_dict, source_text, verified_by
 from ._options import positive_int
 
+logger = logging.getLogger(__name__)
+
 NAME = "info"
 HELP = "per-stage table of a model and its weights' provenance"
 DESCRIPTION = (
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 f" {args.svg / (name + '.svg')}."
             )
         write_text_atomic(args.svg, draw(name, image_size=args.image_size))
-        logging.getLogger("mnaszoo").info("wrote the diagram of %s to %s", name, args.svg)
+        logger.info("wrote the diagram of %s to %s", name, args.svg)
     if args.json:
         print_json(
             {

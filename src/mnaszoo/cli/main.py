@@ -26,6 +26,7 @@ from ..errors import (
     WeightsNotCachedError,
 )
 from . import bench, download, evaluate, info, listing, predict, search
+from ._options import DEFAULT_MODEL
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -128,9 +129,27 @@ def _download_target(args: argparse.Namespace | None) -> str:
     """What ``mnaszoo download`` should fetch for the failed command."""
     model: str | None = getattr(args, "model", None)
     weights: str | None = getattr(args, "weights", None)
+    names: list[str] = list(getattr(args, "names", None) or [])
     if weights is not None:
-        return weights if "." in weights else f"{model}.{weights}"
-    return model or "<model>"
+        return weights if "." in weights else f"{model or DEFAULT_MODEL}.{weights}"
+    return model or " ".join(names) or DEFAULT_MODEL
+
+
+# The library's keyword arguments, as the command line spells them.
+_CLI_WORDS = (
+    ("pass checkpoint= a local file", "pass --checkpoint a local file"),
+    ("checkpoint=", "--checkpoint"),
+    ("cache_dir= / ", "--cache-dir / "),
+    ("pass cache_dir= a writable folder", "pass --cache-dir a writable folder"),
+    ("Pass cache_dir= a writable directory", "Pass --cache-dir a writable directory"),
+    ("cache_dir=", "--cache-dir"),
+    ("force_download=True", "--force"),
+    ("Pass token= or set HF_TOKEN", "Set HF_TOKEN"),
+    ("download_timeout= or ", ""),
+    ("input_size must", "--input-size must"),
+    ("topk must", "--topk must"),
+    ("batch_size must", "--batch-size must"),
+)
 
 
 def _error_line(error: BaseException, args: argparse.Namespace | None) -> str:
@@ -144,12 +163,12 @@ def _error_line(error: BaseException, args: argparse.Namespace | None) -> str:
         r"these weights fit '\1': pass --model \1",
         line,
     )
+    for api, cli in _CLI_WORDS:
+        line = line.replace(api, cli)
     if isinstance(error, (WeightsNotCachedError, DownloadError)):
         target = _download_target(args)
         line = line.replace("`mnaszoo download <model>`", f"`mnaszoo download {target}`")
         line = line.replace(" (or `mnaszoo.create(name, pretrained=True)`)", "")
-        line = line.replace("cache_dir= / ", "--cache-dir / ")
-        line = line.replace("pass checkpoint= a local file", "pass --checkpoint a local file")
         if "--checkpoint" not in line:
             line += " Or pass --checkpoint a local weights file."
         if "mnaszoo download" not in line:
@@ -187,4 +206,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(f"{PROG}: error: {_error_line(error, args)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug, or a failure deep in torch: still one line
+        if debug:
+            traceback.print_exc()
+        line = _error_line(error, args)
+        print(
+            f"{PROG}: error: {type(error).__name__}: {line} (run with --debug for the"
+            " traceback, and report it if it looks like a bug)",
+            file=sys.stderr,
+        )
         return 1

@@ -20,7 +20,12 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     add_model_options(sub, classes=True)
     sub.add_argument(
-        "--topk", "-k", type=positive_int, default=5, metavar="K", help="classes per image (5)"
+        "--topk",
+        "-k",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="classes per image (5, or all of a model with fewer)",
     )
     sub.add_argument(
         "--json", action="store_true", help="print [{image, predictions: [{label, index, score}]}]"

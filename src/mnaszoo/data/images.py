@@ -66,7 +66,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mnaszoo.errors import ArgumentTypeError, InvalidImageError
 
-__all__ = ["ImageInput", "load_image", "load_images"]
+__all__ = ["ImageInput", "batch_items", "load_image", "load_images", "probe_image"]
 
 ImageInput: TypeAlias = (
     str | os.PathLike[str] | bytes | Image.Image | npt.NDArray[Any] | torch.Tensor
@@ -139,6 +139,60 @@ def load_images(items: ImageInput | Sequence[ImageInput]) -> list[Image.Image]:
     if not batch:
         raise InvalidImageError(f"no images: got an empty {type(items).__name__}")
     return [_load(item, _batch_name(index, item)) for index, item in enumerate(batch)]
+
+
+def batch_items(items: ImageInput | Sequence[ImageInput]) -> list[tuple[str, Any]]:
+    """The items of one image or a batch, each with its name for errors, nothing decoded.
+
+    Raises:
+        InvalidImageError: the list or batch is empty.
+    """
+    if isinstance(items, list | tuple):
+        batch: Sequence[Any] = items
+    elif isinstance(items, np.ndarray | torch.Tensor) and items.ndim == 4:
+        batch = list(items)
+    else:
+        return [(_single_name(items), items)]
+    if not batch:
+        raise InvalidImageError(f"no images: got an empty {type(items).__name__}")
+    return [(_batch_name(index, item), item) for index, item in enumerate(batch)]
+
+
+def probe_image(item: object, name: str) -> None:
+    """The cheap checks of :func:`load_image`, without decoding the pixels: a path exists, is a
+    non-empty file and, like encoded bytes, has a header PIL identifies within the pixel limit.
+
+    Raises:
+        InvalidImageError: the item fails one of these checks.
+    """
+    if isinstance(item, str | os.PathLike):
+        path = os.fspath(item)
+        if not os.path.exists(path):
+            raise InvalidImageError(f"{name}: no such file")
+        if os.path.isdir(path):
+            raise InvalidImageError(f"{name}: is a directory, not an image file")
+        if os.path.getsize(path) == 0:
+            raise InvalidImageError(f"{name}: the file is empty")
+        source: Any = path
+    elif isinstance(item, bytes | bytearray | memoryview) and len(item):
+        source = io.BytesIO(item)
+    else:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source):
+                pass
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InvalidImageError(f"{name}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(f"{name}: not an image file PIL can identify") from exc
+    except Exception as exc:  # a header PIL recognises but cannot parse
+        raise InvalidImageError(f"{name}: cannot decode image ({exc})") from exc
+
+
+def _single_name(item: object) -> str:
+    return repr(os.fspath(item)) if isinstance(item, os.PathLike | str) else "image"
 
 
 def _batch_name(index: int, item: object) -> str:

@@ -40,7 +40,7 @@ def read_class_file(
         InvalidArgumentError: the file cannot be read, is empty, or has the wrong count.
     """
     try:
-        text = Path(path).read_text("utf-8")
+        text = Path(path).read_text("utf-8-sig")  # a BOM (Windows editors) is not a label
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidArgumentError(f"Cannot read the class file {path}: {error}") from error
     labels = tuple(line.strip() for line in text.splitlines() if line.strip())

@@ -18,11 +18,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .._validate import MIN_INPUT_SIZE, check_bool, check_int
-from ..errors import ArgumentTypeError
+from .._validate import MAX_INPUT_SIZE, MIN_INPUT_SIZE, check_bool, check_int
+from ..errors import ArgumentTypeError, InvalidImageError
 from ..weights.manifest import DEFAULT_PREPROCESSING, Preprocessing, WeightsRecord, get_weights
 
-__all__ = ["ImageTransform", "make_transform"]
+__all__ = ["MAX_ASPECT_RATIO", "MAX_INPUT_SIZE", "ImageTransform", "make_transform"]
+
+MAX_ASPECT_RATIO = 64
+"""Images longer than this many times their width (or wider than their height) are refused:
+resizing the shorter side of a 10000x1 strip to 256 pixels would make 2.6 gigapixels."""
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
@@ -30,6 +34,14 @@ _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.
 def _resize_shorter(image: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:
     width, height = image.size
     short, long = (width, height) if width <= height else (height, width)
+    if long > MAX_ASPECT_RATIO * short:
+        # Bound the resized image, not only the decoded one: the resize multiplies a strip.
+        raise InvalidImageError(
+            f"an image of {width}x{height} pixels is refused: its aspect ratio"
+            f" {long / short:.0f}:1 is above {MAX_ASPECT_RATIO}:1, and resizing its shorter side"
+            f" to {size} would make {int(size * long / short)} pixels along the other. Crop it"
+            " first."
+        )
     # torchvision's Resize(int): the long side is int(size * long / short), truncated.
     new_short, new_long = size, int(size * long / short)
     new_size = (new_short, new_long) if width <= height else (new_long, new_short)
@@ -189,7 +201,7 @@ def make_transform(
 
     Raises:
         UnknownWeightsError: a string that names no weights or model with weights.
-        InvalidArgumentError: ``input_size`` is below 16.
+        InvalidArgumentError: ``input_size`` is outside 16 to ``MAX_INPUT_SIZE`` (2048).
         ArgumentTypeError: ``weights_or_model`` or another argument has an unsupported type.
 
     Example:
@@ -204,7 +216,7 @@ def make_transform(
     preprocessing = _preprocessing_of(weights_or_model)
     check_bool("train", train)
     if input_size is not None:
-        check_int("input_size", input_size, minimum=MIN_INPUT_SIZE)
+        check_int("input_size", input_size, minimum=MIN_INPUT_SIZE, maximum=MAX_INPUT_SIZE)
         # Integer arithmetic: at the recipe's own size this gives back its resize exactly
         # (timm's floor(160 / 0.875) = 182 = 160 * 256 // 224).
         resize = input_size * preprocessing.resize // preprocessing.input_size

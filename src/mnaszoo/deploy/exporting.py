@@ -14,7 +14,7 @@ from torch import nn
 from .._io import atomic_path
 from .._validate import check_choice, check_input_size, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
-from ._onnx_export import export_onnx
+from ._onnx_export import NATIVE_OPSET, export_onnx
 from ._torchscript_fix import drop_dangling_builtin_ids
 
 __all__ = ["FORMATS", "export"]
@@ -42,7 +42,13 @@ def _check_args(
     if opset is not None:
         if fmt != "onnx":
             raise InvalidArgumentError(f"opset applies to format='onnx' only, not {fmt!r}.")
-        check_int("opset", opset, minimum=7)
+        if check_int("opset", opset) < NATIVE_OPSET:
+            raise InvalidArgumentError(
+                f"opset {opset} is not supported: accepted opsets are {NATIVE_OPSET} up to the"
+                " newest the installed onnx knows (torch's exporter writes"
+                f" {NATIVE_OPSET} and converts only upwards; onnx's down-conversion changed"
+                " MnasNet's outputs). Leave opset unset for the default."
+            )
     return static, size
 
 
@@ -104,7 +110,8 @@ def export(
       (``dynamo=True``), one self-contained file; input ``"input"`` (NCHW float), output
       ``"logits"`` (``"output"`` without a classifier, ``"features_<i>"`` for a backbone). Needs
       ``pip install 'mnaszoo[onnx]'`` (``onnx``, ``onnxscript``; ``onnxruntime`` to run it).
-      ``opset`` picks the ONNX opset (default: the exporter's).
+      ``opset`` picks the ONNX opset: 18 (the default) up to the newest the installed ``onnx``
+      knows; the file is checked to declare it.
     - ``"torchscript"``: ``torch.jit.script``, saved with ``torch.jit.save``; load with
       ``torch.jit.load``. Scripted programs accept any batch and input size: ``batch`` and
       ``input_size`` do not constrain them. (PyTorch deprecates TorchScript; prefer ``"pt2"``.)

@@ -9,7 +9,9 @@ module it came from.
 file in mnaszoo's cache (``<cache>/onnx/``), named by a digest of everything that determines the
 graph (the model's class, configuration and tensors, the input size, mnaszoo's and torch's
 versions); a later process with the same model reuses the file instead of exporting again, and a
-changed model (fine-tuned, different weights) gets a new file.
+changed model (fine-tuned, different weights) gets a new file. The file's sha256 is recorded beside
+it (``<name>.onnx.sha256``) and checked before each use: a cached file that was replaced or
+damaged is exported again rather than run.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._io import write_text_atomic
 from .._validate import check_input_size, check_int
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
+    IntegrityError,
     InvalidArgumentError,
     MnaszooError,
 )
@@ -58,9 +62,10 @@ def _import_onnxruntime() -> Any:
 
 
 def open_session(
-    path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu"
+    path: str | os.PathLike[str] | bytes, *, threads: int | None = None, device: str = "cpu"
 ) -> Any:
-    """An ``onnxruntime.InferenceSession`` for ``path`` with mnaszoo's settings: all graph
+    """An ``onnxruntime.InferenceSession`` for ``path`` (or the model's bytes) with mnaszoo's
+    settings: all graph
     optimisations, ``threads`` intra-op threads (``None``: onnxruntime's default), one inter-op
     thread, the CPU provider (or CUDA's for ``device="cuda"``). Every onnxruntime run in
     mnaszoo (predict, the benchmark, search latency) opens its session here."""
@@ -77,7 +82,8 @@ def open_session(
             f"onnxruntime here has no {provider}; install onnxruntime-gpu for device='cuda', or"
             " use device='cpu'."
         )
-    return ort.InferenceSession(str(path), options, providers=[provider])
+    source = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(source, options, providers=[provider])
 
 
 def export_folded(model: nn.Module, path: Path, input_size: tuple[int, int]) -> None:
@@ -125,10 +131,13 @@ class OnnxRuntimeModel:
         num_classes: the model's number of outputs, if known (read from the graph otherwise).
         weights_info: the :class:`~mnaszoo.weights.manifest.WeightsRecord` of the weights, so that
             :func:`mnaszoo.predict` finds their labels and preprocessing.
+        sha256: the file's expected sha256 (64 hex); the bytes that are run are the bytes that
+            were checked.
 
     Raises:
         MnaszooError: onnxruntime is not installed.
         InvalidArgumentError: ``path`` does not exist or ``threads`` is not positive.
+        IntegrityError: the file's sha256 is not ``sha256``.
 
     Example:
         >>> import torch, mnaszoo
@@ -146,12 +155,22 @@ class OnnxRuntimeModel:
         threads: int | None = None,
         num_classes: int | None = None,
         weights_info: Any = None,
+        sha256: str | None = None,
     ) -> None:
         _import_onnxruntime()
         self.path = Path(os.fspath(path))
         if not self.path.is_file():
             raise InvalidArgumentError(f"No ONNX file at {self.path}.")
-        self.session = open_session(self.path, threads=threads)
+        source: Path | bytes = self.path
+        if sha256 is not None:
+            source = self.path.read_bytes()
+            digest = hashlib.sha256(source).hexdigest()
+            if digest != sha256:
+                raise IntegrityError(
+                    f"{self.path} has sha256 {digest}, expected {sha256}: it was changed after"
+                    " it was written."
+                )
+        self.session = open_session(source, threads=threads)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise InvalidArgumentError(
@@ -183,7 +202,9 @@ class OnnxRuntimeModel:
 
         The ``.onnx`` file is kept under ``cache_dir`` (default: mnaszoo's cache,
         ``$MNASZOO_CACHE/onnx``), named by a digest of the model's class, configuration,
-        tensors and the input size, so the export happens once per model and machine.
+        tensors and the input size, so the export happens once per model and machine. Its
+        sha256 is recorded beside it and checked before every use (a changed file is exported
+        again, with a warning).
 
         Args:
             model: a mnaszoo model (or any module taking one NCHW tensor).
@@ -193,7 +214,7 @@ class OnnxRuntimeModel:
 
         Raises:
             MnaszooError: onnx, onnxscript or onnxruntime is missing.
-            CacheNotWritableError: the cache folder cannot be created.
+            CacheNotWritableError: the model must be exported but the cache cannot be written.
             ArgumentTypeError: ``model`` is not a torch module.
         """
         from ..weights.download import default_cache_dir
@@ -211,22 +232,31 @@ class OnnxRuntimeModel:
             "num_classes": int(getattr(model, "num_classes", 0)) or None,
             "weights_info": getattr(model, "weights_info", None),
         }
+        # The file's sha256, recorded beside it when it was exported: a cached file is run only
+        # if its bytes are still the exported ones (another model's export copied over it, or
+        # one flipped byte, would otherwise change every prediction without a word).
+        record = path.with_name(path.name + ".sha256")
         if path.is_file():
             try:
-                return cls(path, **options)
-            except Exception as error:  # a damaged cache file: export again rather than fail
-                logger.warning(
-                    "Re-exporting %s: the cached file cannot be loaded (%s).", path, error
-                )
+                expected = record.read_text("ascii").strip()
+            except (OSError, UnicodeDecodeError):
+                logger.warning("Re-exporting %s: its recorded sha256 is missing.", path)
+            else:
+                try:
+                    return cls(path, sha256=expected, **options)
+                except Exception as error:  # changed or damaged: export again rather than fail
+                    logger.warning("Re-exporting %s: %s", path, error)
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            export_folded(model, path, size)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            write_text_atomic(record, digest + "\n")
         except OSError as error:
             raise CacheNotWritableError(
-                f"Cannot create {folder} for the exported model ({error}); pass cache_dir= a"
+                f"Cannot write the exported model into {folder} ({error}); pass cache_dir= a"
                 " writable folder or set MNASZOO_CACHE."
             ) from error
-        export_folded(model, path, size)
-        return cls(path, **options)
+        return cls(path, sha256=digest, **options)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on an NCHW float tensor (any device; computed on the CPU)."""

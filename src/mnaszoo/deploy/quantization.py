@@ -40,6 +40,12 @@ CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
 """How activation ranges are set from the calibration images (onnxruntime's methods)."""
 
 _CHUNK = 16  # calibration images per onnxruntime call: bounds the calibrator's memory
+MIN_CALIBRATION_IMAGES = 16
+"""Fewer calibration images than this are refused: activation ranges from a handful of images
+clip the others (an empty set gave a model whose logits were constant)."""
+MIN_AGREEMENT = 0.5
+"""The quantized model must pick the float model's top-1 class on at least this share of the
+calibration images, or it is refused (a sound int8 MnasNet agrees on 90% or more)."""
 
 
 def _calibration_batches(calibration: object) -> list[torch.Tensor]:
@@ -70,14 +76,18 @@ def _calibration_batches(calibration: object) -> list[torch.Tensor]:
         if not torch.isfinite(item).all():
             raise InvalidArgumentError(f"calibration item {index} holds NaN or infinite values.")
         batches.extend(torch.split(item.detach().to("cpu", torch.float32), _CHUNK))
-    if not batches:
-        raise InvalidArgumentError(
-            "calibration is empty; pass a few hundred preprocessed images from your data."
-        )
+    batches = [b for b in batches if len(b)]
     shapes = {tuple(b.shape[1:]) for b in batches}
-    if len(shapes) != 1:
+    if len(shapes) > 1:
         raise InvalidArgumentError(
             f"calibration images must share one shape, got {sorted(shapes)}; use one transform."
+        )
+    count = sum(len(b) for b in batches)
+    if count < MIN_CALIBRATION_IMAGES:
+        what = "is empty" if count == 0 else f"has only {count} image(s)"
+        raise InvalidArgumentError(
+            f"calibration {what}; at least {MIN_CALIBRATION_IMAGES} are needed (a few hundred"
+            " preprocessed images from your data are best)."
         )
     return batches
 
@@ -139,6 +149,31 @@ def _spatial_means_to_global_pools(path: Path) -> int:
     return rewritten
 
 
+def _check_agreement(model: nn.Module, path: Path, batches: list[torch.Tensor]) -> None:
+    """Refuse a quantized file whose top-1 class differs from the float model's on most of the
+    calibration images: a broken calibration must not leave a file that looks fine."""
+    from .onnx_runtime import open_session
+    from .optimize import optimize_for_inference
+
+    reference = optimize_for_inference(model, channels_last=False).cpu().float()
+    session = open_session(path)
+    name = session.get_inputs()[0].name
+    agree = total = 0
+    with torch.no_grad():
+        for batch in batches:
+            expected = reference(batch).argmax(1)
+            (logits, *_) = session.run(None, {name: batch.contiguous().numpy()})
+            agree += int((torch.from_numpy(logits).argmax(1) == expected).sum())
+            total += len(batch)
+    if agree < MIN_AGREEMENT * total:
+        raise InvalidArgumentError(
+            f"The int8 model picks the float model's top-1 class on only {agree} of the {total}"
+            " calibration images; it was not written. Calibrate on more images that are"
+            " preprocessed exactly as the model sees them (mnaszoo.make_transform), or try"
+            " method='percentile'."
+        )
+
+
 def _first_conv(path: Path) -> list[str]:
     import onnx
 
@@ -181,8 +216,10 @@ def quantize_int8(
 
     Raises:
         MnaszooError: onnx, onnxscript or onnxruntime is missing (``pip install 'mnaszoo[onnx]'``).
-        InvalidArgumentError: empty, non-finite or mixed-shape calibration data, an unknown
-            method, or a missing output directory.
+        InvalidArgumentError: too few (under ``MIN_CALIBRATION_IMAGES``, 16), non-finite or
+            mixed-shape calibration images, an unknown method, a missing output directory, or a
+            result whose top-1 class agrees with the float model's on under half of the
+            calibration images (nothing is written then).
         ArgumentTypeError: ``model`` is not a torch module, or calibration is not tensors.
 
     Example:
@@ -248,4 +285,5 @@ def quantize_int8(
             calibrate_method=calibrate,
             calibration_providers=["CPUExecutionProvider"],
         )
+        _check_agreement(model, temp, batches)
     return target

@@ -156,6 +156,7 @@ def create(
     local_files_only: bool = ...,
     force_download: bool = ...,
     token: str | bool | None = ...,
+    download_timeout: float | None = ...,
 ) -> MnasNet: ...
 
 
@@ -179,6 +180,7 @@ def create(
     local_files_only: bool = ...,
     force_download: bool = ...,
     token: str | bool | None = ...,
+    download_timeout: float | None = ...,
 ) -> MnasNetFeatures: ...
 
 
@@ -201,6 +203,7 @@ def create(
     local_files_only: bool = False,
     force_download: bool = False,
     token: str | bool | None = None,
+    download_timeout: float | None = None,
 ) -> MnasNet | MnasNetFeatures:
     """Create a registered MnasNet by name, randomly initialised or with pretrained weights.
 
@@ -232,6 +235,8 @@ def create(
         force_download: download again even if cached (a good cached file is kept if the new
             download fails verification).
         token: Hugging Face token for private or gated repositories.
+        download_timeout: seconds the download may take in all, retries included (default:
+            ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120); see docs/reliability.md.
 
     Returns:
         A :class:`~mnaszoo.models.mnasnet.MnasNet` (or
@@ -290,12 +295,14 @@ def create(
             local_files_only=local_files_only,
             force_download=force_download,
             token=token,
+            download_timeout=download_timeout,
         )
         state = read_state(path, expected_layout=record.layout)
         source = f"{record.id} ({path})"
     else:
         state = read_state(checkpoint)
         source = str(checkpoint)
+    requested = num_classes  # only a num_classes the caller asked for replaces the classifier
     if num_classes is None:
         num_classes = state.num_classes if state.num_classes is not None else 1000
     config = resolve_config(
@@ -313,7 +320,7 @@ def create(
         state,
     )
     model = build_from_config(config, features_only=features_only, out_indices=out_indices)
-    load_into(model, state.state_dict, source=source, model_name=name)
+    load_into(model, state.state_dict, source=source, model_name=name, num_classes=requested)
     model.weights_info = record
     return model.eval()
 

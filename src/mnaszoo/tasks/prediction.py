@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, overload
 
 import torch
 from torch import nn
 
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_device, check_int
 from ..data.labels import labels_for, read_class_file
 from ..data.transforms import make_transform
 from ..deploy.onnx_runtime import OnnxRuntimeModel, onnxruntime_available
-from ..errors import ArgumentTypeError, InvalidArgumentError
+from ..errors import (
+    ArgumentTypeError,
+    CacheNotWritableError,
+    InvalidArgumentError,
+    InvalidImageError,
+    MnaszooError,
+)
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "Prediction", "clear_model_cache", "load_model", "predict"]
 
@@ -46,10 +56,8 @@ class Prediction(NamedTuple):
 def _device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise InvalidArgumentError(f"Unknown device {device!r}: {error}") from error
+    parsed: torch.device = check_device(device)
+    return parsed
 
 
 @functools.lru_cache(maxsize=4)
@@ -148,6 +156,15 @@ def _cached_session(net: nn.Module, size: int) -> OnnxRuntimeModel:
     return OnnxRuntimeModel.from_model(net, input_size=size)
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str, error: BaseException) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning(message, error)
+
+
 def _runner(
     net: nn.Module | OnnxRuntimeModel, backend: object, *, named: bool, size: int
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -165,9 +182,19 @@ def _runner(
         backend == "auto" and named and on_cpu and onnxruntime_available()
     )
     if use_ort:
-        if named:
-            return _cached_session(net, size)
-        return OnnxRuntimeModel.from_model(net, input_size=size)
+        try:
+            if named:
+                return _cached_session(net, size)
+            return OnnxRuntimeModel.from_model(net, input_size=size)
+        except CacheNotWritableError as error:
+            if backend != "auto":
+                raise
+            # A read-only cache (the air-gapped setup: a copied cache plus the onnx extra) must
+            # not stop predict: torch gives the same scores, only slower.
+            _warn_once(
+                "Running the model in torch: the onnxruntime backend cannot use its cache (%s).",
+                error,
+            )
 
     def run(batch: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = net(batch.to(param.device, param.dtype))
@@ -181,7 +208,7 @@ def predict(
     images: list[Any] | tuple[Any, ...],
     model: str | nn.Module | OnnxRuntimeModel = ...,
     *,
-    topk: int = ...,
+    topk: int | None = ...,
     weights: str | None = ...,
     checkpoint: str | os.PathLike[str] | None = ...,
     class_file: str | os.PathLike[str] | None = ...,
@@ -199,7 +226,7 @@ def predict(
     images: Any,
     model: str | nn.Module | OnnxRuntimeModel = ...,
     *,
-    topk: int = ...,
+    topk: int | None = ...,
     weights: str | None = ...,
     checkpoint: str | os.PathLike[str] | None = ...,
     class_file: str | os.PathLike[str] | None = ...,
@@ -216,7 +243,7 @@ def predict(
     images: Any,
     model: str | nn.Module | OnnxRuntimeModel = "mnasnet_a1",
     *,
-    topk: int = 5,
+    topk: int | None = None,
     weights: str | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     class_file: str | os.PathLike[str] | None = None,
@@ -234,7 +261,7 @@ def predict(
             CHW tensors (an NCHW tensor is a batch); see :mod:`mnaszoo.data.images`.
         model: a registered name (its published weights are downloaded once), a model, or an
             :class:`~mnaszoo.OnnxRuntimeModel` (an exported or int8 model).
-        topk: how many classes per image.
+        topk: how many classes per image (default: 5, or every class of a model with fewer).
         weights: a weights tag or id (default: the model's default weights).
         checkpoint: a local weights file or ``save_pretrained`` directory instead.
         class_file: class names, one per line (for fine-tuned models); its length must equal
@@ -260,12 +287,15 @@ def predict(
         image.
 
     Raises:
-        InvalidImageError: an image cannot be used (named by index or path), before the model
-            runs.
+        InvalidImageError: an image cannot be used (named by index or path). Missing, empty
+            and unidentifiable files are found before the model runs; the pixels are decoded one
+            batch at a time (memory does not grow with the number of images), so a file that is
+            damaged inside stops the call at its batch. Either way nothing is returned.
         InvalidArgumentError: ``topk`` or ``batch_size`` is out of range, a class file does not
             fit the model, ``weights``/``checkpoint`` are given with a model object, an unknown
             ``backend``, or ``"onnxruntime"`` with a CUDA device.
-        MnaszooError: ``backend="onnxruntime"`` without the ``onnx`` extra.
+        MnaszooError: ``backend="onnxruntime"`` without the ``onnx`` extra, or the model gave
+            NaN or infinite scores.
         ArgumentTypeError: ``model`` is neither a name nor a torch module.
         WeightsError: the weights cannot be obtained (see :func:`mnaszoo.create`).
 
@@ -283,42 +313,135 @@ def predict(
         >>> sorted(p.label for p in mnaszoo.predict(image, model, topk=3))
         ['class_0', 'class_1', 'class_2']
     """
-    from ..data.images import load_images
+    from ..data.images import batch_items, probe_image
 
     # A 4-D tensor (NCHW) or array (NHWC) is a batch, like a list.
     single = not isinstance(images, (list, tuple)) and getattr(images, "ndim", 0) != 4
     check_int("batch_size", batch_size, minimum=1)
     check_choice("backend", backend, BACKENDS)
-    net: nn.Module | OnnxRuntimeModel
+    items = batch_items(images)
+    for name, item in items:  # cheap checks (paths, headers) before anything runs
+        probe_image(item, name)
     if isinstance(model, OnnxRuntimeModel):
         if weights is not None or checkpoint is not None or device not in (None, "cpu"):
             raise InvalidArgumentError(
                 "weights=, checkpoint= and device= do not apply to an OnnxRuntimeModel."
             )
-        net = model
-    else:
-        net = resolve_model(
-            model,
-            weights=weights,
-            checkpoint=checkpoint,
-            device=device,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
+        return _predict(
+            items, model, model, single, topk, class_file, input_size, batch_size, backend
         )
+    if isinstance(model, nn.Module):
+        if weights is not None or checkpoint is not None:
+            raise InvalidArgumentError(
+                "weights= and checkpoint= apply to a model name, not a model object."
+            )
+        with _borrowed(model, device) as net:
+            return _predict(
+                items, model, net, single, topk, class_file, input_size, batch_size, backend
+            )
+    net = resolve_model(
+        model,
+        weights=weights,
+        checkpoint=checkpoint,
+        device=device,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+    )
+    return _predict(items, model, net, single, topk, class_file, input_size, batch_size, backend)
+
+
+@contextlib.contextmanager
+def _borrowed(model: nn.Module, device: str | torch.device | None) -> Iterator[nn.Module]:
+    """The caller's module in eval mode (on ``device``), given back in the mode and on the
+    device it came in, as :func:`mnaszoo.export` does."""
+    training = model.training
+    param = next(model.parameters(), None)
+    home = param.device if param is not None else None
+    moved = device is not None and home is not None and _device(device) != home
+    try:
+        if moved:
+            model.to(_device(device))
+        model.eval()
+        yield model
+    finally:
+        if moved and home is not None:
+            model.to(home)
+        if training:
+            model.train(True)
+
+
+def _input_channels(net: object) -> int:
+    """The channels the model takes: 3 (RGB), or 1 (the image converted to grey)."""
+    if isinstance(net, OnnxRuntimeModel):
+        shape = net.session.get_inputs()[0].shape
+        channels = shape[1] if len(shape) == 4 and isinstance(shape[1], int) else 3
+    else:
+        channels = int(getattr(getattr(net, "config", None), "in_chans", 3))
+    if channels not in (1, 3):
+        raise InvalidArgumentError(
+            f"predict feeds RGB images (grey ones to a one-channel model), but this model takes"
+            f" {channels} input channels, which an image file does not hold; call the model on"
+            f" your own {channels}-channel tensors instead."
+        )
+    return channels
+
+
+def _check_classifier(net: object) -> int:
     num_classes = int(getattr(net, "num_classes", 0))
+    if num_classes < 1:
+        raise InvalidArgumentError(
+            "predict needs a model with a classifier, but this one has none (a features_only"
+            " backbone, or num_classes=0); create the model with num_classes >= 1."
+        )
+    return num_classes
+
+
+def _predict(
+    items: list[tuple[str, Any]],
+    model: object,
+    net: nn.Module | OnnxRuntimeModel,
+    single: bool,
+    topk: int | None,
+    class_file: str | os.PathLike[str] | None,
+    input_size: int | None,
+    batch_size: int,
+    backend: object,
+) -> list[Prediction] | list[list[Prediction]]:
+    """Decode, preprocess and run ``items`` one batch at a time: memory holds one batch of
+    decoded images, however many items there are."""
+    from ..data.images import load_image
+
+    num_classes = _check_classifier(net)
+    channels = _input_channels(net)
     labels = read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
-    check_int("topk", topk, minimum=1, maximum=max(num_classes, 1))
-    pictures = load_images(images)  # every image is decoded and checked before the model runs
+    topk = min(5, num_classes) if topk is None else topk
+    check_int("topk", topk, minimum=1, maximum=num_classes)
     if isinstance(net, OnnxRuntimeModel) and input_size is None and net.input_size is not None:
         input_size = net.input_size[0]  # the size the graph was exported for
     transform = make_transform(net, input_size=input_size)
     run = _runner(net, backend, named=isinstance(model, str), size=transform.input_size)
     results: list[list[Prediction]] = []
     with torch.inference_mode():
-        for start in range(0, len(pictures), batch_size):
-            batch = torch.stack([transform(p) for p in pictures[start : start + batch_size]])
-            probabilities = run(batch).float().softmax(dim=1)
-            scores, indices = probabilities.topk(topk, dim=1)
+        for start in range(0, len(items), batch_size):
+            tensors = []
+            for name, item in items[start : start + batch_size]:
+                try:
+                    tensors.append(transform(load_image(item, name=name)))
+                except InvalidImageError as error:
+                    message = str(error)
+                    raise InvalidImageError(
+                        message if message.startswith(name) else f"{name}: {message}"
+                    ) from error
+            batch = torch.stack(tensors)
+            if channels == 1:  # the mean of the normalised RGB planes: the image in grey
+                batch = batch.mean(dim=1, keepdim=True)
+            logits = run(batch).float()
+            if not bool(torch.isfinite(logits).all()):
+                raise MnaszooError(
+                    f"The model gave NaN or infinite scores for {items[start][0]} (batch from"
+                    " there): its weights hold non-finite values. Load a sound checkpoint."
+                )
+            scores, indices = logits.softmax(dim=1).topk(topk, dim=1)
             for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
                 results.append(
                     [

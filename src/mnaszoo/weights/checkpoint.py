@@ -10,6 +10,7 @@ import os
 import pickle
 import re
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     _reject_non_checkpoints(file)
     metadata: dict[str, str] = {}
     raw: object
-    if file.suffix.lower() == ".safetensors":
+    if file.suffix.lower() == ".safetensors" or _has_safetensors_header(file):
         raw, metadata = _load_safetensors(file)
     else:
         raw = _load_torch(file)
@@ -150,12 +151,40 @@ def _load_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         raise _unreadable(file, "safetensors", exc) from exc
 
 
+def _has_safetensors_header(file: Path) -> bool:
+    """Whether the file is safetensors whatever its name: an 8-byte little-endian header
+    length that fits the file, then a JSON object."""
+    with file.open("rb") as stream:
+        head = stream.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    length = int.from_bytes(head[:8], "little")
+    return 2 <= length <= file.stat().st_size - 8
+
+
+def _is_plain_pickle(file: Path) -> bool:
+    """A ``pickle.dump`` file: a pickle opcode stream that is neither a zip archive (torch.save)
+    nor torch's legacy format (which starts with its magic number)."""
+    with file.open("rb") as stream:
+        head = stream.read(4)
+    legacy = head[:3] == b"\x80\x02\x8a"
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5 and not legacy
+
+
 def _load_torch(file: Path) -> object:
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on pickle protocols: ours is clearer
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refused = _REFUSED_GLOBAL.search(str(exc))
         name = refused and (refused.group(1) or refused.group(2))
+        if not name and _is_plain_pickle(file):
+            raise CorruptCheckpointError(
+                f"{file} is a plain Python pickle (written with pickle.dump), not a torch.save"
+                " checkpoint; mnaszoo reads torch.save files (with weights_only=True) and"
+                f" safetensors, because unpickling arbitrary objects can run code. {_RESAVE}"
+            ) from exc
         if not name:
             detail = _UNPICKLER_DETAIL.search(str(exc))
             raise _unreadable(file, "PyTorch", exc, detail and detail.group(1)) from exc

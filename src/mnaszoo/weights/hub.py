@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .._io import atomic_path
+from .._io import new_file_mode, replace_directory
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
@@ -29,7 +29,11 @@ from ..errors import (
 from ..models.config import ModelConfig
 from ..models.counting import count_params
 from ..models.mnasnet import MnasNet
+from ._cache import is_offline
+from ._deadline import Deadline, check_resolvable
+from ._files import file_digest
 from .download import fetch_hub_file
+from .hub_download import with_retries
 from .loading import load_into
 from .manifest import DEFAULT_PREPROCESSING, LocalSource, Preprocessing, WeightsRecord
 
@@ -42,11 +46,6 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 PathLike = str | os.PathLike[str]
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    with atomic_path(path) as temp:
-        write(temp)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -116,9 +115,14 @@ def save_pretrained(
         The directory.
 
     Raises:
-        InvalidArgumentError: the directory holds another architecture's checkpoint.
+        InvalidArgumentError: the directory holds another architecture's checkpoint, or the
+            model's weights are not a checkpoint (an :func:`mnaszoo.optimize_for_inference`
+            copy, whose BatchNorm layers are folded away).
         ArgumentTypeError: ``model`` is not a :class:`~mnaszoo.models.mnasnet.MnasNet`.
-        CacheNotWritableError: the directory cannot be written.
+        CacheNotWritableError: the directory cannot be written (any ``OSError``: permissions,
+            a full disk); the directory is then unchanged. The update is all or nothing: a
+            complete new directory is written beside it and swapped in (other files in it are
+            kept).
 
     Example:
         >>> import tempfile, mnaszoo
@@ -136,13 +140,10 @@ def save_pretrained(
     if not isinstance(model, MnasNet):
         raise ArgumentTypeError(f"save_pretrained takes a MnasNet, got {type(model).__name__}.")
     path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CacheNotWritableError(f"Cannot create {path}: {error}") from error
     _check_overwrite(path, model.config, overwrite)
     # safetensors needs contiguous CPU tensors; channels_last weights are not NCHW-contiguous.
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _check_loadable(model, tensors)
     from .. import __version__
 
     config = {
@@ -157,12 +158,53 @@ def save_pretrained(
         "mnaszoo_format": str(FORMAT_VERSION),
         "architecture": model.config.spec.name,
     }
+
+    def fill(staging: Path) -> None:
+        save_file(tensors, str(staging / WEIGHTS_NAME), metadata)
+        # The config names the weights it belongs to: a pair torn by an interrupted update
+        # (possible only where the directory cannot be swapped as a whole) fails to load.
+        config["weights_sha256"] = file_digest(staging / WEIGHTS_NAME)[0]
+        _write_json(staging / CONFIG_NAME, config)
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            os.chmod(staging / name, new_file_mode())
+
+    # Weights and config are one checkpoint: a complete new directory is written and swapped in,
+    # so a failure (a full disk, a killed process) never pairs new weights with an old config.
     try:
-        _atomic_write(path / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata))
-        _atomic_write(path / CONFIG_NAME, lambda p: _write_json(p, config))
-    except PermissionError as error:
-        raise CacheNotWritableError(f"Cannot write the checkpoint into {path}: {error}") from error
+        replace_directory(path, fill, order=(WEIGHTS_NAME, CONFIG_NAME))
+    except OSError as error:
+        raise CacheNotWritableError(
+            f"Cannot write the checkpoint into {path} ({error}); nothing was changed there."
+            " Free space or choose a writable directory."
+        ) from error
     return path
+
+
+def _check_loadable(model: Any, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse a state that :func:`from_pretrained` could not load into ``MnasNet(config)``."""
+    from ..models.mnasnet import MnasNet
+    from .loading import diff_shapes
+
+    if getattr(type(model), "_mnaszoo_inference_only", False):
+        raise InvalidArgumentError(
+            "This model was made by mnaszoo.optimize_for_inference: its BatchNorm layers are"
+            " folded away, so its weights are not a checkpoint. Save the original model, and"
+            " call optimize_for_inference again after loading it."
+        )
+    with torch.device("meta"):
+        reference = MnasNet(model.config)  # shapes only: no memory, no initialisation cost
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    missing, unexpected, mismatched = diff_shapes(
+        expected, {k: tuple(v.shape) for k, v in tensors.items()}
+    )
+    if missing or unexpected or mismatched:
+        problems = (
+            mismatched + [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected]
+        )
+        raise InvalidArgumentError(
+            "The model's weights do not match its configuration, so the checkpoint could not be"
+            f" loaded back: {'; '.join(problems[:5])}. Save an unmodified mnaszoo model."
+        )
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -183,6 +225,34 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def _model_config(data: dict[str, Any], path: Path) -> ModelConfig:
+    """The architecture of a config, with its labels checked, or a CorruptCheckpointError."""
+    architecture = data.get("architecture")
+    if not isinstance(architecture, dict):
+        raise CorruptCheckpointError(
+            f"{path} has no 'architecture' object (got {architecture!r}): it was not written by"
+            " save_pretrained(), or was edited. Save the model again."
+        )
+    try:
+        config = ModelConfig.from_dict(architecture)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CorruptCheckpointError(
+            f"{path} has an unusable 'architecture' ({type(error).__name__}: {error}). Save the"
+            " model again."
+        ) from error
+    labels = data.get("labels")
+    if labels is not None and not isinstance(labels, str):
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise CorruptCheckpointError(
+                f"{path} has 'labels': {labels!r}; expected a list of class names (or null)."
+            )
+        if len(labels) != config.num_classes:
+            raise CorruptCheckpointError(
+                f"{path} has {len(labels)} labels for a model of {config.num_classes} classes."
+            )
+    return config
+
+
 def _hub_files(
     repo_id: str,
     *,
@@ -192,19 +262,30 @@ def _hub_files(
     force_download: bool,
     token: str | bool | None,
 ) -> tuple[Path, Path]:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download, hf_hub_url
 
     revision = revision or "main"
+    cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE).expanduser()
+    what = f"{CONFIG_NAME!r} of {repo_id}@{revision}"
+    deadline = Deadline()
+    if not (local_files_only or is_offline()):
+        check_resolvable(hf_hub_url(repo_id, CONFIG_NAME, revision=revision), deadline, what)
+    # Every huggingface_hub error becomes a mnaszoo WeightsError, as for the weights file.
     config = Path(
-        hf_hub_download(
-            repo_id,
-            CONFIG_NAME,
-            revision=revision,
-            cache_dir=None if cache_dir is None else Path(cache_dir),
-            local_files_only=local_files_only,
-            force_download=force_download,
-            token=token,
-            library_name="mnaszoo",
+        with_retries(
+            lambda: hf_hub_download(
+                repo_id,
+                CONFIG_NAME,
+                revision=revision,
+                cache_dir=cache,
+                local_files_only=local_files_only,
+                force_download=force_download,
+                token=token,
+                library_name="mnaszoo",
+            ),
+            what,
+            cache,
+            deadline,
         )
     )
     weights = fetch_hub_file(
@@ -248,7 +329,11 @@ def from_pretrained(
         IncompatibleWeightsError: the weights do not fit the saved config.
         InvalidArgumentError: ``location`` is neither such a directory nor a Hub repo id.
         ArgumentTypeError: ``location`` is not a path or a string.
-        WeightsError: download or verification failures (Hub).
+        WeightsError: download or verification failures (Hub): every huggingface_hub error
+            (repository or file not found, gated, not cached offline) is mapped to one.
+        InvalidArgumentError: ``location`` looks like a path (starts with ``.``, ``/`` or
+            ``~``, or its parent folder exists) but is not a directory; it is not sent to the
+            Hub.
 
     Example:
         >>> model = mnaszoo.from_pretrained("runs/flowers")  # doctest: +SKIP
@@ -272,6 +357,11 @@ def from_pretrained(
                     f"{local} lacks {needed.name}: it is not a directory written by"
                     " save_pretrained()."
                 )
+    elif not local.exists() and _looks_like_path(str(location)):
+        raise InvalidArgumentError(
+            f"The local directory {location!s} does not exist (nothing was sent to the Hub,"
+            " since it looks like a path). Check the spelling; a Hub repo id is 'user/name'."
+        )
     elif local.exists() or str(location).count("/") != 1:
         raise InvalidArgumentError(
             f"{location!s} is neither a directory written by save_pretrained() nor a Hub repo id"
@@ -287,7 +377,13 @@ def from_pretrained(
             token=token,
         )
     data = _read_config(config_path)
-    config = ModelConfig.from_dict(data["architecture"])
+    config = _model_config(data, config_path)
+    recorded = data.get("weights_sha256")
+    if isinstance(recorded, str) and file_digest(weights_path)[0] != recorded:
+        raise CorruptCheckpointError(
+            f"{weights_path} is not the weights its {CONFIG_NAME} was saved with (sha256"
+            f" differs): an interrupted or mixed save. Save the model again."
+        )
     model = MnasNet(config)
     try:
         state = load_file(str(weights_path))
@@ -296,6 +392,15 @@ def from_pretrained(
     load_into(model, state, source=str(weights_path), model_name=config.spec.name)
     model.weights_info = _local_record(data, config, str(location))
     return model.eval()
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether a missing ``location`` was meant as a local directory: it starts like a path,
+    or its parent folder exists here (``runs/finetnue`` with a ``runs`` folder)."""
+    if text.startswith((".", "/", "~", "\\")) or os.sep in text.replace("/", ""):
+        return True
+    parent = Path(text).expanduser().parent
+    return parent != Path(".") and parent.exists()
 
 
 def _local_record(data: dict[str, Any], config: ModelConfig, location: str) -> WeightsRecord | None:

@@ -11,7 +11,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import (
     AccessDeniedError,
@@ -20,8 +22,10 @@ from ..errors import (
     InvalidArgumentError,
     RemoteFileNotFoundError,
 )
+from . import _deadline
 from ._cache import (
     FIX_ADVICE,
+    RETRY_STATUS,
     TMP_PREFIX,
     PathLike,
     check_pins,
@@ -32,9 +36,17 @@ from ._cache import (
     not_writable_error,
     remove_bad_file,
 )
+from ._deadline import (
+    Deadline,
+    check_resolvable,
+    is_name_resolution_error,
+)
 from ._files import REVISION, SHA256
 
-__all__ = ["fetch_hub_file"]
+_T = TypeVar("_T")
+_ATTEMPTS = 5  # per request, each with huggingface_hub's own retries of the metadata request
+
+__all__ = ["fetch_hub_file", "with_retries"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +62,7 @@ def fetch_hub_file(
     local_files_only: bool = False,
     force_download: bool = False,
     token: str | bool | None = None,
+    download_timeout: float | None = None,
 ) -> Path:
     """Return the local path of a verified Hub file, downloading it if needed.
 
@@ -66,6 +79,10 @@ def fetch_hub_file(
         force_download: Download again; the cached copy is only replaced once the new file
             has been verified.
         token: Hub token (default: ``HF_TOKEN`` or the stored login).
+        download_timeout: Seconds the whole download may take, retries included (default:
+            ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120). Transient failures (HTTP 408, 429, 5xx,
+            connection errors, timeouts) of any request are retried with back-off within it; a
+            host name that does not resolve is not retried.
 
     Returns:
         Path of the file in the cache (a snapshot path, as ``hf_hub_download`` returns).
@@ -82,6 +99,7 @@ def fetch_hub_file(
     from huggingface_hub import constants, try_to_load_from_cache
 
     check_pins(sha256, None, size)
+    deadline = Deadline(download_timeout)
     cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
     cache = cache.expanduser().resolve()
     what = f"{filename!r} of {repo_id}@{revision}"
@@ -91,7 +109,7 @@ def fetch_hub_file(
     commit, unreachable = revision, None
     if not REVISION.fullmatch(revision) and not offline:
         try:  # a branch or tag: one request to learn its commit, like huggingface_hub
-            commit = _resolve_ref(repo_id, filename, revision, token, what, cache)
+            commit = _resolve_ref(repo_id, filename, revision, token, what, cache, deadline)
         except DownloadError as exc:  # Hub unreachable: the cached refs/<revision> still works
             unreachable = exc
     if not force_download:
@@ -109,7 +127,9 @@ def fetch_hub_file(
     if unreachable is not None:
         raise unreachable
     logger.info("Downloading %s into %s", what, cache)
-    return _download_hub(repo_id, filename, revision, commit, sha256, size, cache, token, what)
+    return _download_hub(
+        repo_id, filename, revision, commit, sha256, size, cache, token, what, deadline
+    )
 
 
 def _hub_sha256(pointer: Path, sha256: str | None, what: str) -> str:
@@ -131,23 +151,29 @@ def _hub_sha256(pointer: Path, sha256: str | None, what: str) -> str:
 
 
 def _resolve_ref(
-    repo_id: str, filename: str, ref: str, token: str | bool | None, what: str, cache: Path
+    repo_id: str,
+    filename: str,
+    ref: str,
+    token: str | bool | None,
+    what: str,
+    cache: Path,
+    deadline: Deadline,
 ) -> str:
     """Return the commit a branch or tag points at now (DownloadError if unreachable)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     from .. import __version__
 
-    try:
-        url = hf_hub_url(repo_id, filename, revision=ref)
-        meta = get_hf_file_metadata(
+    url = hf_hub_url(repo_id, filename, revision=ref)
+    check_resolvable(url, deadline, what)
+    meta = with_retries(
+        lambda: get_hf_file_metadata(
             url, token=token, library_name="mnaszoo", library_version=__version__
-        )
-    except Exception as exc:
-        mapped = _map_hub_error(exc, what, cache)
-        if mapped is exc:
-            raise
-        raise mapped from exc
+        ),
+        what,
+        cache,
+        deadline,
+    )
     if meta.commit_hash is None:
         raise DownloadError(f"The Hub sent no commit for {what} (no X-Repo-Commit header).")
     return meta.commit_hash
@@ -163,8 +189,9 @@ def _download_hub(
     cache: Path,
     token: str | bool | None,
     what: str,
+    deadline: Deadline,
 ) -> Path:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, hf_hub_url
 
     from .. import __version__
 
@@ -183,9 +210,10 @@ def _download_hub(
     except OSError as exc:
         raise not_writable_error(cache, exc, "HF_HUB_CACHE (or HF_HOME)") from exc
     try:
-        try:
-            got = Path(
-                hf_hub_download(
+        check_resolvable(hf_hub_url(repo_id, filename, revision=commit), deadline, what)
+        got = Path(
+            with_retries(
+                lambda: hf_hub_download(
                     repo_id,
                     filename,
                     revision=commit,
@@ -193,13 +221,12 @@ def _download_hub(
                     library_name="mnaszoo",
                     library_version=__version__,
                     token=token,
-                )
+                ),
+                what,
+                cache,
+                deadline,
             )
-        except Exception as exc:
-            mapped = _map_hub_error(exc, what, cache)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        )
         problem = mismatch(got, _hub_sha256(got, sha256, what), None, size)
         if problem is not None:
             raise IntegrityError(
@@ -213,6 +240,45 @@ def _download_hub(
             raise not_writable_error(cache, exc, "HF_HUB_CACHE (or HF_HOME)") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a failed request is worth another attempt: 408/429/5xx, a dropped connection or
+    a timeout; never a name that does not resolve."""
+    from huggingface_hub import errors as hf
+
+    if is_name_resolution_error(exc):
+        return False
+    if isinstance(exc, hf.LocalEntryNotFoundError) and exc.__cause__ is not None:
+        return _transient(exc.__cause__)  # the metadata request failed: why?
+    status = _status(exc)
+    if status is not None:
+        return status in RETRY_STATUS
+    transport = type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "requests"}
+    return transport or isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def with_retries(call: Callable[[], _T], what: str, cache: Path, deadline: Deadline) -> _T:
+    """``call()``, retried with back-off (1, 2, 4, 8 s; at most ``_ATTEMPTS`` attempts) on
+    transient failures, within the deadline; huggingface_hub retries its metadata request
+    itself, but not a failed file GET."""
+    attempt = 0
+    while True:
+        try:
+            return deadline.run(call, what)
+        except DownloadError:
+            raise  # the deadline passed (Deadline.run's own error)
+        except Exception as exc:
+            error: BaseException = exc
+        mapped = _map_hub_error(error, what, cache)
+        pause = min(2.0**attempt, 30.0)
+        if not _transient(error) or attempt + 1 >= _ATTEMPTS or pause >= deadline.remaining():
+            if mapped is error:
+                raise error
+            raise mapped from error
+        logger.info("Downloading %s failed (%s); retrying in %g s.", what, mapped, pause)
+        _deadline.sleep(pause)
+        attempt += 1
 
 
 def _install(got: Path, tmp: Path, cache: Path, ref: str) -> Path:
@@ -275,7 +341,7 @@ def _map_hub_error(exc: BaseException, what: str, cache: Path) -> BaseException:
     if status is not None or transport or isinstance(exc, OSError):
         why = f"HTTP {status}" if status is not None else f"{type(exc).__name__}: {exc}"
         return DownloadError(
-            f"Could not download {what} ({why}), after huggingface_hub's retries. Check the"
+            f"Could not download {what} ({why}), after retrying with back-off. Check the"
             " network (HF_ENDPOINT, HTTPS_PROXY) and try again."
             + FIX_ADVICE.format(where=cache, env="HF_HUB_CACHE")
         )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from ..errors import IncompatibleWeightsError
+from ..errors import CorruptCheckpointError, IncompatibleWeightsError
 from ..models.shapes import CLASSIFIER_PREFIX, matching_models
 
 __all__ = ["adapt_input_conv", "diff_shapes", "load_into"]
@@ -107,16 +107,41 @@ def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
 
 
+def _check_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
+    # NaN or infinite weights give NaN scores for every image: refuse them at the door.
+    bad = [
+        key
+        for key, value in state.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        raise CorruptCheckpointError(
+            f"The checkpoint {source} holds NaN or infinite values in {len(bad)} tensor(s)"
+            f" ({', '.join(bad[:_MAX_LISTED])}{', ...' if len(bad) > _MAX_LISTED else ''}):"
+            " the training run diverged or the file is damaged. Use an earlier checkpoint."
+        )
+
+
 def load_into(
-    model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str, model_name: str
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str,
+    model_name: str,
+    num_classes: int | None = None,
 ) -> None:
     """Load a mnaszoo-layout ``state`` into ``model`` strictly, or raise with the differences.
 
-    The classifier is the only allowed difference: when the model's ``num_classes`` differs from
-    the checkpoint's, every other layer loads and the classifier keeps its fresh initialisation
-    (logged). Backbones (``features_only``) ignore the checkpoint's head and classifier. A
-    stem with another number of input channels is adapted (logged).
+    The classifier is replaced only when the caller asked for it: ``num_classes`` is the
+    ``num_classes`` the caller passed (``None``: not asked), and when it differs from the
+    checkpoint's number of classes, every other layer loads and the classifier keeps its fresh
+    initialisation (logged). Any other difference, a classifier of the wrong input width
+    included, is an :class:`~mnaszoo.errors.IncompatibleWeightsError`. Backbones
+    (``features_only``) ignore the checkpoint's head and classifier. A stem with another number
+    of input channels is adapted (logged). Non-finite weights are a
+    :class:`~mnaszoo.errors.CorruptCheckpointError`.
     """
+    _check_finite(state, source)
     expected = _shapes(model.state_dict())
     state = _drop_unused_parts(dict(state), expected, source)
     stem = state.get("stem.conv.weight")
@@ -132,8 +157,13 @@ def load_into(
             "Adapted the stem of %s from %d to %d input channels.", source, stem.shape[1], want[1]
         )
     classifier = {k: v for k, v in state.items() if k.startswith(CLASSIFIER_PREFIX)}
-    if classifier and any(expected.get(k) != tuple(v.shape) for k, v in classifier.items()):
-        checkpoint_classes = next(iter(classifier.values())).shape[0]
+    checkpoint_classes = next(iter(classifier.values())).shape[0] if classifier else None
+    if (
+        classifier
+        and num_classes is not None
+        and checkpoint_classes != num_classes
+        and any(expected.get(k) != tuple(v.shape) for k, v in classifier.items())
+    ):
         state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIX)}
         logger.warning(
             "The classifier of %s has %d classes and the model %d: it is freshly initialised;"

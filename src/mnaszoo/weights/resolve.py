@@ -42,8 +42,10 @@ def fetch_weights(
     local_files_only: bool,
     force_download: bool,
     token: str | bool | None,
+    download_timeout: float | None = None,
 ) -> Path:
-    """Download (or find in the cache) the file of ``record``, verified against its hash."""
+    """Download (or find in the cache) the file of ``record``, verified against its hash,
+    within ``download_timeout`` seconds (default: ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120)."""
     from .download import fetch_hub_file, fetch_url
 
     if isinstance(record.source, HubSource):
@@ -57,6 +59,7 @@ def fetch_weights(
             local_files_only=local_files_only,
             force_download=force_download,
             token=token,
+            download_timeout=download_timeout,
         )
     if not isinstance(record.source, UrlSource):
         raise InvalidArgumentError(
@@ -71,6 +74,7 @@ def fetch_weights(
         cache_dir=cache_dir,
         local_files_only=local_files_only,
         force_download=force_download,
+        download_timeout=download_timeout,
     )
 
 

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .._io import new_file_mode
 from ..errors import (
     AccessDeniedError,
     CorruptCheckpointError,
@@ -39,6 +40,7 @@ from ._cache import (
     not_writable_error,
     remove_bad_file,
 )
+from ._deadline import Deadline, is_name_resolution_error
 from ._files import sniff
 
 __all__ = ["fetch_url"]
@@ -70,6 +72,7 @@ def fetch_url(
     force_download: bool = False,
     retries: int = 3,
     timeout: float = 30.0,
+    download_timeout: float | None = None,
 ) -> Path:
     """Return the local path of a verified file downloaded from ``url``.
 
@@ -89,6 +92,9 @@ def fetch_url(
         force_download: Download again; the cached file is replaced only by a verified one.
         retries: Extra attempts after 5xx/429, connection errors, timeouts or a cut-off body.
         timeout: Seconds to wait for connecting and for each read.
+        download_timeout: Seconds the whole download may take, retries included (default:
+            ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120). A host name that does not resolve is not
+            retried.
 
     Returns:
         Path of the cached file.
@@ -104,6 +110,7 @@ def fetch_url(
         InvalidArgumentError: a bad argument, or ``force_download`` while offline.
     """
     check_pins(sha256, sha256_prefix, size)
+    deadline = Deadline(download_timeout)
     if sha256 is None and sha256_prefix is None:
         raise InvalidArgumentError(f"{url}: pass sha256= or sha256_prefix= (files are pinned).")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0 or timeout <= 0:
@@ -135,8 +142,11 @@ def fetch_url(
     logger.info("Downloading %s into %s", url, folder)
     for attempt in range(retries + 1):
         try:
-            return _download_url(url, target, sha256, sha256_prefix, size, timeout)
+            return _download_url(url, target, sha256, sha256_prefix, size, timeout, deadline)
         except _TransientError as exc:
+            pause = max(min(2.0**attempt, 30.0), exc.retry_after)
+            if attempt < retries and pause >= deadline.remaining():
+                raise deadline.error(url) from exc
             if attempt == retries:
                 raise DownloadError(
                     f"Could not download {url} after {retries + 1} attempts: {exc}. Check the"
@@ -144,7 +154,7 @@ def fetch_url(
                     + FIX_ADVICE.format(where=folder.parent, env="MNASZOO_CACHE")
                 ) from exc
             logger.info("Download of %s failed (%s); retrying.", url, exc)
-            _sleep(max(min(2.0**attempt, 30.0), exc.retry_after))
+            _sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -155,6 +165,7 @@ def _download_url(
     prefix: str | None,
     size: int | None,
     timeout: float,
+    deadline: Deadline,
 ) -> Path:
     """One attempt: stream into a temp file next to ``target``, verify, ``os.replace``."""
     from .. import __version__
@@ -163,6 +174,7 @@ def _download_url(
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide the cache from other users
     except OSError as exc:
         raise not_writable_error(target.parent, exc, "MNASZOO_CACHE") from exc
     tmp = Path(tmp_name)
@@ -172,7 +184,8 @@ def _download_url(
         with os.fdopen(fd, "wb") as out:
             try:  # build_opener() reads proxy settings now, not at first use
                 request = urllib.request.Request(url, headers=headers)
-                with urllib.request.build_opener().open(request, timeout=timeout) as response:
+                wait = min(timeout, max(deadline.remaining(), 0.1))
+                with urllib.request.build_opener().open(request, timeout=wait) as response:
                     length = response.headers.get("Content-Length")
                     expected = int(length) if length and length.isdigit() else None
                     content_type = response.headers.get("Content-Type", "")
@@ -188,11 +201,19 @@ def _download_url(
                         digest.update(chunk)
                         out.write(chunk)
                         total += len(chunk)
+                        if deadline.remaining() <= 0:  # a trickle must not outlast it either
+                            raise deadline.error(url)
                         chunk = response.read(CHUNK)
             except urllib.error.HTTPError as exc:
                 raise _http_error(url, exc) from exc
             except (urllib.error.URLError, http.client.HTTPException) as exc:
                 reason = getattr(exc, "reason", exc)
+                if is_name_resolution_error(exc):
+                    raise DownloadError(
+                        f"Cannot download {url}: its host name does not resolve ({reason}). This"
+                        " machine has no DNS or no network (not retried); check the URL or set"
+                        " HTTPS_PROXY."
+                    ) from exc
                 if type(reason).__name__ == "SSLCertVerificationError":
                     raise DownloadError(
                         f"TLS certificate check failed for {url} ({reason}). Behind a proxy"
