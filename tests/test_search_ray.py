@@ -4,7 +4,8 @@
 - Joining a cluster started by ``ray start --head``; a worker killed (SIGKILL) in the middle of a
   trial has that trial run again, and the search ends as if nothing happened.
 - ``mnaszoo search --workers 2`` killed (SIGKILL) in the middle of a batch resumes from
-  ``state.json`` to the uninterrupted result, and its JSON Lines log holds each trial once.
+  ``state.json`` (here in-process) to the uninterrupted result, and its JSON Lines log holds each
+  trial once.
 
 Every cluster listens on 127.0.0.1 only. Proxies are tiny (digits at 16 px, one epoch on 64
 images, latency at 32 px), so a trial takes a fraction of a second; starting a cluster dominates.
@@ -286,10 +287,36 @@ def test_controller_killed_mid_batch_resumes_to_the_same_search(
     for line in (output / "trials.jsonl").read_text(encoding="utf-8").splitlines():
         json.loads(line)  # whole lines only, even right after the kill
 
+    # Resume without Ray: where trials run does not change them (and saves a cluster start).
     finished = subprocess.run(
-        _cli(output, table, "--workers", "2"), env=env, capture_output=True, text=True, timeout=300
+        _cli(output, table), env=env, capture_output=True, text=True, timeout=300
     )
     assert finished.returncode == 0, finished.stderr
     log = _log(output / "trials.jsonl")
     assert [line["index"] for line in log] == list(range(6))  # no duplicate, no gap
     assert _trials(log) == _trials(_log(folder / "run" / "trials.jsonl"))
+
+
+def test_a_score_that_cannot_be_pickled_is_refused_clearly(
+    head: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnaszoo.errors import ArgumentTypeError
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    lock = threading.Lock()  # holds an OS lock: cannot travel to another process
+
+    def score(spec: NetworkSpec) -> float:
+        with lock:
+            return _pseudo_accuracy(spec)
+
+    with pytest.raises(ArgumentTypeError, match="cannot be sent to Ray workers"):
+        run_search(
+            SPACE,
+            latency=lambda spec: 1.0,
+            score=score,
+            reward=REWARD,
+            budget=2,
+            ray_address=head,
+            progress=False,
+        )
+    assert not _ray().is_initialized()  # disconnected even so

@@ -18,12 +18,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pickle
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from .._validate import check_int
-from ..errors import InvalidArgumentError, MnaszooError
+from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 from .trials import TrialFunction, TrialTask, run_trial
 
 __all__ = ["RayExecutor"]
@@ -112,15 +113,23 @@ class RayExecutor:
         # The scoring function (with its data, e.g. the proxy task's images) goes to the object
         # store once per search; each task then carries only a reference to it.
         if self._shipped is None or self._shipped[0] is not function:
-            self._shipped = (function, self._ray.put(function))
+            try:
+                self._shipped = (function, self._ray.put(function))
+            except (TypeError, AttributeError, pickle.PicklingError) as error:
+                raise ArgumentTypeError(
+                    f"The search's {function.kind} function cannot be sent to Ray workers: {error}."
+                    " Workers need a picklable callable (a module-level function, a closure, or an"
+                    " object whose attributes pickle); or run the trials in this process."
+                ) from error
         return self._shipped[1]
 
     def run(
         self, function: TrialFunction, tasks: Sequence[TrialTask]
-    ) -> Iterator[tuple[object, float]]:
+    ) -> Generator[tuple[object, float], None, None]:
         """Submit every task at once and yield ``(raw accuracy, seconds)`` in task order.
 
         Raises:
+            ArgumentTypeError: the function cannot be pickled.
             MnaszooError: a trial's worker died more than ``retries`` times, or the cluster went
                 away.
             Exception: whatever the scoring function raised, unchanged.

@@ -14,6 +14,7 @@ produced (timings aside). Trials run in this process, or in parallel on Ray work
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -323,28 +324,30 @@ def run_search(
                 TrialTask(index, spec, seed, num_classes)
                 for index, spec in batch.remaining(len(trials), space)
             ]
-            for task, (raw, seconds) in zip(tasks, executor.run(function, tasks), strict=False):
-                accuracy = _checked(f"the accuracy of trial {task.index}", raw, positive=False)
-                tokens, latency_ms, latency_seconds = batch.entry(task.index)
-                value = reward(accuracy, latency_ms)
-                strategy.observe(tokens, value)
-                trial = Trial(
-                    task.index,
-                    tokens,
-                    task.spec,
-                    latency_ms,
-                    accuracy,
-                    value,
-                    latency_seconds + seconds,
-                )
-                trials.append(trial)
-                save(None if len(trials) == batch.end else batch)
-                if log_path is not None:
-                    # The state (written first) is the reference: a crash between the two writes
-                    # leaves the log a line short, and the next start rewrites it from the state.
-                    _append(Path(log_path), _log_line(trial))
-                if display is not None:
-                    display.update(trial)
+            # closing(): a trial that fails here stops the batch's other trials too.
+            with contextlib.closing(executor.run(function, tasks)) as results:
+                for task, (raw, seconds) in zip(tasks, results, strict=False):
+                    accuracy = _checked(f"the accuracy of trial {task.index}", raw, positive=False)
+                    tokens, latency_ms, latency_seconds = batch.entry(task.index)
+                    value = reward(accuracy, latency_ms)
+                    strategy.observe(tokens, value)
+                    trial = Trial(
+                        task.index,
+                        tokens,
+                        task.spec,
+                        latency_ms,
+                        accuracy,
+                        value,
+                        latency_seconds + seconds,
+                    )
+                    trials.append(trial)
+                    save(None if len(trials) == batch.end else batch)
+                    if log_path is not None:
+                        # The state (written first) is the reference: a crash between the two
+                        # writes leaves the log a line short; the next start rewrites it.
+                        _append(Path(log_path), _log_line(trial))
+                    if display is not None:
+                        display.update(trial)
             batch = None
     finally:
         executor.close()

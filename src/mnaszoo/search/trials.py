@@ -19,7 +19,7 @@ simply calls the callable, which caches by itself).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -92,7 +92,7 @@ class TrialExecutor(Protocol):
 
     def run(
         self, function: TrialFunction, tasks: Sequence[TrialTask]
-    ) -> Iterator[tuple[object, float]]:
+    ) -> Generator[tuple[object, float], None, None]:
         """Yield ``run_trial(function, task)`` for each task, in order."""
         ...
 
@@ -106,7 +106,7 @@ class InProcessExecutor:
 
     def run(
         self, function: TrialFunction, tasks: Sequence[TrialTask]
-    ) -> Iterator[tuple[object, float]]:
+    ) -> Generator[tuple[object, float], None, None]:
         """Yield ``run_trial(function, task)`` for each task, in order."""
         for task in tasks:
             yield run_trial(function, task)
