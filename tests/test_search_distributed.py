@@ -320,3 +320,14 @@ def test_a_score_that_cannot_be_pickled_is_refused_clearly(
             progress=False,
         )
     assert not _ray().is_initialized()  # disconnected even so
+
+
+def test_an_address_where_nothing_listens_fails_fast() -> None:
+    from mnaszoo.errors import MnaszooError
+    from mnaszoo.search.distributed import RayExecutor
+
+    port = _free_port()  # bound and released: nothing listens there now
+    # Without the check, ray.init would retry the connection for ever (tried: 3 minutes).
+    with pytest.raises(MnaszooError, match=f"Nothing answers at .*127.0.0.1:{port}"):
+        RayExecutor(address=f"127.0.0.1:{port}")
+    assert not _ray().is_initialized()

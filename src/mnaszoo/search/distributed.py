@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import pickle
+import socket
 import sys
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -87,6 +88,8 @@ class RayExecutor:
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self._ray = _import_ray()
         self._owned = not self._ray.is_initialized()
+        if self._owned and address is not None:
+            _probe(address)
         if self._owned:
             options: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
             if workers is not None:
@@ -211,6 +214,21 @@ def check_placement(
         )
     cpus = check_int("cpus_per_trial", cpus_per_trial, minimum=1)
     return workers, ray_address, cpus
+
+
+def _probe(address: str) -> None:
+    """Fail fast where nothing listens at a HOST:PORT address: ``ray.init`` would retry forever."""
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as error:
+        raise MnaszooError(
+            f"Nothing answers at the Ray address {address!r} ({error}). Start the cluster with"
+            " `ray start --head --port=PORT` on its head node and pass that node's HOST:PORT, or"
+            " use --workers N for a local cluster."
+        ) from error
 
 
 def _spec_of(task: TrialTask) -> Any:
