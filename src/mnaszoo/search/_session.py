@@ -82,7 +82,7 @@ class ProxyScore:
 
     def __getstate__(self) -> dict[str, Any]:
         # Workers get the trainer, not the controller's cache (which grows with the search).
-        return {"trainer": self.trainer, "cache": {}}
+        return {**self.__dict__, "cache": {}}
 
 
 @dataclass
