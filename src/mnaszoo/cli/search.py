@@ -111,6 +111,19 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         help="strategies for --compare (controller random)",
     )
     sub.add_argument("--no-progress", action="store_true", help="no progress line")
+    # Where trials run: the result is the same either way (see docs/search.md, "On a cluster").
+    place = sub.add_mutually_exclusive_group()
+    place.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="train N trials at once on a local Ray cluster (needs mnaszoo[distributed])",
+    )
+    place.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="train the trials on the running Ray cluster at ADDR (HOST:PORT of its head, or auto)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         "calibrate": args.calibrate,
         "validate": args.validate_latency,
         "progress": not (args.no_progress or args.quiet),
+        "workers": args.workers,
+        "ray_address": args.ray_address,
     }
     if args.compare:
         strategies = args.strategies or ["controller", "random"]

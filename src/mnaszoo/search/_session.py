@@ -72,6 +72,18 @@ class ProxyScore:
             self.cache[key] = self.trainer(model)
         return self.cache[key]
 
+    # Distributed trials (mnaszoo.search.distributed): the controller asks before sending a network
+    # to a worker, and keeps what the workers found.
+    def cached(self, spec: NetworkSpec) -> float | None:
+        return self.cache.get(spec_key(spec))
+
+    def remember(self, spec: NetworkSpec, accuracy: float) -> None:
+        self.cache.setdefault(spec_key(spec), accuracy)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers get the trainer, not the controller's cache (which grows with the search).
+        return {**self.__dict__, "cache": {}}
+
 
 @dataclass
 class Setup:
@@ -226,6 +238,7 @@ def run_one(
     progress: bool,
     validate: int,
     settings: dict[str, Any],
+    placement: dict[str, Any] | None = None,
 ) -> SearchResult:
     output.mkdir(parents=True, exist_ok=True)
     config_path = output / "config.json"
@@ -255,6 +268,10 @@ def run_one(
             state_path=state_path,
             log_path=output / "trials.jsonl",
             progress=progress,
+            # Where trials run (workers, ray_address) changes nothing in the result, so it is not
+            # one of the saved settings: a search may resume with other workers.
+            **(placement or {}),
+            cpus_per_trial=settings["threads"],
         )
     finally:
         setup.table.save(setup.table_path)  # keep the layers measured so far, even on Ctrl-C

@@ -19,6 +19,7 @@ from ._session import (
     run_settings,
     write_json,
 )
+from .distributed import check_placement
 from .latency_setup import validate_latency
 from .runner import STRATEGIES, SearchResult
 
@@ -99,6 +100,8 @@ def compare_strategies(
     calibrate: int = 8,
     validate: int = 0,
     progress: bool = True,
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Run each strategy once per seed with equal budgets, and tabulate the results.
 
@@ -131,6 +134,10 @@ def compare_strategies(
         validate: held-out networks to validate the latency table on, once, after all runs
             (stored in ``comparison.json``); 0 skips it.
         progress: show a progress line per run on stderr.
+        workers: train this many trials at once on a local Ray cluster (``mnaszoo[distributed]``);
+            ``None``: one after another in this process. The trials are the same either way.
+        ray_address: train the trials on the running Ray cluster at this address instead (see
+            :func:`~mnaszoo.search.runner.run_search`).
 
     Returns:
         The data written to ``comparison.json``.
@@ -143,6 +150,7 @@ def compare_strategies(
     if isinstance(seeds, (str, bytes)) or not seeds:
         raise InvalidArgumentError("seeds must be a non-empty sequence of integers.")
     names = [check_choice("strategy", s, sorted(STRATEGIES)) for s in strategies]
+    check_placement(workers, ray_address, threads)
     seed_list = [check_int("seed", s, minimum=0) for s in seeds]
     if len(set(names)) != len(names) or len(set(seed_list)) != len(seed_list):
         raise InvalidArgumentError("strategies and seeds must not repeat.")
@@ -194,6 +202,7 @@ def compare_strategies(
                 progress=progress,
                 validate=0,
                 settings=settings,
+                placement={"workers": workers, "ray_address": ray_address},
             )
             runs.append({"seed": seed, **_run_stats(result, setup.target_ms)})
         keys = ("best_reward", "best_accuracy", "last_half_mean_reward", "meeting_target")

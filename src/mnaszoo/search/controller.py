@@ -19,6 +19,7 @@ import abc
 import base64
 import math
 import random
+import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -71,6 +72,15 @@ class SearchStrategy(abc.ABC):
     @abc.abstractmethod
     def observe(self, tokens: Sequence[int], reward: float) -> None:
         """Report the reward of ``tokens`` (normally the last proposal)."""
+
+    def proposals_ahead(self) -> int:
+        """How many proposals can be made now, before any is observed, without changing them.
+
+        The search samples that many at once and trains them in parallel; observing them in
+        order afterwards then gives exactly the one-at-a-time search. The default, 1, is right
+        for a strategy that learns from every observation.
+        """
+        return 1
 
     @abc.abstractmethod
     def config(self) -> dict[str, Any]:
@@ -127,6 +137,9 @@ class RandomSearch(SearchStrategy):
 
     def observe(self, tokens: Sequence[int], reward: float) -> None:
         self._check_observation(tokens, reward)
+
+    def proposals_ahead(self) -> int:
+        return sys.maxsize  # rewards never change what random search samples
 
     def config(self) -> dict[str, Any]:
         return {"num_options": list(self.num_options)}
@@ -271,6 +284,10 @@ class LSTMController(SearchStrategy):
         with torch.no_grad():
             _, log_prob, _ = self.policy.steps(1, torch.tensor([checked]), None)
         return float(log_prob[0])
+
+    def proposals_ahead(self) -> int:
+        # The policy (and the baseline) change only when a batch of observations is complete.
+        return self.batch_size - len(self._pending)
 
     def observe(self, tokens: Sequence[int], reward: float) -> None:
         self._pending.append(self._check_observation(tokens, reward))

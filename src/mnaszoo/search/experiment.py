@@ -35,6 +35,7 @@ from .._validate import check_choice, check_int
 from ..errors import SearchStateError
 from ..models.specs import NetworkSpec
 from ._session import DEFAULT_BUDGET, REWARDS, checked_setup, run_one, run_settings
+from .distributed import check_placement
 from .latency_setup import open_latency_table, validate_latency
 from .runner import STRATEGIES, SearchResult
 
@@ -85,6 +86,8 @@ def search_digits(
     calibrate: int = 8,
     validate: int = 0,
     progress: bool = True,
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> SearchResult:
     """Search the default space on the digits proxy task; write the results to ``output``.
 
@@ -119,6 +122,10 @@ def search_digits(
         validate: after the search, measure this many held-out networks end to end and store the
             predictor's Spearman correlation and error in ``summary.json`` (0 skips it; else >= 2).
         progress: show a progress line on stderr.
+        workers: train this many trials at once on a local Ray cluster (``mnaszoo[distributed]``);
+            ``None``: one after another in this process. The trials are the same either way.
+        ray_address: train the trials on the running Ray cluster at this address instead (see
+            :func:`~mnaszoo.search.runner.run_search`).
 
     Returns:
         The :class:`~mnaszoo.search.runner.SearchResult`, every trial included.
@@ -135,6 +142,7 @@ def search_digits(
         >>> result.best.accuracy, result.best.latency_ms  # doctest: +SKIP
     """
     check_choice("strategy", strategy, sorted(STRATEGIES))
+    check_placement(workers, ray_address, threads)
     check_int("seed", seed, minimum=0)
     folder, proxy, setup = checked_setup(
         output,
@@ -177,4 +185,5 @@ def search_digits(
         progress=progress,
         validate=validate,
         settings=settings,
+        placement={"workers": workers, "ray_address": ray_address},
     )

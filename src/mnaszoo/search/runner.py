@@ -5,14 +5,16 @@ Each trial: the strategy proposes tokens, the space turns them into a
 scores the built model (or ``score`` scores the spec directly), the
 :class:`~mnaszoo.search.reward.Reward` combines the two, and the strategy observes the reward.
 
-With ``state_path`` the whole search (space, strategy and its random states, reward, seed and every
-trial) is saved atomically after each trial; running again with the same arguments resumes where
-it stopped and ends with exactly the trials an uninterrupted run would have produced (timings
-aside).
+With ``state_path`` the whole search (space, strategy and its random states, reward, seed, every
+trial and the batch in progress) is saved atomically after each trial; running again with the same
+arguments resumes where it stopped and ends with exactly the trials an uninterrupted run would have
+produced (timings aside). Trials run in this process, or in parallel on Ray workers
+(``workers=``/``ray_address=``, :mod:`mnaszoo.search.distributed`) with the same result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -31,12 +33,17 @@ from .._validate import check_bool, check_float, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..models.specs import NetworkSpec
 from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
+from .distributed import check_placement
 from .reward import Reward
 from .space import SearchSpace
+from .trials import InProcessExecutor, TrialExecutor, TrialFunction, TrialTask
 
 __all__ = ["STRATEGIES", "SearchResult", "Trial", "make_strategy", "run_search"]
 
 STATE_FORMAT = 1
+
+MAX_BATCH = 64
+"""At most this many proposals are sampled (and their latency measured) before training them."""
 
 STRATEGIES: dict[str, type[SearchStrategy]] = {
     LSTMController.name: LSTMController,
@@ -169,6 +176,9 @@ def run_search(
     state_path: str | os.PathLike[str] | None = None,
     log_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    cpus_per_trial: int = 1,
 ) -> SearchResult:
     """Search ``space`` for ``budget`` trials and return every trial.
 
@@ -194,6 +204,21 @@ def run_search(
         log_path: JSON Lines file, one object per trial (:meth:`Trial.to_dict`). It is rewritten
             from the state at the start, so after a resume it has exactly one line per trial.
         progress: show a one-line progress display (trials, best reward, ETA) on stderr.
+        workers: train this many trials at once on a local Ray cluster started for the search
+            (needs ``mnaszoo[distributed]``); ``None`` with no ``ray_address``: one after another
+            in this process.
+        ray_address: run the trials on the running Ray cluster at this address (``"HOST:PORT"``
+            of its head, or ``"auto"``) instead. ``evaluate``/``score`` must then be picklable
+            (cloudpickle: lambdas and closures are), and every node needs mnaszoo installed.
+        cpus_per_trial: CPUs Ray reserves per trial: the threads ``evaluate``/``score`` use.
+
+    The strategy proposes trials in batches (as many as it can before a reward changes what it
+    proposes: the controller's policy-update batch, up to :data:`MAX_BATCH` for random search);
+    this process measures the batch's latency, the trials run (here, or on workers), and their
+    rewards are observed in trial order. The proposals and their order do not depend on how many
+    trials run at once, so the same seed gives the same trials with any ``workers``, and the same
+    as the in-process search. A worker killed mid-trial has its trial run again; a controller
+    killed mid-batch resumes from ``state_path`` with the same batch.
 
     Returns:
         A :class:`SearchResult`.
@@ -203,6 +228,8 @@ def run_search(
             trials than ``budget``, or cannot be read.
         InvalidArgumentError: bad arguments, or ``latency``/``evaluate``/``score`` returned a value
             out of range (the message names the trial).
+        MnaszooError: Ray is missing or the cluster cannot be reached, or a trial's worker kept
+            dying (the state keeps every trial finished before it).
         ArgumentTypeError: an argument has the wrong type.
 
     Example:
@@ -248,6 +275,8 @@ def run_search(
             " space.num_options."
         )
 
+    workers, ray_address, cpus_per_trial = check_placement(workers, ray_address, cpus_per_trial)
+
     header = {
         "format": STATE_FORMAT,
         "space": space.to_dict(),
@@ -260,70 +289,153 @@ def run_search(
         "evaluator": "evaluate" if evaluate is not None else "score",
     }
     trials: list[Trial] = []
+    batch: _Batch | None = None
     state_file = Path(state_path) if state_path is not None else None
     if state_file is not None and state_file.exists():
-        trials = _resume(state_file, header, strategy, budget)
+        trials, batch = _resume(state_file, header, strategy, budget)
     if log_path is not None:
         _atomic_write(Path(log_path), "".join(_log_line(t) for t in trials))
+    function = (
+        TrialFunction("score", score) if score is not None else TrialFunction("evaluate", evaluate)  # type: ignore[arg-type]
+    )
+
+    def save(batch: _Batch | None) -> None:
+        if state_file is not None:
+            state = {
+                **header,
+                "strategy_state": strategy.state_dict(),
+                "trials": [t.to_dict() for t in trials],
+                "batch": None if batch is None else batch.to_dict(),
+            }
+            _atomic_write(state_file, json.dumps(state))
 
     display = _Progress(budget, trials, sys.stderr) if progress else None
+    executor = _open_executor(workers, ray_address, cpus_per_trial)
     try:
-        for index in range(len(trials), budget):
-            started = time.perf_counter()
-            tokens = strategy.propose()
-            spec = space.to_spec(tokens, name=f"search_{index:05d}")
-            latency_ms = _checked(f"latency(spec) of trial {index}", latency(spec), positive=True)
-            if score is not None:
-                accuracy = score(spec)
-            else:
-                accuracy = _evaluate(evaluate, spec, num_classes, seed, index)  # type: ignore[arg-type]
-            accuracy = _checked(f"the accuracy of trial {index}", accuracy, positive=False)
-            value = reward(accuracy, latency_ms)
-            strategy.observe(tokens, value)
-            trial = Trial(
-                index,
-                tokens,
-                spec.to_dict(),
-                latency_ms,
-                accuracy,
-                value,
-                time.perf_counter() - started,
-            )
-            trials.append(trial)
-            if state_file is not None:
-                state = {
-                    **header,
-                    "strategy_state": strategy.state_dict(),
-                    "trials": [t.to_dict() for t in trials],
-                }
-                _atomic_write(state_file, json.dumps(state))
-            if log_path is not None:
-                # The state (written first) is the reference: a crash between the two writes leaves
-                # the log a line short, and the next start rewrites the log from the state.
-                with open(log_path, "a", encoding="utf-8") as log:
-                    log.write(_log_line(trial))
-            if display is not None:
-                display.update(trial)
+        while len(trials) < budget:
+            if batch is None:
+                # Proposals made before any of their rewards is observed do not depend on those
+                # rewards, so batches of the strategy's proposals_ahead() give the same search as
+                # one trial at a time, with any number of workers.
+                size = min(budget - len(trials), max(1, strategy.proposals_ahead()), MAX_BATCH)
+                batch = _propose(strategy, space, latency, len(trials), size)
+                save(batch)  # a controller killed from here on resumes this very batch
+            tasks = [
+                TrialTask(index, spec, seed, num_classes)
+                for index, spec in batch.remaining(len(trials), space)
+            ]
+            # closing(): a trial that fails here stops the batch's other trials too.
+            with contextlib.closing(executor.run(function, tasks)) as results:
+                for task, (raw, seconds) in zip(tasks, results, strict=False):
+                    accuracy = _checked(f"the accuracy of trial {task.index}", raw, positive=False)
+                    tokens, latency_ms, latency_seconds = batch.entry(task.index)
+                    value = reward(accuracy, latency_ms)
+                    strategy.observe(tokens, value)
+                    trial = Trial(
+                        task.index,
+                        tokens,
+                        task.spec,
+                        latency_ms,
+                        accuracy,
+                        value,
+                        latency_seconds + seconds,
+                    )
+                    trials.append(trial)
+                    save(None if len(trials) == batch.end else batch)
+                    if log_path is not None:
+                        # The state (written first) is the reference: a crash between the two
+                        # writes leaves the log a line short; the next start rewrites it.
+                        _append(Path(log_path), _log_line(trial))
+                    if display is not None:
+                        display.update(trial)
+            batch = None
     finally:
+        executor.close()
         if display is not None:
             display.close()  # end the progress line even when a trial raises
     return SearchResult(tuple(trials), space, reward)
 
 
-def _evaluate(
-    evaluate: Callable[[nn.Module], float],
-    spec: NetworkSpec,
-    num_classes: int,
-    seed: int,
-    index: int,
-) -> float:
-    from ..models.factory import build
+# --------------------------------------------------------------------------- batches of trials
 
-    # A per-trial seed makes each model's initialisation (and any randomness in evaluate) a
-    # function of (seed, index) alone, so a resumed search repeats an uninterrupted one.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed * 1_000_003 + index)
-        return evaluate(build(spec, num_classes=num_classes))
+
+@dataclass(frozen=True)
+class _Batch:
+    """Proposals sampled together, with their latency (measured here, by the controller)."""
+
+    start: int
+    tokens: tuple[tuple[int, ...], ...]
+    latency_ms: tuple[float, ...]
+    latency_seconds: tuple[float, ...]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.tokens)
+
+    def entry(self, index: int) -> tuple[tuple[int, ...], float, float]:
+        i = index - self.start
+        return self.tokens[i], self.latency_ms[i], self.latency_seconds[i]
+
+    def remaining(self, done: int, space: SearchSpace) -> list[tuple[int, dict[str, Any]]]:
+        return [
+            (index, space.to_spec(self.tokens[index - self.start], name=_name(index)).to_dict())
+            for index in range(done, self.end)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "tokens": [list(t) for t in self.tokens],
+            "latency_ms": list(self.latency_ms),
+            "latency_seconds": list(self.latency_seconds),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Batch:
+        batch = cls(
+            int(data["start"]),
+            tuple(tuple(int(t) for t in tokens) for tokens in data["tokens"]),
+            tuple(float(v) for v in data["latency_ms"]),
+            tuple(float(v) for v in data["latency_seconds"]),
+        )
+        if not len(batch.tokens) == len(batch.latency_ms) == len(batch.latency_seconds):
+            raise ValueError("the batch's tokens and latencies differ in length")
+        return batch
+
+
+def _name(index: int) -> str:
+    return f"search_{index:05d}"
+
+
+def _propose(
+    strategy: SearchStrategy,
+    space: SearchSpace,
+    latency: Callable[[NetworkSpec], float],
+    start: int,
+    size: int,
+) -> _Batch:
+    tokens, values, seconds = [], [], []
+    for index in range(start, start + size):
+        proposal = strategy.propose()
+        spec = space.to_spec(proposal, name=_name(index))
+        # Latency comes from this process alone, while none of the search's trials is training:
+        # workers sharing cores with training would measure each other.
+        started = time.perf_counter()
+        value = _checked(f"latency(spec) of trial {index}", latency(spec), positive=True)
+        tokens.append(proposal)
+        values.append(value)
+        seconds.append(time.perf_counter() - started)
+    return _Batch(start, tuple(tokens), tuple(values), tuple(seconds))
+
+
+def _open_executor(
+    workers: int | None, ray_address: str | None, cpus_per_trial: int
+) -> TrialExecutor:
+    if workers is None and ray_address is None:
+        return InProcessExecutor()
+    from .distributed import RayExecutor
+
+    return RayExecutor(workers=workers, address=ray_address, cpus_per_trial=cpus_per_trial)
 
 
 def _checked(what: str, value: object, *, positive: bool) -> float:
@@ -336,7 +448,7 @@ def _checked(what: str, value: object, *, positive: bool) -> float:
 
 def _resume(
     path: Path, header: dict[str, Any], strategy: SearchStrategy, budget: int
-) -> list[Trial]:
+) -> tuple[list[Trial], _Batch | None]:
     state = read_json_object(path, "the search state")
     for key, expected in header.items():
         if key not in state:
@@ -350,14 +462,24 @@ def _resume(
     try:
         trials = [Trial.from_dict(t) for t in state["trials"]]
         strategy.load_state_dict(state["strategy_state"])
+        # States written before batches existed have no "batch": they stop between trials.
+        saved = state.get("batch")
+        batch = None if saved is None else _Batch.from_dict(saved)
     except (KeyError, TypeError, ValueError) as error:
         raise SearchStateError(f"The search state {str(path)!r} is malformed: {error}.") from error
+    if [t.index for t in trials] != list(range(len(trials))) or (
+        batch is not None and not batch.start <= len(trials) < batch.end
+    ):
+        raise SearchStateError(
+            f"The search state {str(path)!r} is malformed: its trials are not numbered 0, 1, ..."
+            " or its batch in progress does not follow them."
+        )
     if len(trials) > budget:
         raise SearchStateError(
             f"The search state {str(path)!r} holds {len(trials)} trials, more than budget={budget};"
             f" pass budget >= {len(trials)}."
         )
-    return trials
+    return trials, batch
 
 
 def _difference(saved: Any, now: Any, prefix: str = "") -> str:
@@ -376,6 +498,19 @@ def _short(value: Any) -> str:
 
 def _log_line(trial: Trial) -> str:
     return json.dumps(trial.to_dict()) + "\n"
+
+
+def _append(path: Path, line: str) -> None:
+    # One write() of the whole line to an O_APPEND descriptor: a process killed at any moment
+    # leaves whole lines (a buffered text file may flush a long line in pieces).
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (disk full, ...) finishes or raises
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -1,0 +1,333 @@
+"""Search trials on real local Ray clusters, with real process kills.
+
+- The same seed gives the same digits search in-process, with 1 and with 2 workers.
+- Joining a cluster started by ``ray start --head``; a worker killed (SIGKILL) in the middle of a
+  trial has that trial run again, and the search ends as if nothing happened.
+- ``mnaszoo search --workers 2`` killed (SIGKILL) in the middle of a batch resumes from
+  ``state.json`` (here in-process) to the uninterrupted result, and its JSON Lines log holds each
+  trial once.
+
+Every cluster listens on 127.0.0.1 only. Proxies are tiny (digits at 16 px, one epoch on 64
+images, latency at 32 px), so a trial takes a fraction of a second; starting a cluster dominates.
+Select these tests with ``-m ray``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mnaszoo.models.specs import NetworkSpec
+from mnaszoo.search.experiment import search_digits
+from mnaszoo.search.reward import Reward
+from mnaszoo.search.runner import SearchResult, run_search
+from mnaszoo.search.space import SearchSpace
+
+# Not imported here: the search imports Ray itself, after choosing the loopback interface.
+HAS_RAY = importlib.util.find_spec("ray") is not None
+pytest.importorskip("sklearn", reason="the digits proxy needs scikit-learn")
+
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.skipif(not HAS_RAY, reason="needs Ray: pip install 'mnaszoo[distributed]'"),
+]
+SPACE = SearchSpace()
+REWARD = Reward.soft(6.0)
+
+TINY: dict[str, Any] = {
+    "image_size": 32,
+    "proxy_size": 16,
+    "proxy_epochs": 1,
+    "proxy_train_limit": 64,
+    "threads": 1,
+    "calibrate": 0,
+    "target_ms": 5.0,
+    "progress": False,
+}
+# Ray keeps a local cluster on the loopback interface only with this (see distributed.py).
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _trials(trials: Any) -> list[dict[str, Any]]:
+    """Trials without their wall time (the one field that differs between runs)."""
+    return [{k: v for k, v in dict(t).items() if k != "seconds"} for t in trials]
+
+
+def _log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _result_trials(result: SearchResult) -> list[dict[str, Any]]:
+    return _trials(t.to_dict() for t in result.trials)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SearchResult]:
+    """An in-process 6-trial controller search; its latency table is shared by the other runs,
+    which therefore predict the same latencies (the table measures only unknown layers)."""
+    folder = tmp_path_factory.mktemp("reference")
+    result = search_digits(
+        folder / "run", budget=6, seed=3, table_path=folder / "table.json", **TINY
+    )
+    return folder, result
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_same_search_with_any_number_of_workers(
+    reference: tuple[Path, SearchResult], tmp_path: Path, workers: int
+) -> None:
+    folder, expected = reference
+    result = search_digits(
+        tmp_path / "run",
+        budget=6,
+        seed=3,
+        table_path=folder / "table.json",
+        workers=workers,
+        **TINY,
+    )
+    assert _result_trials(result) == _result_trials(expected)
+    assert _trials(_log(tmp_path / "run" / "trials.jsonl")) == _trials(
+        _log(folder / "run" / "trials.jsonl")
+    )
+    assert not _ray().is_initialized()  # the search shut its own cluster down
+
+
+def _ray() -> Any:
+    import ray
+
+    return ray
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A two-CPU Ray head started by ``ray start --head --block`` on 127.0.0.1; yields its
+    address. Terminating the blocking ``ray start`` stops every process it started."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("head") / "head.log"
+    env = {**os.environ, **LOOPBACK, "RAY_AUTH_MODE": "disabled"}
+    command = [
+        str(Path(sys.executable).with_name("ray")),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
+    with open(log, "w", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text(encoding="utf-8"):
+            assert process.poll() is None, log.read_text(encoding="utf-8")
+            assert time.monotonic() < deadline, "ray start --head took over 2 minutes"
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _pseudo_accuracy(spec: NetworkSpec) -> float:
+    """A deterministic stand-in accuracy in [0, 1) that does not depend on the trial's name."""
+    data = json.dumps({**spec.to_dict(), "name": ""}, sort_keys=True).encode()
+    return int(hashlib.sha256(data).hexdigest()[:8], 16) / 2**32
+
+
+def _slow_trial_score(attempts: Path, controller: int) -> Any:
+    """A score that, on a worker, records its pid for trial 2 and then takes 3 s over it."""
+
+    def score(spec: NetworkSpec) -> float:
+        if spec.name == "search_00002" and os.getpid() != controller:
+            with open(attempts, "a", encoding="utf-8") as out:
+                out.write(f"{os.getpid()}\n")
+            time.sleep(3)
+        return _pseudo_accuracy(spec)
+
+    return score  # a closure: Ray ships it by value, the workers need not import this file
+
+
+def test_worker_killed_mid_trial_is_retried_on_a_joined_cluster(
+    head: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    attempts = tmp_path / "attempts"
+    score = _slow_trial_score(attempts, os.getpid())
+
+    def latency(spec: NetworkSpec) -> float:
+        return 1.0 + 10 * _pseudo_accuracy(spec)
+
+    killed: list[int] = []
+
+    def kill_first_attempt() -> None:
+        deadline = time.monotonic() + 120
+        while not attempts.exists() or not attempts.read_text().strip():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        pid = int(attempts.read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)  # the worker process, in the middle of trial 2
+        killed.append(pid)
+
+    killer = threading.Thread(target=kill_first_attempt, daemon=True)
+    killer.start()
+    common: dict[str, Any] = {
+        "latency": latency,
+        "reward": REWARD,
+        "budget": 6,
+        "seed": 1,
+        "progress": False,
+    }
+    result = run_search(
+        SPACE, score=score, ray_address=head, log_path=tmp_path / "log.jsonl", **common
+    )
+    killer.join(timeout=5)
+    expected = run_search(SPACE, score=_pseudo_accuracy, **common)
+
+    pids = attempts.read_text().split()
+    assert killed and len(pids) == 2 and pids[0] == str(killed[0]) and pids[1] != pids[0]
+    assert _result_trials(result) == _result_trials(expected)
+    assert [line["index"] for line in _log(tmp_path / "log.jsonl")] == list(range(6))
+    assert not _ray().is_initialized()  # disconnected; the cluster itself keeps running
+    # The cluster is still usable by a second search.
+    again = run_search(SPACE, score=_pseudo_accuracy, ray_address=head, **common)
+    assert _result_trials(again) == _result_trials(expected)
+
+
+def _cli(output: Path, table: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mnaszoo",
+        "search",
+        str(output),
+        "--budget",
+        "6",
+        "--seed",
+        "3",
+        "--target-ms",
+        "5",
+        "--image-size",
+        "32",
+        "--proxy-epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--calibrate",
+        "0",
+        "--table",
+        str(table),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_controller_killed_mid_batch_resumes_to_the_same_search(
+    reference: tuple[Path, SearchResult], tmp_path: Path
+) -> None:
+    folder, _ = reference
+    table = tmp_path / "table.json"
+    shutil.copy(folder / "table.json", table)  # the reference's layers, so the same latencies
+    output = tmp_path / "run"
+    env = {**os.environ, **LOOPBACK}
+    state = output / "state.json"
+    controller = subprocess.Popen(
+        _cli(output, table, "--workers", "2"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its Ray processes share its process group
+    )
+    try:
+        deadline = time.monotonic() + 180
+        done = 0
+        while done < 1:  # the first trial is in; the other five of the batch are not
+            assert controller.poll() is None, "the search ended before it could be killed"
+            assert time.monotonic() < deadline, "no trial finished within 3 minutes"
+            time.sleep(0.02)
+            if state.exists():
+                done = len(json.loads(state.read_text(encoding="utf-8"))["trials"])
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait()
+    finally:
+        # Ray's helper processes the controller started outlive it; end them (by group).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(controller.pid, signal.SIGKILL)
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    assert 1 <= len(saved["trials"]) < 6 and saved["batch"] is not None  # killed mid-batch
+    for line in (output / "trials.jsonl").read_text(encoding="utf-8").splitlines():
+        json.loads(line)  # whole lines only, even right after the kill
+
+    # Resume without Ray: where trials run does not change them (and saves a cluster start).
+    finished = subprocess.run(
+        _cli(output, table), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert finished.returncode == 0, finished.stderr
+    log = _log(output / "trials.jsonl")
+    assert [line["index"] for line in log] == list(range(6))  # no duplicate, no gap
+    assert _trials(log) == _trials(_log(folder / "run" / "trials.jsonl"))
+
+
+def test_a_score_that_cannot_be_pickled_is_refused_clearly(
+    head: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnaszoo.errors import ArgumentTypeError
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    lock = threading.Lock()  # holds an OS lock: cannot travel to another process
+
+    def score(spec: NetworkSpec) -> float:
+        with lock:
+            return _pseudo_accuracy(spec)
+
+    with pytest.raises(ArgumentTypeError, match="cannot be sent to Ray workers"):
+        run_search(
+            SPACE,
+            latency=lambda spec: 1.0,
+            score=score,
+            reward=REWARD,
+            budget=2,
+            ray_address=head,
+            progress=False,
+        )
+    assert not _ray().is_initialized()  # disconnected even so
+
+
+def test_an_address_where_nothing_listens_fails_fast() -> None:
+    from mnaszoo.errors import MnaszooError
+    from mnaszoo.search.distributed import RayExecutor
+
+    port = _free_port()  # bound and released: nothing listens there now
+    # Without the check, ray.init would retry the connection for ever (tried: 3 minutes).
+    with pytest.raises(MnaszooError, match=f"Nothing answers at .*127.0.0.1:{port}"):
+        RayExecutor(address=f"127.0.0.1:{port}")
+    assert not _ray().is_initialized()
