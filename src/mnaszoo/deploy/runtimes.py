@@ -125,7 +125,7 @@ def _executorch_runner(
         generator = torch.Generator().manual_seed(0)
         calibration = torch.randn(8, *shape[1:], generator=generator)
     export_executorch(
-        cpu_model, path, input_size=shape[2:], batch=shape[0], calibration=calibration
+        cpu_model, path, input_size=(shape[2], shape[3]), batch=shape[0], calibration=calibration
     )
     program = ExecuTorchModel(path, threads=threads)
 

@@ -173,19 +173,19 @@ def test_benchmark_executorch_variant_with_ratios() -> None:
         image_size=SMALL,
         repeats=3,
         warmup=1,
-        variants=("plain", "onnxruntime", "executorch"),
+        variants=("torch", "onnxruntime", "executorch"),
         compare_reference=False,
         threads=1,
         peak_gflops=10.0,
     )
     by_variant = {r.variant: r for r in rows}
-    assert set(by_variant) == {"plain", "onnxruntime", "executorch"}
+    assert set(by_variant) == {"torch", "onnxruntime", "executorch"}
     edge = by_variant["executorch"]
     assert edge.threads == 1 and et.executorch_threads() == 1
     assert edge.vs_onnxruntime == pytest.approx(
         edge.median_ms / by_variant["onnxruntime"].median_ms
     )
-    assert edge.vs_plain == pytest.approx(edge.median_ms / by_variant["plain"].median_ms)
+    assert edge.vs_torch == pytest.approx(edge.median_ms / by_variant["torch"].median_ms)
     assert "| executorch |" in to_markdown(rows)
 
 
