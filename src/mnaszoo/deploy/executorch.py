@@ -222,8 +222,7 @@ def export_executorch(
         ArgumentTypeError: ``model`` is not a torch module, or calibration is not float tensors.
     """
     from .._io import atomic_path
-    from .exporting import _eval_mode, _example_input
-    from .quantization import _calibration_batches
+    from ._calibration import calibration_batches
 
     if not isinstance(model, nn.Module):
         raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
@@ -232,9 +231,9 @@ def export_executorch(
     size = _size(input_size)
     batches: list[torch.Tensor] | None = None
     if calibration is not None:
-        batches = _calibration_batches(calibration)
+        batches = calibration_batches(calibration)
         count = sum(len(b) for b in batches)
-        if count == 0:  # a tensor with no images passes _calibration_batches' own check
+        if count == 0:  # a tensor of no images passes calibration_batches' own check
             raise InvalidArgumentError(
                 "calibration is empty; pass a few hundred preprocessed images from your data."
             )
@@ -262,11 +261,13 @@ def export_executorch(
         raise InvalidArgumentError(
             f"Cannot write {target}: the directory {target.parent} does not exist."
         )
-    with _eval_mode(model):
+    training = model.training
+    model.eval()
+    try:
         module = _folded(model)
-        example = _example_input(module, batch, size).to("cpu", torch.float32)
+        in_chans = int(getattr(getattr(model, "config", None), "in_chans", 3))
+        example = torch.randn(batch, in_chans, *size)
         if batches is not None:
-            in_chans = example.shape[1]
             if batches[0].shape[1] != in_chans:
                 raise InvalidArgumentError(
                     f"calibration images have {batches[0].shape[1]} channels; the model takes"
@@ -278,6 +279,8 @@ def export_executorch(
             example = torch.zeros(batch, *size, example.shape[1], dtype=torch.uint8)
         with torch.no_grad():
             data = _lower(module, example)
+    finally:
+        model.train(training)
     with atomic_path(target) as temp:
         temp.write_bytes(data)
     return target

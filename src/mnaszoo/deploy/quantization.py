@@ -32,54 +32,13 @@ from torch import nn
 
 from .._validate import check_bool
 from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from ._calibration import calibration_batches
 
 __all__ = ["CALIBRATION_METHODS", "quantize_int8"]
 
 CalibrationMethod = Literal["minmax", "entropy", "percentile"]
 CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
 """How activation ranges are set from the calibration images (onnxruntime's methods)."""
-
-_CHUNK = 16  # calibration images per onnxruntime call: bounds the calibrator's memory
-
-
-def _calibration_batches(calibration: object) -> list[torch.Tensor]:
-    if isinstance(calibration, torch.Tensor):
-        items: list[object] = [calibration]
-    elif isinstance(calibration, Iterable) and not isinstance(calibration, (str, bytes)):
-        items = list(calibration)
-    else:
-        raise ArgumentTypeError(
-            "calibration must be an NCHW float tensor of preprocessed images or an iterable of"
-            f" them, got {type(calibration).__name__}; build it with mnaszoo.make_transform."
-        )
-    batches: list[torch.Tensor] = []
-    for index, item in enumerate(items):
-        # A (batch, labels) pair from a DataLoader: keep the images.
-        if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
-            item = item[0]
-        if not isinstance(item, torch.Tensor) or not item.is_floating_point():
-            raise ArgumentTypeError(
-                f"calibration item {index} must be a float tensor, got {type(item).__name__}."
-            )
-        if item.ndim == 3:
-            item = item.unsqueeze(0)
-        if item.ndim != 4:
-            raise InvalidArgumentError(
-                f"calibration item {index} must be NCHW (or CHW), got shape {tuple(item.shape)}."
-            )
-        if not torch.isfinite(item).all():
-            raise InvalidArgumentError(f"calibration item {index} holds NaN or infinite values.")
-        batches.extend(torch.split(item.detach().to("cpu", torch.float32), _CHUNK))
-    if not batches:
-        raise InvalidArgumentError(
-            "calibration is empty; pass a few hundred preprocessed images from your data."
-        )
-    shapes = {tuple(b.shape[1:]) for b in batches}
-    if len(shapes) != 1:
-        raise InvalidArgumentError(
-            f"calibration images must share one shape, got {sorted(shapes)}; use one transform."
-        )
-    return batches
 
 
 class _Reader:
@@ -208,7 +167,7 @@ def quantize_int8(
         ("reduce_range", reduce_range),
     ):
         check_bool(flag, value)
-    batches = _calibration_batches(calibration)
+    batches = calibration_batches(calibration)
     if not onnxruntime_available():
         raise MnaszooError("int8 quantization needs onnx extras: pip install 'mnaszoo[onnx]'.")
     from onnxruntime.quantization import (
