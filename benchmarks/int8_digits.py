@@ -171,7 +171,7 @@ def main() -> int:
                 (predictions["executorch int8"] == predictions["torch fp32"]).float().mean().item()
             )
         fast = mnaszoo.optimize_for_inference(model)
-        runners = {
+        runners: dict[str, Callable[[torch.Tensor], Any]] = {
             "torch plain": model,
             "torch optimized": lambda x: fast(x.contiguous(memory_format=torch.channels_last)),
             "onnxruntime fp32": fp32,
