@@ -51,6 +51,8 @@ def calibration_batches(calibration: object) -> list[torch.Tensor]:
         if not torch.isfinite(item).all():
             raise InvalidArgumentError(f"calibration item {index} holds NaN or infinite values.")
         batches.extend(torch.split(item.detach().to("cpu", torch.float32), _CHUNK))
+    # A tensor of zero images splits into one empty batch: it is as empty as no batch at all.
+    batches = [b for b in batches if len(b)]
     if not batches:
         raise InvalidArgumentError(
             "calibration is empty; pass a few hundred preprocessed images from your data."

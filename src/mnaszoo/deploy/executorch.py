@@ -233,10 +233,6 @@ def export_executorch(
     if calibration is not None:
         batches = calibration_batches(calibration)
         count = sum(len(b) for b in batches)
-        if count == 0:  # a tensor of no images passes calibration_batches' own check
-            raise InvalidArgumentError(
-                "calibration is empty; pass a few hundred preprocessed images from your data."
-            )
         if count < MIN_CALIBRATION_IMAGES:
             raise InvalidArgumentError(
                 f"calibration has {count} image(s); pass at least {MIN_CALIBRATION_IMAGES}"
