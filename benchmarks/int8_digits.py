@@ -14,7 +14,9 @@ accuracy printed here equals the one in ``runs/finetune/metrics.json``. Calibrat
 ``--calibration`` training images (never validation images). Reported: top-1 of the torch model,
 of onnxruntime fp32 and of onnxruntime int8 on the validation images; agreement of int8's top-1
 with fp32's; and latency at batch 1 and 32 (medians of calls timed round-robin, so load hits all
-alike) at the model's input size, plus at 224x224 where MnasNet is meant to run.
+alike) at the model's input size, plus at 224x224 where MnasNet is meant to run. With
+``mnaszoo[edge]`` installed, the same for ExecuTorch (XNNPACK) fp32 and int8 programs (PT2E,
+calibrated on the same images; batch 1 only: the programs have a static batch).
 """
 
 from __future__ import annotations
@@ -56,6 +58,39 @@ def stacked(subset: Any) -> tuple[torch.Tensor, torch.Tensor]:
 def top1(run: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         return torch.cat([run(chunk).argmax(1) for chunk in images.split(64)])
+
+
+def one_by_one(program: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Run a batch-1 program image by image."""
+    return lambda images: torch.cat([program(image[None]) for image in images])
+
+
+def executorch_programs(
+    model: torch.nn.Module,
+    size: int,
+    calibration: torch.Tensor,
+    folder: Path,
+    threads: int | None,
+    results: dict[str, Any],
+) -> dict[str, Any]:
+    """ExecuTorch fp32 and int8 programs of ``model`` (batch 1), or none without the extra."""
+    from mnaszoo.deploy.executorch import executorch_available, executorch_threads
+
+    if not executorch_available():
+        print("ExecuTorch is not installed: no executorch rows", file=sys.stderr)
+        return {}
+    fp32_path = mnaszoo.export(model, folder / "fp32.pte", "executorch", input_size=size)
+    start = time.perf_counter()
+    int8_path = mnaszoo.export(
+        model, folder / "int8.pte", "executorch-int8", calibration=calibration
+    )
+    results["executorch_quantize_seconds"] = time.perf_counter() - start
+    programs = {
+        "executorch fp32": mnaszoo.ExecuTorchModel(fp32_path, threads=threads),
+        "executorch int8": mnaszoo.ExecuTorchModel(int8_path),
+    }
+    results["executorch_threads"] = executorch_threads()
+    return programs
 
 
 def time_round_robin(
@@ -125,8 +160,18 @@ def main() -> int:
         results["int8_agrees_with_fp32"] = (
             (predictions["onnxruntime int8"] == predictions["torch fp32"]).float().mean().item()
         )
+        edge = executorch_programs(model, size, calibration, Path(tmp), args.threads, results)
+        if edge:
+            for name, program in edge.items():
+                predictions[name] = top1(one_by_one(program), val_x)
+            results["top1"] = {
+                k: (p == val_y).float().mean().item() for k, p in predictions.items()
+            }
+            results["executorch_int8_agrees_with_fp32"] = (
+                (predictions["executorch int8"] == predictions["torch fp32"]).float().mean().item()
+            )
         fast = mnaszoo.optimize_for_inference(model)
-        runners = {
+        runners: dict[str, Callable[[torch.Tensor], Any]] = {
             "torch plain": model,
             "torch optimized": lambda x: fast(x.contiguous(memory_format=torch.channels_last)),
             "onnxruntime fp32": fp32,
@@ -136,7 +181,11 @@ def main() -> int:
         for batch in (1, 32):
             x = val_x[:batch] if batch <= len(val_x) else val_x
             key = f"{size}px batch {batch}"
-            results["latency_ms"][key] = time_round_robin(runners, x, args.repeats)
+            # ExecuTorch programs have a static batch (exported at 1).
+            timed: dict[str, Callable[[torch.Tensor], Any]] = (
+                {**runners, **edge} if batch == 1 else dict(runners)
+            )
+            results["latency_ms"][key] = time_round_robin(timed, x, args.repeats)
         # MnasNet's own resolution: the same network at 224x224 (random inputs; speed only).
         fp32_224 = mnaszoo.OnnxRuntimeModel.from_model(
             model, input_size=224, threads=args.threads, cache_dir=tmp
@@ -158,6 +207,9 @@ def main() -> int:
     for key, row in results["latency_ms"].items():
         ratio = row["onnxruntime int8"] / row["onnxruntime fp32"]
         print(f"{key}: int8 / onnxruntime fp32 = {ratio:.2f}", file=sys.stderr)
+        if "executorch int8" in row:
+            ratio = row["executorch int8"] / row["executorch fp32"]
+            print(f"{key}: executorch int8 / executorch fp32 = {ratio:.2f}", file=sys.stderr)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2))
     return 0

@@ -14,7 +14,7 @@ import mnaszoo
 from mnaszoo.deploy import exporting
 
 from .conftest import assert_close_to_scale
-from .test_model import _randomise_bn
+from .test_models_mnasnet import _randomise_bn
 
 SIZE = 96
 

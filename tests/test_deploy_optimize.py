@@ -11,7 +11,7 @@ import mnaszoo
 from mnaszoo.deploy.optimize import InferenceOnlyError, is_inference_optimized
 
 from .conftest import assert_close_to_scale
-from .test_model import _randomise_bn
+from .test_models_mnasnet import _randomise_bn
 
 
 def _model(name: str, **kwargs: object) -> torch.nn.Module:

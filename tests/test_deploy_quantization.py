@@ -78,6 +78,8 @@ def test_bad_calibration_is_refused_and_nothing_written(
     target = tmp_path / "out.onnx"
     with pytest.raises(InvalidArgumentError, match="calibration is empty"):
         mnaszoo.quantize_int8(model, target, [])
+    with pytest.raises(InvalidArgumentError, match="calibration is empty"):  # zero images
+        mnaszoo.quantize_int8(model, target, torch.empty(0, 3, 64, 64))
     with pytest.raises(ArgumentTypeError, match="must be a float tensor"):
         mnaszoo.quantize_int8(model, target, [torch.zeros(2, 3, 64, 64, dtype=torch.uint8)])
     with pytest.raises(InvalidArgumentError, match="NaN or infinite"):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps
         make_transform as make_transform,
     )
     from .deploy import (
+        ExecuTorchModel as ExecuTorchModel,
         OnnxRuntimeModel as OnnxRuntimeModel,
         export as export,
         optimize_for_inference as optimize_for_inference,

@@ -7,7 +7,7 @@ import importlib
 from pathlib import Path
 
 from .._io import check_writable
-from ..deploy.benchmark import VARIANTS
+from ..deploy.benchmark import DEFAULT_VARIANTS, VARIANTS
 from ..errors import InvalidArgumentError
 from ..models.registry import get_entry, list_models
 from ._format import write_output
@@ -17,10 +17,12 @@ NAME = "bench"
 HELP = "latency and throughput on this machine"
 DESCRIPTION = (
     "Time models at each batch size on each runtime: torch (eager), torch-optimized"
-    " (BatchNorm folded), onnxruntime and onnxruntime-int8 (where available), plus timm's"
+    " (BatchNorm folded), onnxruntime and onnxruntime-int8 (where available; executorch and"
+    " executorch-int8 on request), plus timm's"
     " and torchvision's builds of the same architecture (random weights) when installed,"
     " call for call in the same loop. Prints a Markdown table: median/p90 ms, images/s,"
-    " GFLOP/s against the measured fp32 matmul peak, and mnaszoo/reference latency ratios."
+    " GFLOP/s against the measured fp32 matmul peak, mnaszoo/reference latency ratios, and each"
+    " row's time over onnxruntime fp32's and eager torch's."
 )
 
 
@@ -42,9 +44,10 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--warmup", type=non_negative_int, default=3, metavar="N", help="(3)")
     sub.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
+        default=",".join(DEFAULT_VARIANTS),
         metavar="LIST",
-        help=f"comma-separated ({','.join(VARIANTS)})",
+        help=f"comma-separated, of {','.join(VARIANTS)} (default: all but executorch's, which"
+        " need mnaszoo[edge] and take minutes to export)",
     )
     sub.add_argument(
         "--no-reference", action="store_true", help="skip the timm/torchvision comparison"

@@ -1,5 +1,5 @@
-"""Fast inference and deployment: BatchNorm folding, export, the onnxruntime backend, int8
-quantization and the inference benchmark."""
+"""Fast inference and deployment: BatchNorm folding, export, the onnxruntime and ExecuTorch
+backends, int8 quantization and the inference benchmark."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .executorch import ExecuTorchModel as ExecuTorchModel
     from .exporting import export as export
     from .onnx_runtime import OnnxRuntimeModel as OnnxRuntimeModel
     from .optimize import optimize_for_inference as optimize_for_inference
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        ".executorch": ("ExecuTorchModel",),
         ".exporting": ("export",),
         ".onnx_runtime": ("OnnxRuntimeModel",),
         ".optimize": ("optimize_for_inference",),

@@ -36,6 +36,7 @@ from ._timing import intra_op_threads, percentile
 from .runtimes import RUNTIMES, Runner, make_runner
 
 __all__ = [
+    "DEFAULT_VARIANTS",
     "REFERENCE_MODELS",
     "REFERENCE_VARIANTS",
     "VARIANTS",
@@ -53,9 +54,14 @@ logger = logging.getLogger(__name__)
 
 VARIANTS: tuple[str, ...] = RUNTIMES
 """The ways a mnaszoo model is timed: every runtime of :mod:`mnaszoo.deploy.runtimes` (eager,
-optimised for inference, onnxruntime fp32, and onnxruntime on the int8 model of
-:func:`mnaszoo.quantize_int8`, calibrated on random images: its speed is representative, its
-accuracy is not; see docs/export.md for accuracy)."""
+optimised for inference, onnxruntime fp32, onnxruntime on the int8 model of
+:func:`mnaszoo.quantize_int8`, and ExecuTorch's XNNPACK delegate on fp32 and int8 ``.pte``
+programs; the int8 models are calibrated on random images: their speed is representative, their
+accuracy is not; see docs/export.md and docs/deploy.md for accuracy)."""
+
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if not v.startswith("executorch"))
+"""The variants timed unless others are asked for: ExecuTorch's take a minute or more to export
+per model, so they are timed on request (``variants=``, ``mnaszoo bench --variants``)."""
 
 VARIANT_ALIASES = {"plain": "torch", "optimized": "torch-optimized"}
 """Earlier names of two variants, still accepted."""
@@ -103,6 +109,9 @@ class Row:
         top1: best reported ImageNet-1k top-1 of the model's published weights, if any.
         threads: :func:`torch.get_num_threads` during the run.
         repeats: timed calls.
+        vs_onnxruntime: for mnaszoo's rows, this row's median over the onnxruntime (fp32)
+            row's at the same batch (``< 1``: faster than onnxruntime); ``None`` without one.
+        vs_torch: for mnaszoo's rows, this row's median over the eager (``torch``) row's.
     """
 
     model: str
@@ -122,6 +131,8 @@ class Row:
     top1: float | None
     threads: int
     repeats: int
+    vs_onnxruntime: float | None = None
+    vs_torch: float | None = None
 
 
 def measure_matmul_peak(
@@ -230,7 +241,7 @@ def run_benchmark(
     image_size: int = 224,
     repeats: int = 20,
     warmup: int = 3,
-    variants: Sequence[str] = VARIANTS,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
     compare_reference: bool = True,
     threads: int | None = None,
     peak_gflops: float | None = None,
@@ -243,8 +254,8 @@ def run_benchmark(
         image_size: square input resolution.
         repeats: timed calls per candidate (round-robin over the candidates).
         warmup: untimed calls per candidate before timing.
-        variants: any of :data:`VARIANTS`; a variant whose module or runtime is missing is
-            skipped (logged at INFO on the ``mnaszoo`` logger).
+        variants: any of :data:`VARIANTS` (default :data:`DEFAULT_VARIANTS`); a variant whose
+            module or runtime is missing is skipped (logged at INFO on the ``mnaszoo`` logger).
         compare_reference: also time timm's / torchvision's build of the same architecture
             (:data:`REFERENCE_MODELS`) when that library is installed.
         threads: intra-op threads for the run (``None``: keep :func:`torch.get_num_threads`).
@@ -312,6 +323,8 @@ def run_benchmark(
                     median = statistics.median(cand.times)
                     gflops = 2.0 * summary.macs * batch / median / 1e9
                     is_ref = cand.implementation != "mnaszoo"
+                    ort = medians.get(("mnaszoo", "onnxruntime"))
+                    eager = medians.get(("mnaszoo", "torch"))
                     rows.append(
                         Row(
                             model=name,
@@ -331,6 +344,8 @@ def run_benchmark(
                             top1=top1,
                             threads=n_threads,
                             repeats=repeats,
+                            vs_onnxruntime=None if is_ref or ort is None else median / ort,
+                            vs_torch=None if is_ref or eager is None else median / eager,
                         )
                     )
     return rows
@@ -354,17 +369,20 @@ def to_markdown(rows: Sequence[Row]) -> str:
     """The rows as a Markdown table (one line per row)."""
     header = (
         "| model | impl | variant | batch | params | MACs | median ms | p90 ms | img/s"
-        " | GFLOP/s | % peak | mnaszoo/ref |"
+        " | GFLOP/s | % peak | mnaszoo/ref | / ort fp32 | / torch |"
     )
-    lines = [header, "|" + "---|" * 4 + "---:|" * 8]
+    lines = [header, "|" + "---|" * 4 + "---:|" * 10]
     for r in rows:
         impl = r.implementation if not r.reference else f"{r.implementation} {r.reference}"
         peak = "" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}"
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        vs_ort = "" if r.vs_onnxruntime is None else f"{r.vs_onnxruntime:.2f}"
+        vs_torch = "" if r.vs_torch is None else f"{r.vs_torch:.2f}"
         lines.append(
             f"| {r.model} | {impl} | {r.variant} | {r.batch} | {r.params / 1e6:.2f}M"
             f" | {r.macs / 1e6:.1f}M | {r.median_ms:.2f} | {r.p90_ms:.2f}"
-            f" | {r.images_per_s:.1f} | {r.gflops:.1f} | {peak} | {ratio} |"
+            f" | {r.images_per_s:.1f} | {r.gflops:.1f} | {peak} | {ratio} | {vs_ort}"
+            f" | {vs_torch} |"
         )
     return "\n".join(lines)
 

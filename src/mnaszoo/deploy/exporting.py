@@ -1,12 +1,13 @@
-"""``mnaszoo.export``: write a model as ONNX, TorchScript or a ``torch.export`` program (.pt2)."""
+"""``mnaszoo.export``: write a model as ONNX, TorchScript, a ``torch.export`` program (.pt2) or an
+ExecuTorch program (.pte, fp32 or int8)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -19,10 +20,30 @@ from ._torchscript_fix import drop_dangling_builtin_ids
 
 __all__ = ["FORMATS", "export"]
 
-FORMATS = ("onnx", "torchscript", "pt2")
+FORMATS = ("onnx", "torchscript", "pt2", "executorch", "executorch-int8")
 """The formats :func:`export` writes."""
 
-ExportFormat = Literal["onnx", "torchscript", "pt2"]
+EXECUTORCH_FORMATS = ("executorch", "executorch-int8")
+"""The formats written by :func:`mnaszoo.deploy.executorch.export_executorch`."""
+
+ExportFormat = Literal["onnx", "torchscript", "pt2", "executorch", "executorch-int8"]
+
+
+def _check_executorch_args(fmt: object, calibration: object, preprocess: object) -> None:
+    if fmt not in EXECUTORCH_FORMATS and preprocess:
+        raise InvalidArgumentError(
+            f"preprocess applies to the ExecuTorch formats only, not {fmt!r}."
+        )
+    if fmt == "executorch-int8" and calibration is None:
+        raise InvalidArgumentError(
+            "format='executorch-int8' needs calibration=: a few hundred preprocessed training"
+            " images (an NCHW float tensor or a DataLoader), as mnaszoo.make_transform makes them."
+        )
+    if fmt != "executorch-int8" and calibration is not None:
+        raise InvalidArgumentError(
+            f"calibration applies to format='executorch-int8' only, not {fmt!r}; for int8 ONNX"
+            " use mnaszoo.quantize_int8."
+        )
 
 
 def _check_args(
@@ -32,13 +53,19 @@ def _check_args(
         raise ArgumentTypeError(f"model must be a torch module, got {type(model).__name__}.")
     check_choice("export format", fmt, FORMATS)
     static: int | None
-    if batch == "dynamic":
+    if batch is None:
+        static = 1 if fmt in EXECUTORCH_FORMATS else None
+    elif batch == "dynamic":
+        if fmt in EXECUTORCH_FORMATS:
+            raise InvalidArgumentError(
+                "ExecuTorch programs have a static batch; pass batch= an int (default 1)."
+            )
         static = None
     elif isinstance(batch, str):
         raise InvalidArgumentError(f"batch must be 'dynamic' or an int >= 1, got {batch!r}.")
     else:
         static = check_int("batch", batch, minimum=1)
-    size = check_input_size(input_size)
+    size = (224, 224) if input_size is None else check_input_size(input_size)
     if opset is not None:
         if fmt != "onnx":
             raise InvalidArgumentError(f"opset applies to format='onnx' only, not {fmt!r}.")
@@ -93,11 +120,13 @@ def export(
     path: str | os.PathLike[str],
     format: ExportFormat = "onnx",
     *,
-    batch: Literal["dynamic"] | int = "dynamic",
-    input_size: int | tuple[int, int] = 224,
+    batch: Literal["dynamic"] | int | None = None,
+    input_size: int | tuple[int, int] | None = None,
     opset: int | None = None,
+    preprocess: bool = False,
+    calibration: torch.Tensor | Iterable[Any] | None = None,
 ) -> Path:
-    """Write ``model`` to ``path`` as ONNX, TorchScript or a ``torch.export`` program.
+    """Write ``model`` to ``path`` as ONNX, TorchScript, a ``torch.export`` or ExecuTorch program.
 
     The model is exported in eval mode (a model in training mode is switched to eval for the
     export and back afterwards); pass an :func:`mnaszoo.optimize_for_inference` copy to export
@@ -117,26 +146,41 @@ def export(
       ``input_size`` do not constrain them. (PyTorch deprecates TorchScript; prefer ``"pt2"``.)
     - ``"pt2"``: ``torch.export.export``, saved with ``torch.export.save``; load with
       ``torch.export.load(path).module()``.
+    - ``"executorch"``: an ExecuTorch program (``.pte``) delegated to XNNPACK, for Android, iOS
+      and embedded Linux (see the deployment guide, docs/deploy.md); static batch (default 1)
+      and image size (default: the weights' recipe); ``preprocess=True`` puts the
+      normalisation in the program (a uint8 NHWC image in). Run it with
+      :class:`mnaszoo.ExecuTorchModel`. Needs ``pip install "mnaszoo[edge]"``.
+    - ``"executorch-int8"``: the same, quantized to int8 for XNNPACK (PT2E, per-channel
+      weights, static activation ranges) after calibration on ``calibration``.
 
     Args:
         model: the model to export (any ``nn.Module`` taking one NCHW tensor).
         path: the output file (``.onnx``, ``.pt``, ``.pt2`` by convention); its directory must
             exist.
-        format: ``"onnx"``, ``"torchscript"`` or ``"pt2"``.
+        format: one of :data:`FORMATS`.
         batch: ``"dynamic"`` for any batch size, or an int to fix it (ONNX and pt2 then reject
-            other batch sizes).
+            other batch sizes). Default (``None``): dynamic, but 1 for the ExecuTorch formats,
+            which need a static batch.
         input_size: the traced image size, an int or ``(height, width)``; fixed in the exported
-            ONNX and pt2 graphs.
+            ONNX, pt2 and ExecuTorch graphs. Default (``None``): 224; for ExecuTorch the
+            weights' recipe (int8: the calibration images' size).
         opset: the ONNX opset version (ONNX only).
+        preprocess: ExecuTorch only: a uint8 ``(batch, height, width, 3)`` RGB input,
+            normalised inside the program with the weights' mean and std.
+        calibration: ``"executorch-int8"`` only (and required there): preprocessed images
+            exactly as the model sees them, as :func:`mnaszoo.quantize_int8` takes them.
 
     Returns:
         The path written.
 
     Raises:
         InvalidArgumentError: an unknown format, a bad ``batch``, ``input_size`` or ``opset``,
-            or a missing output directory.
+            ``calibration`` missing for int8 (or empty, or given to another format), or a
+            missing output directory.
         ArgumentTypeError: ``model`` is not a torch module, or an argument has the wrong type.
-        MnaszooError: ONNX export without the ``onnx`` extra installed.
+        MnaszooError: ONNX export without the ``onnx`` extra installed, ExecuTorch export
+            without the ``edge`` extra.
 
     Example:
         >>> import tempfile, torch, mnaszoo
@@ -148,6 +192,18 @@ def export(
         torch.Size([3, 1000])
     """
     static, size = _check_args(model, format, batch, input_size, opset)
+    _check_executorch_args(format, calibration, preprocess)
+    if format in EXECUTORCH_FORMATS:
+        from .executorch import export_executorch
+
+        return export_executorch(
+            model,
+            path,
+            input_size=input_size,
+            batch=1 if static is None else static,
+            preprocess=preprocess,
+            calibration=calibration,
+        )
     target = Path(os.fspath(path))
     # torch.export specialises a traced size of 1, so a dynamic batch is traced with 2.
     example = _example_input(model, 2 if static is None else static, size)

@@ -32,6 +32,7 @@ from torch import nn
 
 from .._validate import check_bool
 from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from ._calibration import calibration_batches
 
 __all__ = ["CALIBRATION_METHODS", "quantize_int8"]
 
@@ -39,57 +40,9 @@ CalibrationMethod = Literal["minmax", "entropy", "percentile"]
 CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
 """How activation ranges are set from the calibration images (onnxruntime's methods)."""
 
-_CHUNK = 16  # calibration images per onnxruntime call: bounds the calibrator's memory
-MIN_CALIBRATION_IMAGES = 16
-"""Fewer calibration images than this are refused: activation ranges from a handful of images
-clip the others (an empty set gave a model whose logits were constant)."""
 MIN_AGREEMENT = 0.5
 """The quantized model must pick the float model's top-1 class on at least this share of the
 calibration images, or it is refused (a sound int8 MnasNet agrees on 90% or more)."""
-
-
-def _calibration_batches(calibration: object) -> list[torch.Tensor]:
-    if isinstance(calibration, torch.Tensor):
-        items: list[object] = [calibration]
-    elif isinstance(calibration, Iterable) and not isinstance(calibration, (str, bytes)):
-        items = list(calibration)
-    else:
-        raise ArgumentTypeError(
-            "calibration must be an NCHW float tensor of preprocessed images or an iterable of"
-            f" them, got {type(calibration).__name__}; build it with mnaszoo.make_transform."
-        )
-    batches: list[torch.Tensor] = []
-    for index, item in enumerate(items):
-        # A (batch, labels) pair from a DataLoader: keep the images.
-        if isinstance(item, (tuple, list)) and item and isinstance(item[0], torch.Tensor):
-            item = item[0]
-        if not isinstance(item, torch.Tensor) or not item.is_floating_point():
-            raise ArgumentTypeError(
-                f"calibration item {index} must be a float tensor, got {type(item).__name__}."
-            )
-        if item.ndim == 3:
-            item = item.unsqueeze(0)
-        if item.ndim != 4:
-            raise InvalidArgumentError(
-                f"calibration item {index} must be NCHW (or CHW), got shape {tuple(item.shape)}."
-            )
-        if not torch.isfinite(item).all():
-            raise InvalidArgumentError(f"calibration item {index} holds NaN or infinite values.")
-        batches.extend(torch.split(item.detach().to("cpu", torch.float32), _CHUNK))
-    batches = [b for b in batches if len(b)]
-    shapes = {tuple(b.shape[1:]) for b in batches}
-    if len(shapes) > 1:
-        raise InvalidArgumentError(
-            f"calibration images must share one shape, got {sorted(shapes)}; use one transform."
-        )
-    count = sum(len(b) for b in batches)
-    if count < MIN_CALIBRATION_IMAGES:
-        what = "is empty" if count == 0 else f"has only {count} image(s)"
-        raise InvalidArgumentError(
-            f"calibration {what}; at least {MIN_CALIBRATION_IMAGES} are needed (a few hundred"
-            " preprocessed images from your data are best)."
-        )
-    return batches
 
 
 class _Reader:
@@ -245,7 +198,7 @@ def quantize_int8(
         ("reduce_range", reduce_range),
     ):
         check_bool(flag, value)
-    batches = _calibration_batches(calibration)
+    batches = calibration_batches(calibration)
     if not onnxruntime_available():
         raise MnaszooError("int8 quantization needs onnx extras: pip install 'mnaszoo[onnx]'.")
     from onnxruntime.quantization import (

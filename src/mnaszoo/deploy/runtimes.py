@@ -10,6 +10,10 @@ models through :func:`make_runner`, so a runtime means the same thing everywhere
 - ``"onnxruntime"``: exported to ONNX for a static input shape, run by onnxruntime.
 - ``"onnxruntime-int8"``: :func:`~mnaszoo.deploy.quantization.quantize_int8` of the model
   (calibrated on random images: representative speed, not accuracy), run by onnxruntime.
+- ``"executorch"``: an XNNPACK-delegated ExecuTorch program of the model
+  (:func:`mnaszoo.export` with ``format="executorch"``), run by ExecuTorch's Python runtime with
+  its thread pool set to ``threads`` (``mnaszoo[edge]``).
+- ``"executorch-int8"``: the same, PT2E int8 (calibrated on random images).
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ import torch
 from torch import nn
 
 from .._validate import check_choice
+from ..errors import InvalidArgumentError
 
 __all__ = ["RUNTIMES", "Runner", "Runtime", "make_runner"]
 
-Runtime = Literal["torch", "torch-optimized", "onnxruntime", "onnxruntime-int8"]
+Runtime = Literal[
+    "torch", "torch-optimized", "onnxruntime", "onnxruntime-int8", "executorch", "executorch-int8"
+]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 """Every runtime, in the order the benchmark reports them."""
 
@@ -105,6 +112,29 @@ def _onnx_runner(
     return Runner(runtime, prepare, run)
 
 
+def _executorch_runner(
+    model: nn.Module, runtime: str, example: torch.Tensor, workdir: Path, threads: int | None
+) -> Runner:
+    from .executorch import ExecuTorchModel, export_executorch
+
+    cpu_model = model.to("cpu").eval()
+    shape = tuple(example.shape)
+    path = workdir / f"model_{id(model)}_{'x'.join(map(str, shape))}_{runtime}.pte"
+    calibration = None
+    if runtime == "executorch-int8":
+        generator = torch.Generator().manual_seed(0)
+        calibration = torch.randn(8, *shape[1:], generator=generator)
+    export_executorch(
+        cpu_model, path, input_size=(shape[2], shape[3]), batch=shape[0], calibration=calibration
+    )
+    program = ExecuTorchModel(path, threads=threads)
+
+    def prepare(x: torch.Tensor) -> torch.Tensor:
+        return x.detach().to("cpu", torch.float32).contiguous()
+
+    return Runner(runtime, prepare, program)
+
+
 def make_runner(
     model: nn.Module,
     runtime: str,
@@ -123,15 +153,21 @@ def make_runner(
         example: an input of the shape the runner will be called with (the ONNX graph is
             exported for that static shape).
         workdir: where exported files are written (the caller owns and removes it).
-        threads: onnxruntime's intra-op threads (``None``: its default); torch uses its own
-            setting (see :func:`torch.set_num_threads`).
+        threads: onnxruntime's intra-op threads (``None``: its default), or the size of
+            ExecuTorch's (process-wide) thread pool; torch uses its own setting (see
+            :func:`torch.set_num_threads`).
         device: ``"cpu"`` or ``"cuda"``.
 
     Raises:
         InvalidArgumentError: an unknown runtime.
-        MnaszooError: an onnxruntime runtime without the ``onnx`` extra installed.
+        MnaszooError: an onnxruntime runtime without the ``onnx`` extra installed, an
+            ExecuTorch runtime without the ``edge`` extra.
     """
     check_choice("runtime", runtime, RUNTIMES)
     if runtime in ("torch", "torch-optimized"):
         return _torch_runner(model, runtime, device)
+    if runtime.startswith("executorch"):
+        if device != "cpu":
+            raise InvalidArgumentError(f"{runtime} runs on the CPU only, not {device!r}.")
+        return _executorch_runner(model, runtime, example, workdir, threads)
     return _onnx_runner(model, runtime, example, workdir, threads, device)
