@@ -105,8 +105,10 @@ def test_failed_write_leaves_the_old_checkpoint(
 
 
 def test_bad_directories(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"local directory .* does not exist"):
+        mnaszoo.from_pretrained(tmp_path / "nothing" / "here")  # a path: never sent to the Hub
     with pytest.raises(InvalidArgumentError, match="neither a directory written by"):
-        mnaszoo.from_pretrained(tmp_path / "nothing" / "here")
+        mnaszoo.from_pretrained("nothing-here")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(CorruptCheckpointError, match=r"lacks model\.safetensors"):
         mnaszoo.from_pretrained(tmp_path)

@@ -131,7 +131,8 @@ def check_device(device: object, name: str = "device") -> Any:
     try:
         parsed = torch.device(device)  # type: ignore[call-overload]
     except (RuntimeError, TypeError) as error:
-        raise InvalidArgumentError(f"Unknown {name} {device!r}: {error}") from error
+        where = "" if name == "device" else f" ({name})"
+        raise InvalidArgumentError(f"Unknown device {device!r}{where}: {error}") from error
     if parsed.type == "meta":
         raise InvalidArgumentError(
             f"{name} {device!r} holds no data, so nothing can run there; use cpu or cuda."
