@@ -24,12 +24,12 @@ from ..errors import (
     MnaszooError,
     WeightsNotCachedError,
 )
-from . import bench, download, evaluate, info, listing, predict, search
+from . import bench, download, evaluate, info, latency_kit, listing, predict, search
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Each command module adds its parser (add_parser) and runs it (run), in the order of --help.
-COMMANDS = (listing, info, predict, download, evaluate, bench, search)
+COMMANDS = (listing, info, predict, download, evaluate, bench, search, latency_kit)
 
 PROG = "mnaszoo"
 
@@ -41,6 +41,8 @@ examples:
   mnaszoo download --all             fill the cache for offline use
   mnaszoo evaluate imagenet/val --model mnasnet_b1 --weights tv_in1k
   mnaszoo search runs/search --budget 30   architecture search on digits (needs mnaszoo[examples])
+  mnaszoo search runs/mine --data photos/ --finalize 1   search on your images, train the best
+  mnaszoo latency-kit kit/           blocks + runner to measure latency on your device
 
 Exit status: 0 success, 1 error (one line on stderr; --debug shows the traceback), 2 usage.
 """

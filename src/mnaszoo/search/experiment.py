@@ -85,6 +85,7 @@ def search_digits(
     calibrate: int = 8,
     validate: int = 0,
     progress: bool = True,
+    predictor: str = "layers",
 ) -> SearchResult:
     """Search the default space on the digits proxy task; write the results to ``output``.
 
@@ -119,6 +120,10 @@ def search_digits(
         validate: after the search, measure this many held-out networks end to end and store the
             predictor's Spearman correlation and error in ``summary.json`` (0 skips it; else >= 2).
         progress: show a progress line on stderr.
+        predictor: ``"layers"`` (the per-layer :class:`~mnaszoo.search.latency_table.LatencyTable`)
+            or ``"context"`` (blocks timed in context, calibrated per backend:
+            :class:`~mnaszoo.search.context_table.ContextLatencyTable`). A ``table_path`` holding
+            an in-context or device table uses it whatever this says.
 
     Returns:
         The :class:`~mnaszoo.search.runner.SearchResult`, every trial included.
@@ -156,6 +161,7 @@ def search_digits(
         image_size=image_size,
         threads=threads,
         calibrate=calibrate,
+        predictor=predictor,
     )
     settings = run_settings(
         setup,

@@ -1,0 +1,152 @@
+"""How right is the in-context latency predictor? MAPE and Spearman on held-out networks.
+
+For each backend, a :class:`mnaszoo.search.context_table.ContextLatencyTable` times every layer of
+the networks in context and fits its calibration on 8 calibration networks of the default search
+space; then 30 other random networks of the space are measured end to end, as a user runs them
+(``mnaszoo.build``; ``optimize_for_inference``; for onnxruntime the real ``mnaszoo.export`` ONNX
+file of the BatchNorm-folded model), interleaved, and compared with the predictions.
+
+    python benchmarks/latency_predictor.py --backends torch torch-optimized onnxruntime
+
+Prints one Markdown row per backend and writes ``--out`` (JSON with every prediction and
+measurement). Timings use one thread; ``--clock thread`` (CPU time of the timing thread) makes
+them robust to other processes on a shared machine, ``--clock wall`` is elapsed time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnaszoo.deploy._timing import intra_op_threads
+from mnaszoo.models.factory import build
+from mnaszoo.models.specs import NetworkSpec
+from mnaszoo.search._context_runners import Call, ort_call, torch_call
+from mnaszoo.search.context_table import ContextLatencyTable
+from mnaszoo.search.latency_setup import CALIBRATION_SEED, sample_specs
+from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.steady import time_steady
+from mnaszoo.search.validation import spearman_correlation
+
+
+def exported_call(spec: NetworkSpec, image_size: int, num_classes: int, folder: Path) -> Call:
+    """The network as ``mnaszoo export`` writes it (BatchNorm folded), in onnxruntime."""
+    from mnaszoo.deploy.onnx_runtime import export_folded
+
+    with torch.random.fork_rng(devices=[]):
+        model = build(spec, num_classes=num_classes).eval()
+    path = folder / f"{spec.name}.onnx"
+    export_folded(model, path, (image_size, image_size))
+    return ort_call(path.read_bytes(), (1, 3, image_size, image_size), 1)
+
+
+def end_to_end(
+    specs: list[NetworkSpec], backend: str, args: argparse.Namespace, folder: Path
+) -> list[float]:
+    calls: list[Call] = []
+    for spec in specs:
+        if backend == "onnxruntime":
+            calls.append(exported_call(spec, args.image_size, args.num_classes, folder))
+        else:
+            with torch.random.fork_rng(devices=[]):
+                model = build(spec, num_classes=args.num_classes)
+            shape = (1, 3, args.image_size, args.image_size)
+            calls.append(torch_call(model, shape, backend == "torch-optimized"))
+    with intra_op_threads(1):
+        timings = time_steady(
+            calls,
+            names=[s.name for s in specs],
+            rounds=args.rounds,
+            per_round=args.per_round,
+            clock=args.clock,
+            max_spread=args.max_spread,
+        )
+    noisy = sum(t.noisy for t in timings)
+    if noisy:
+        print(f"  {backend}: {noisy} of {len(timings)} end-to-end timings stayed noisy")
+    return [t.ms for t in timings]
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    space = SearchSpace()
+    calibration = sample_specs(space, args.calibration, CALIBRATION_SEED, "calibration")
+    held_out = sample_specs(space, args.held_out, "mnaszoo-latency-held-out", "held_out")
+    table = ContextLatencyTable(
+        backend=backend,
+        image_size=args.image_size,
+        num_classes=args.num_classes,
+        clock=args.clock,
+        rounds=args.rounds,
+        per_round=args.per_round,
+        max_spread=args.max_spread,
+    )
+    started = time.perf_counter()
+    table.prefill(calibration + held_out)
+    fit = table.fit_calibration(calibration)
+    table_seconds = time.perf_counter() - started
+    predicted = [table.predict(spec) for spec in held_out]
+    with tempfile.TemporaryDirectory(prefix="mnaszoo-bench-") as folder:
+        measured = end_to_end(held_out, backend, args, Path(folder))
+    errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
+    noisy_entries = sum(t.noisy for t in table.entries.values())
+    return {
+        "backend": backend,
+        "networks": len(held_out),
+        "mape": sum(errors) / len(errors),
+        "max_error": max(errors),
+        "within_10pct": sum(e <= 0.10 for e in errors) / len(errors),
+        "spearman": spearman_correlation(predicted, measured),
+        "measured_ms": measured,
+        "predicted_ms": predicted,
+        "calibration": {
+            "scale": fit.scale,
+            "per_layer_ms": fit.per_layer_ms,
+            "offset": fit.offset,
+            "fit_mape": fit.fit_mape,
+            "samples": fit.samples,
+        },
+        "entries": len(table),
+        "noisy_entries": noisy_entries,
+        "table_seconds": table_seconds,
+        "fingerprint": table.fingerprint,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backends", nargs="+", default=["torch", "torch-optimized", "onnxruntime"]
+    )
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--held-out", type=int, default=30)
+    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--clock", choices=("wall", "thread"), default="thread")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--max-spread", type=float, default=0.2)
+    parser.add_argument("--out", default="latency_predictor.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = []
+    print("| backend | networks | MAPE | worst | within 10% | Spearman |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for backend in args.backends:
+        row = run_backend(backend, args)
+        results.append(row)
+        print(
+            f"| {backend} | {row['networks']} | {row['mape']:.1%} | {row['max_error']:.1%} |"
+            f" {row['within_10pct']:.0%} | {row['spearman']:.3f} |",
+            flush=True,
+        )
+    Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
