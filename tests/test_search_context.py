@@ -18,12 +18,8 @@ from mnaszoo.errors import InvalidArgumentError, SearchStateError
 from mnaszoo.models.layers import ConvBnAct, make_block
 from mnaszoo.models.plan import BlockPlan, resolve_plan
 from mnaszoo.models.specs import BlockKind
-from mnaszoo.search.context_table import (
-    ContextLatencyTable,
-    context_layers,
-    device_cpu,
-    fit_context_calibration,
-)
+from mnaszoo.search.context_fit import device_cpu, fit_context_calibration
+from mnaszoo.search.context_table import ContextLatencyTable, context_layers
 from mnaszoo.search.space import SearchSpace
 from mnaszoo.search.steady import NoisyMeasurementError, SteadyTiming, time_steady
 

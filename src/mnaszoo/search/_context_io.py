@@ -6,6 +6,7 @@ from typing import Any
 
 from .._validate import check_int
 from ..errors import InvalidArgumentError
+from .context_fit import DEVICE_FORMAT, ContextCalibration, fit_context_calibration
 from .steady import SteadyTiming
 
 
@@ -16,8 +17,6 @@ def _entries(data: Any) -> dict[str, SteadyTiming]:
 
 
 def _calibration(data: Any) -> Any:
-    from .context_table import ContextCalibration
-
     if data is None:
         return None
     fields = ("scale", "per_layer_ms", "offset", "samples", "fit_mape", "max_spread")
@@ -36,8 +35,6 @@ def _calibration(data: Any) -> Any:
 
 def table_from_data(cls: Any, data: dict[str, Any]) -> Any:
     """Build a :class:`~mnaszoo.search.context_table.ContextLatencyTable` from saved data."""
-    from .context_table import DEVICE_FORMAT, fit_context_calibration
-
     if data["version"] != 1:
         raise InvalidArgumentError(f"version {data['version']!r} is not supported (expected 1)")
     if data["format"] == DEVICE_FORMAT:

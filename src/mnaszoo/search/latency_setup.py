@@ -14,7 +14,8 @@ from typing import Any
 from .._validate import check_choice, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..models.specs import NetworkSpec
-from .context_table import DEVICE_FORMAT, TABLE_FORMAT, ContextLatencyTable
+from .context_fit import DEVICE_FORMAT, TABLE_FORMAT
+from .context_table import ContextLatencyTable
 from .latency_table import LatencyTable
 from .space import SearchSpace
 from .timing import BACKENDS
