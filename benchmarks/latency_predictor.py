@@ -1,10 +1,11 @@
 """How right is the in-context latency predictor? MAPE and Spearman on held-out networks.
 
 For each backend, a :class:`mnaszoo.search.context_table.ContextLatencyTable` times every layer of
-the networks in context and fits its calibration on 8 calibration networks of the default search
-space; then 30 other random networks of the space are measured end to end, as a user runs them
-(``mnaszoo.build``; ``optimize_for_inference``; for onnxruntime the real ``mnaszoo.export`` ONNX
-file of the BatchNorm-folded model), interleaved, and compared with the predictions.
+the networks in context. Then 8 calibration networks and 30 other random networks of the default
+search space are measured end to end as a user runs them (``mnaszoo.build``;
+``optimize_for_inference``; for onnxruntime the real ``mnaszoo.export`` ONNX file of the
+BatchNorm-folded model), in one interleaved batch; the calibration is fitted on the 8, and the
+predictions for the 30 held-out networks are compared with their measurements.
 
     python benchmarks/latency_predictor.py --backends torch torch-optimized onnxruntime
 
@@ -24,14 +25,13 @@ from typing import Any
 
 import torch
 
-from mnaszoo.deploy._timing import intra_op_threads
 from mnaszoo.models.factory import build
 from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search._context_runners import Call, ort_call, torch_call
 from mnaszoo.search.context_table import ContextLatencyTable
 from mnaszoo.search.latency_setup import CALIBRATION_SEED, sample_specs
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.steady import time_steady
+from mnaszoo.search.steady import SteadyTiming
 from mnaszoo.search.validation import spearman_correlation
 
 
@@ -47,8 +47,12 @@ def exported_call(spec: NetworkSpec, image_size: int, num_classes: int, folder: 
 
 
 def end_to_end(
-    specs: list[NetworkSpec], backend: str, args: argparse.Namespace, folder: Path
-) -> list[float]:
+    specs: list[NetworkSpec],
+    table: ContextLatencyTable,
+    args: argparse.Namespace,
+    folder: Path,
+) -> list[SteadyTiming]:
+    backend = table.backend
     calls: list[Call] = []
     for spec in specs:
         if backend == "onnxruntime":
@@ -58,19 +62,12 @@ def end_to_end(
                 model = build(spec, num_classes=args.num_classes)
             shape = (1, 3, args.image_size, args.image_size)
             calls.append(torch_call(model, shape, backend == "torch-optimized"))
-    with intra_op_threads(1):
-        timings = time_steady(
-            calls,
-            names=[s.name for s in specs],
-            rounds=args.rounds,
-            per_round=args.per_round,
-            clock=args.clock,
-            max_spread=args.max_spread,
-        )
+    # In the table's units: interleaved with its reference block (see time_calls).
+    timings = table.time_calls(calls, [s.name for s in specs])
     noisy = sum(t.noisy for t in timings)
     if noisy:
         print(f"  {backend}: {noisy} of {len(timings)} end-to-end timings stayed noisy")
-    return [t.ms for t in timings]
+    return timings
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -85,14 +82,18 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         rounds=args.rounds,
         per_round=args.per_round,
         max_spread=args.max_spread,
+        retries=args.retries,
     )
     started = time.perf_counter()
     table.prefill(calibration + held_out)
-    fit = table.fit_calibration(calibration)
     table_seconds = time.perf_counter() - started
-    predicted = [table.predict(spec) for spec in held_out]
+    # The calibration and held-out networks are timed end to end in one interleaved batch, all
+    # as users run them (for onnxruntime: the real export); the fit sees the calibration ones.
     with tempfile.TemporaryDirectory(prefix="mnaszoo-bench-") as folder:
-        measured = end_to_end(held_out, backend, args, Path(folder))
+        timings = end_to_end(calibration + held_out, table, args, Path(folder))
+    fit = table.fit_calibration(calibration, timings[: len(calibration)])
+    predicted = [table.predict(spec) for spec in held_out]
+    measured = [t.ms for t in timings[len(calibration) :]]
     errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
     noisy_entries = sum(t.noisy for t in table.entries.values())
     return {
@@ -110,7 +111,13 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             "offset": fit.offset,
             "fit_mape": fit.fit_mape,
             "samples": fit.samples,
+            "form": fit.form,
+            "loo_mape": fit.loo_mape,
         },
+        # Everything needed to refit offline: raw sums, layer counts, all end-to-end timings.
+        "raw_sums_ms": [table.predict_raw(s) for s in calibration + held_out],
+        "layers": [len(table.layers(s)) for s in calibration + held_out],
+        "end_to_end": [t.to_dict() for t in timings],
         "entries": len(table),
         "noisy_entries": noisy_entries,
         "table_seconds": table_seconds,
@@ -131,6 +138,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--max-spread", type=float, default=0.2)
+    parser.add_argument("--retries", type=int, default=1)
     parser.add_argument("--out", default="latency_predictor.json")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -30,6 +30,8 @@ def _calibration(data: Any) -> Any:
         samples=check_int("calibration samples", values["samples"], minimum=3),
         fit_mape=float(values["fit_mape"]),
         max_spread=float(values["max_spread"]),
+        form=str(data.get("form", "scale+per_layer")),
+        loo_mape=float(data.get("loo_mape", 0.0)),
     )
 
 
@@ -56,6 +58,8 @@ def table_from_data(cls: Any, data: dict[str, Any]) -> Any:
     )
     table.origin = {k: stored[k] for k in ("runtime", "device_cpu", "source")}
     table.frozen = bool(data["frozen"])
+    reference = settings.get("reference_ms")
+    table.reference_ms = None if reference is None else float(reference)
     table._entries = _entries(data["entries"])
     table._calibration = _calibration(data["calibration"])
     return table

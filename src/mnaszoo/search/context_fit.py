@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from ..errors import InvalidArgumentError
 from .steady import SteadyTiming
 
-__all__ = ["ContextCalibration", "device_cpu", "fit_context_calibration", "runtime_version"]
+__all__ = [
+    "FORMS",
+    "ContextCalibration",
+    "device_cpu",
+    "fit_context_calibration",
+    "runtime_version",
+]
 
 TABLE_FORMAT = "mnaszoo-context-latency-table"
 DEVICE_FORMAT = "mnaszoo-device-latency-table"
@@ -34,6 +40,8 @@ class ContextCalibration:
         samples: calibration networks it was fitted on.
         fit_mape: mean absolute percentage error of the fit on those networks.
         max_spread: the largest spread among their end-to-end timings.
+        form: which of :data:`FORMS` was chosen (the smallest leave-one-out error).
+        loo_mape: its leave-one-out error: the error to expect on networks it did not see.
     """
 
     scale: float
@@ -42,6 +50,8 @@ class ContextCalibration:
     samples: int
     fit_mape: float
     max_spread: float
+    form: str = "scale+per_layer"
+    loo_mape: float = 0.0
 
     def apply(self, total: float, layers: int) -> float:
         """The calibrated prediction for a summed ``total`` over ``layers`` layers."""
@@ -66,6 +76,60 @@ def _solve(rows: list[list[float]], targets: list[float]) -> list[float]:
     return [b[i] / a[i][i] for i in range(n)]
 
 
+# The calibration forms, simplest first: (name, fits scale?, fits per-layer?, fits offset?).
+FORMS: tuple[tuple[str, bool, bool, bool], ...] = (
+    ("sum", False, False, False),
+    ("sum+offset", False, False, True),
+    ("sum+per_layer", False, True, True),
+    ("scale+offset", True, False, True),
+    ("scale+per_layer", True, True, True),
+)
+
+
+def _fit_form(
+    form: tuple[str, bool, bool, bool], points: list[tuple[float, int, float]]
+) -> tuple[float, float, float]:
+    """``(scale, per_layer, offset)`` of one form by least squares on ``(sum, layers, ms)``."""
+    _, fit_scale, fit_layers, fit_offset = form
+    rows = [
+        [
+            value
+            for value, used in ((t, fit_scale), (float(n), fit_layers), (1.0, fit_offset))
+            if used
+        ]
+        for t, n, _ in points
+    ]
+    # A term that is not fitted keeps its fixed value (scale 1, per-layer 0, offset 0).
+    targets = [y - (0.0 if fit_scale else t) for t, _, y in points]
+    solution = iter(_solve(rows, targets)) if rows[0] else iter(())
+    scale = next(solution) if fit_scale else 1.0
+    per_layer = next(solution) if fit_layers else 0.0
+    offset = next(solution) if fit_offset else 0.0
+    return scale, per_layer, offset
+
+
+def _mape(params: tuple[float, float, float], points: list[tuple[float, int, float]]) -> float:
+    scale, per_layer, offset = params
+    return math.fsum(abs(scale * t + per_layer * n + offset - y) / y for t, n, y in points) / len(
+        points
+    )
+
+
+def _loo_error(form: tuple[str, bool, bool, bool], points: list[tuple[float, int, float]]) -> float:
+    """Leave-one-out error: how well the form predicts a network it was not fitted on."""
+    unknowns = sum(form[1:])
+    if len(points) - 1 < unknowns + 1:
+        return math.inf  # too few points to fit it and still leave one out
+    errors: list[float] = []
+    for index, point in enumerate(points):
+        rest = points[:index] + points[index + 1 :]
+        try:
+            errors.append(_mape(_fit_form(form, rest), [point]))
+        except InvalidArgumentError:
+            return math.inf
+    return math.fsum(errors) / len(errors)
+
+
 def fit_context_calibration(
     totals: Sequence[float],
     layers: Sequence[int],
@@ -73,11 +137,15 @@ def fit_context_calibration(
     *,
     max_spread: float,
 ) -> ContextCalibration:
-    """Fit :class:`ContextCalibration` on steady end-to-end timings; noisy ones are left out.
+    """Fit a :class:`ContextCalibration` on steady end-to-end timings; noisy ones are left out.
+
+    Several forms are tried, from the plain sum to ``scale * sum + per_layer * layers +
+    offset`` (:data:`FORMS`); the one with the smallest leave-one-out error on the calibration
+    networks is kept, so that a handful of networks timed on a noisy machine does not buy a
+    three-term fit of the noise.
 
     Raises:
-        InvalidArgumentError: fewer than 3 steady networks, networks that do not differ enough,
-            or a fit with a non-positive slope.
+        InvalidArgumentError: fewer than 3 steady networks, or no form that can be fitted.
     """
     steady = [i for i, t in enumerate(timings) if t.spread <= max_spread]
     if len(steady) < 3:
@@ -87,36 +155,28 @@ def fit_context_calibration(
             " busy: calibrate again when it is quieter (the spreads are"
             f" {', '.join(f'{t.spread:.0%}' for t in timings)})."
         )
-    rows = [[totals[i], float(layers[i]), 1.0] for i in steady]
-    y = [timings[i].ms for i in steady]
-    if len(steady) < 5 or len({layers[i] for i in steady}) < 2:
-        # Too few networks (or all of one depth) to identify a per-layer term too: 3 unknowns
-        # from 3 or 4 points would fit the noise exactly.
-        rows = [[r[0], r[2]] for r in rows]
-    try:
-        solution = _solve(rows, y)
-    except InvalidArgumentError:
-        raise InvalidArgumentError(
-            "The calibration networks are too alike to fit a calibration; use networks of"
-            " different size."
-        ) from None
-    scale, per_layer, offset = solution if len(solution) == 3 else (solution[0], 0.0, solution[1])
-    if scale <= 0:
-        raise InvalidArgumentError(
-            f"The calibration slope came out {scale:.3g} <= 0: the end-to-end timings do not grow"
-            " with the summed entries. Measure again with more rounds."
-        )
-    predicted = [
-        scale * r[0] + per_layer * layers[i] + offset for r, i in zip(rows, steady, strict=True)
-    ]
-    mape = math.fsum(abs(p - t) / t for p, t in zip(predicted, y, strict=True)) / len(y)
-    return ContextCalibration(
-        scale=scale,
-        per_layer_ms=per_layer,
-        offset=offset,
-        samples=len(steady),
-        fit_mape=mape,
-        max_spread=max(timings[i].spread for i in steady),
+    points = [(float(totals[i]), int(layers[i]), timings[i].ms) for i in steady]
+    scored = sorted(
+        ((_loo_error(form, points), index) for index, form in enumerate(FORMS)),
+    )
+    for error, index in scored:
+        if math.isinf(error):
+            break
+        params = _fit_form(FORMS[index], points)
+        if params[0] > 0:
+            return ContextCalibration(
+                scale=params[0],
+                per_layer_ms=params[1],
+                offset=params[2],
+                samples=len(steady),
+                fit_mape=_mape(params, points),
+                max_spread=max(timings[i].spread for i in steady),
+                form=FORMS[index][0],
+                loo_mape=error,
+            )
+    raise InvalidArgumentError(
+        "No calibration could be fitted: the end-to-end timings do not grow with the summed"
+        " entries. Measure again with more rounds, on a quieter machine."
     )
 
 

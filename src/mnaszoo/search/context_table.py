@@ -39,7 +39,7 @@ from .._validate import check_bool, check_choice, check_float, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..models.counting import conv_output_size
 from ..models.plan import BlockPlan, NetworkPlan
-from ..models.specs import NetworkSpec
+from ..models.specs import BlockKind, NetworkSpec
 from .context_fit import (
     DEVICE_FORMAT,
     TABLE_FORMAT,
@@ -182,6 +182,7 @@ class ContextLatencyTable:
             "source": "measured by mnaszoo",
         }
         self.measurements = 0
+        self.reference_ms: float | None = None
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -223,6 +224,45 @@ class ContextLatencyTable:
     def layers(self, spec: NetworkSpec | NetworkPlan) -> list[ContextLayer]:
         """The timed units of a network, input to output."""
         return context_layers(as_plan(spec), self.image_size, self.batch_size, self.num_classes)
+
+    def _reference_layer(self) -> ContextLayer:
+        # A mid-sized inverted residual block (MobileNetV2's second stage) at 1/4 resolution.
+        size = max(1, self.image_size // 4)
+        block = BlockPlan(0, 0, BlockKind.MB, 24, 144, 24, 3, 1, 0, True, 4)
+        return ContextLayer("reference", "block", (self.batch_size, 24, size, size), block=block)
+
+    def time_calls(
+        self, calls: Sequence[Callable[[], object]], names: Sequence[str]
+    ) -> list[SteadyTiming]:
+        """Time ``calls`` interleaved with a fixed reference block, in this table's units.
+
+        Other processes slow a shared machine down for minutes at a time (shared cores, caches,
+        memory bandwidth), even in CPU-time terms. The reference block runs in every batch, and
+        each batch's timings are scaled by ``reference_ms`` (the reference's first timing, kept
+        with the table) over the reference's timing in that batch, so that entries measured
+        minutes apart and the end-to-end calibration timings stay comparable. On a quiet machine
+        the factor is 1.
+        """
+        from ._context_runners import layer_call
+
+        reference = layer_call(self._reference_layer(), self.backend, self.threads)
+        timings = self._time([*calls, reference], [*names, "reference block"])
+        measured = timings[-1].ms
+        if self.reference_ms is None:
+            self.reference_ms = measured
+        factor = self.reference_ms / measured
+        return [
+            SteadyTiming(
+                t.ms * factor,
+                t.p25_ms * factor,
+                t.p75_ms * factor,
+                t.spread,
+                t.samples,
+                t.attempts,
+                t.noisy,
+            )
+            for t in timings[:-1]
+        ]
 
     def _time(
         self, calls: Sequence[Callable[[], object]], names: Sequence[str]
@@ -269,7 +309,8 @@ class ContextLatencyTable:
         for start in range(0, len(items), chunk):
             part = items[start : start + chunk]
             calls = [layer_call(layer, self.backend, self.threads) for layer in part]
-            for layer, timing in zip(part, self._time(calls, [x.key for x in part]), strict=True):
+            timed = self.time_calls(calls, [x.key for x in part])
+            for layer, timing in zip(part, timed, strict=True):
                 self._entries[layer.key] = timing
             self.measurements += len(part)
         return len(items)
@@ -312,7 +353,7 @@ class ContextLatencyTable:
             for s in specs
         ]
         names = [as_plan(s).spec.name for s in specs]
-        return self._time(calls, names)
+        return self.time_calls(calls, names)
 
     def measure(self, spec: NetworkSpec | NetworkPlan) -> float:
         """The end-to-end median latency of one network (:meth:`measure_timing`)."""
@@ -361,7 +402,11 @@ class ContextLatencyTable:
             "version": _VERSION,
             "fingerprint": self.fingerprint,
             "frozen": self.frozen,
-            "settings": {**self.timing, "max_spread": self.max_spread},
+            "settings": {
+                **self.timing,
+                "max_spread": self.max_spread,
+                "reference_ms": self.reference_ms,
+            },
             "calibration": None if self._calibration is None else asdict(self._calibration),
             "entries": {k: v.to_dict() for k, v in sorted(self._entries.items())},
         }
