@@ -245,7 +245,7 @@ def _run_images(args: argparse.Namespace) -> int:
         print(
             f"finalized trial {final.trial}: validation accuracy {100 * final.accuracy:.1f} %,"
             f" latency {final.latency_ms:.2f} ms -> {final.path}"
-            f" (mnaszoo predict IMAGE --model {final.path})"
+            f" (mnaszoo predict IMAGE --checkpoint {final.path})"
         )
     return 0
 
