@@ -125,6 +125,50 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def refit(path: str) -> list[dict[str, Any]]:
+    """Recompute the figures of a saved run with the current calibration code (no timing)."""
+    from mnaszoo.search.context_fit import fit_context_calibration
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    rows = []
+    for row in data["results"]:
+        n = data["args"]["calibration"]
+        raw, layers = row["raw_sums_ms"], row["layers"]
+        timings = [SteadyTiming.from_dict(t, "timing") for t in row["end_to_end"]]
+        fit = fit_context_calibration(
+            raw[:n], layers[:n], timings[:n], max_spread=data["args"]["max_spread"]
+        )
+        predicted = [fit.apply(t, k) for t, k in zip(raw[n:], layers[n:], strict=True)]
+        measured = [t.ms for t in timings[n:]]
+        errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
+        rows.append(
+            {
+                **row,
+                "mape": sum(errors) / len(errors),
+                "max_error": max(errors),
+                "within_10pct": sum(e <= 0.10 for e in errors) / len(errors),
+                "spearman": spearman_correlation(predicted, measured),
+                "predicted_ms": predicted,
+                "calibration": {
+                    "form": fit.form,
+                    "loo_mape": fit.loo_mape,
+                    "scale": fit.scale,
+                    "per_layer_ms": fit.per_layer_ms,
+                    "offset": fit.offset,
+                },
+            }
+        )
+    return rows
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    print(
+        f"| {row['backend']} | {row['networks']} | {row['mape']:.1%} | {row['max_error']:.1%} |"
+        f" {row['within_10pct']:.0%} | {row['spearman']:.3f} | {row['calibration']['form']} |",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -140,19 +184,23 @@ def main() -> None:
     parser.add_argument("--max-spread", type=float, default=0.2)
     parser.add_argument("--retries", type=int, default=1)
     parser.add_argument("--out", default="latency_predictor.json")
+    parser.add_argument(
+        "--refit", nargs="+", metavar="JSON", help="recompute saved runs' figures, no timing"
+    )
     args = parser.parse_args()
+    print("| backend | networks | MAPE | worst | within 10% | Spearman | calibration |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    if args.refit:
+        for path in args.refit:
+            for row in refit(path):
+                _print_row(row)
+        return
     torch.set_num_threads(1)
     results = []
-    print("| backend | networks | MAPE | worst | within 10% | Spearman |")
-    print("| --- | --- | --- | --- | --- | --- |")
     for backend in args.backends:
         row = run_backend(backend, args)
         results.append(row)
-        print(
-            f"| {backend} | {row['networks']} | {row['mape']:.1%} | {row['max_error']:.1%} |"
-            f" {row['within_10pct']:.0%} | {row['spearman']:.3f} |",
-            flush=True,
-        )
+        _print_row(row)
     Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
 
 

@@ -86,6 +86,10 @@ FORMS: tuple[tuple[str, bool, bool, bool], ...] = (
 )
 
 
+PARSIMONY = 1.2
+"""A richer calibration form must beat a simpler one's leave-one-out error by more than this."""
+
+
 def _fit_form(
     form: tuple[str, bool, bool, bool], points: list[tuple[float, int, float]]
 ) -> tuple[float, float, float]:
@@ -140,9 +144,9 @@ def fit_context_calibration(
     """Fit a :class:`ContextCalibration` on steady end-to-end timings; noisy ones are left out.
 
     Several forms are tried, from the plain sum to ``scale * sum + per_layer * layers +
-    offset`` (:data:`FORMS`); the one with the smallest leave-one-out error on the calibration
-    networks is kept, so that a handful of networks timed on a noisy machine does not buy a
-    three-term fit of the noise.
+    offset`` (:data:`FORMS`, simplest first); the simplest whose leave-one-out error on the
+    calibration networks is within :data:`PARSIMONY` times the smallest is kept, so that a
+    handful of networks timed on a noisy machine does not buy a three-term fit of the noise.
 
     Raises:
         InvalidArgumentError: fewer than 3 steady networks, or no form that can be fitted.
@@ -156,10 +160,14 @@ def fit_context_calibration(
             f" {', '.join(f'{t.spread:.0%}' for t in timings)})."
         )
     points = [(float(totals[i]), int(layers[i]), timings[i].ms) for i in steady]
-    scored = sorted(
-        ((_loo_error(form, points), index) for index, form in enumerate(FORMS)),
-    )
-    for error, index in scored:
+    errors = [_loo_error(form, points) for form in FORMS]
+    best = min(errors)
+    # Parsimony: the simplest form whose leave-one-out error is within PARSIMONY of the best;
+    # eight noisy networks cannot tell a slightly better fit of a richer form from noise.
+    candidates = [i for i, e in enumerate(errors) if e <= best * PARSIMONY + 1e-12]
+    candidates += [i for i in sorted(range(len(FORMS)), key=errors.__getitem__)]
+    for index in candidates:
+        error = errors[index]
         if math.isinf(error):
             break
         params = _fit_form(FORMS[index], points)
