@@ -132,4 +132,6 @@ def test_search_refuses_a_device_table_for_another_space(tmp_path: Path) -> None
     path.write_text(json.dumps(table))
     with pytest.raises(SearchStateError, match="no calibration networks"):
         search_images(tmp_path / "run", _folder(tmp_path / "d"), table_path=path, image_size=32)
+    with pytest.raises(InvalidArgumentError, match="validate"):
+        search_images(tmp_path / "run", tmp_path / "d", table_path=path, validate=2)
     assert SearchSpace().num_blocks == 7

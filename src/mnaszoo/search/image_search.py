@@ -14,12 +14,22 @@ import os
 from pathlib import Path
 
 from .._validate import check_choice, check_int
+from ..errors import InvalidArgumentError
 from ._session import DEFAULT_BUDGET, PREDICTORS, checked_setup, run_one, run_settings
+from .context_fit import DEVICE_FORMAT
 from .finalize import FinalModel, finalize_search
 from .image_data import load_image_folder_proxy
 from .runner import STRATEGIES, SearchResult
 
 __all__ = ["search_images"]
+
+
+def _is_device_table(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8")[:4096]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f'"format": "{DEVICE_FORMAT}"' in head
 
 
 def search_images(
@@ -103,6 +113,11 @@ def search_images(
     check_int("seed", seed, minimum=0)
     check_int("finalize", finalize, minimum=0)
     check_int("finalize_epochs", finalize_epochs, minimum=1)
+    if validate and table_path is not None and _is_device_table(Path(os.fspath(table_path))):
+        raise InvalidArgumentError(
+            "validate measures networks end to end here, but the device table describes another"
+            " device; validate on the device (python measure.py), or pass validate=0."
+        )
     task = load_image_folder_proxy(
         data,
         val=val,
