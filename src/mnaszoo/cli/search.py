@@ -1,9 +1,11 @@
-"""``mnaszoo search``: platform-aware architecture search (on handwritten digits)."""
+"""``mnaszoo search``: platform-aware architecture search, on handwritten digits or your own image
+folder (``--data``), with latency measured here or on a device (``--table`` from a latency kit)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +13,53 @@ from ..errors import MnaszooError
 from ._options import non_negative_int, positive_float, positive_int
 
 NAME = "search"
-HELP = "platform-aware architecture search on handwritten digits"
+HELP = "platform-aware architecture search on digits or your own images"
 DESCRIPTION = (
     "Search MnasNet's factorised space for networks that are accurate on a"
-    " short digits proxy task (scikit-learn, no download) and fast on this machine (a"
-    " measured per-layer latency table at --image-size). Writes state.json (rerun the same"
-    " command to continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with"
-    " matplotlib) into OUTPUT. With --compare, runs each strategy for each of --seeds with"
-    " equal budgets and writes comparison.md/json."
+    " short proxy task and fast on the target: by default scikit-learn's digits (no"
+    " download) and this machine (a measured latency table at --image-size); with --data, a"
+    " folder of your images (one subfolder per class); with --table FILE from"
+    " `mnaszoo latency-kit`, your device. Writes state.json (rerun the same command to"
+    " continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with matplotlib)"
+    " into OUTPUT; --finalize N trains the N best architectures fully into OUTPUT/final"
+    " (a save_pretrained folder). With --compare, runs each strategy for each of --seeds"
+    " with equal budgets and writes comparison.md/json."
 )
 
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     """Add the command's arguments to its parser."""
     sub.add_argument("output", metavar="OUTPUT", help="output folder")
+    data = sub.add_argument_group("your data (instead of digits)")
+    data.add_argument("--data", metavar="DIR", help="training images, one subfolder per class")
+    data.add_argument("--val", metavar="DIR", help="validation images, same class subfolders")
+    data.add_argument(
+        "--val-fraction",
+        type=positive_float,
+        default=0.2,
+        metavar="F",
+        help="share of each class held out when there is no --val (0.2)",
+    )
+    data.add_argument(
+        "--images-per-class", type=positive_int, metavar="N", help="proxy-train on at most N"
+    )
+    data.add_argument(
+        "--corrupt",
+        choices=("skip", "error"),
+        default="skip",
+        help="unreadable images: skip them (each reported with its path) or refuse (skip)",
+    )
+    data.add_argument("--augment", action="store_true", help="random flips and shifts in training")
+    data.add_argument(
+        "--finalize",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="afterwards, train the N best architectures fully into OUTPUT/final... (0)",
+    )
+    data.add_argument(
+        "--finalize-epochs", type=positive_int, default=30, metavar="N", help="their epochs (30)"
+    )
     sub.add_argument(
         "--strategy",
         choices=("controller", "ppo", "random"),
@@ -66,12 +101,17 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--proxy-size",
         type=positive_int,
-        default=16,
         metavar="N",
-        help="digits resolution for proxy training, >= 16 (16)",
+        help="proxy-training resolution, >= 16 (16 for digits, 32 for --data)",
     )
     sub.add_argument(
-        "--proxy-epochs", type=positive_int, default=2, metavar="N", help="epochs per trial (2)"
+        "--predictor",
+        choices=("layers", "context"),
+        help="latency predictor: per-layer sums, or blocks timed in context and calibrated per"
+        " backend (layers for digits, context for --data; a --table from a kit is context)",
+    )
+    sub.add_argument(
+        "--proxy-epochs", type=positive_int, metavar="N", help="epochs per trial (2; 3 with --data)"
     )
     sub.add_argument(
         "--train-limit",
@@ -84,7 +124,8 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--table",
         metavar="FILE",
-        help="latency table shared between runs (default: OUTPUT/latency_table.json)",
+        help="latency table shared between runs (default: OUTPUT/latency_table.json), or the"
+        " table.json a latency kit measured on your device",
     )
     sub.add_argument(
         "--calibrate",
@@ -128,6 +169,13 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit status."""
+    if args.data is not None:
+        return _run_images(args)
+    for flag, value in (("--val", args.val), ("--images-per-class", args.images_per_class)):
+        if value is not None:
+            args.subparser.error(f"{flag} needs --data")
+    if args.finalize or args.augment:
+        args.subparser.error("--finalize and --augment need --data")
     try:
         importlib.import_module("sklearn.datasets")
     except ImportError as error:
@@ -138,7 +186,6 @@ def run(args: argparse.Namespace) -> int:
         args.subparser.error("several --seeds need --compare")
     if args.strategies and not args.compare:
         args.subparser.error("--strategies needs --compare (or pass --strategy)")
-    from ..models.summary import describe as describe_spec
     from ..search import compare, experiment
 
     options: dict[str, Any] = {
@@ -147,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
         "reward": args.reward,
         "latency_backend": args.latency_backend,
         "image_size": args.image_size,
-        "proxy_size": args.proxy_size,
-        "proxy_epochs": args.proxy_epochs,
+        "proxy_size": args.proxy_size or 16,
+        "proxy_epochs": args.proxy_epochs or 2,
         "proxy_train_limit": args.train_limit or None,
         "threads": args.threads,
         "table_path": args.table,
@@ -164,9 +211,60 @@ def run(args: argparse.Namespace) -> int:
         print((Path(args.output) / "comparison.md").read_text(encoding="utf-8"), end="")
         print(f"runs, comparison.json and comparison.md in {args.output}")
         return 0
+    if args.predictor == "context":
+        options["predictor"] = "context"
     result = experiment.search_digits(
         args.output, strategy=args.strategy, seed=args.seeds[0], **options
     )
+    _report(result, args, num_classes=10)
+    return 0
+
+
+def _run_images(args: argparse.Namespace) -> int:
+    if args.compare or len(args.seeds) > 1:
+        args.subparser.error("--compare is for the digits demo; run one search per --data")
+    from ..search.image_search import search_images
+
+    result, finals = search_images(
+        args.output,
+        args.data,
+        val=args.val,
+        val_fraction=args.val_fraction,
+        images_per_class=args.images_per_class,
+        corrupt=args.corrupt,
+        augment=args.augment,
+        strategy=args.strategy,
+        budget=args.budget,
+        seed=args.seeds[0],
+        target_ms=args.target_ms,
+        reward=args.reward,
+        latency_backend=args.latency_backend,
+        predictor=args.predictor or "context",
+        image_size=args.image_size,
+        proxy_size=args.proxy_size or 32,
+        proxy_epochs=args.proxy_epochs or 3,
+        threads=args.threads,
+        table_path=args.table,
+        calibrate=args.calibrate,
+        validate=args.validate_latency,
+        finalize=args.finalize,
+        finalize_epochs=args.finalize_epochs,
+        progress=not (args.no_progress or args.quiet),
+    )
+    summary = json.loads((Path(args.output) / "summary.json").read_text(encoding="utf-8"))
+    _report(result, args, num_classes=len(summary["task"]["classes"]))
+    for final in finals:
+        print(
+            f"finalized trial {final.trial}: validation accuracy {100 * final.accuracy:.1f} %,"
+            f" latency {final.latency_ms:.2f} ms -> {final.path}"
+            f" (mnaszoo predict IMAGE --checkpoint {final.path})"
+        )
+    return 0
+
+
+def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -> None:
+    from ..models.summary import describe as describe_spec
+
     best = result.best
     target = result.reward.target_ms
     print(
@@ -184,5 +282,7 @@ def run(args: argparse.Namespace) -> int:
         if (output / name).exists()
     )
     print(f"{files} in {output}")
-    print(f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'), num_classes=10)")
-    return 0
+    classes = "N" if num_classes is None else str(num_classes)
+    print(
+        f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'), num_classes={classes})"
+    )

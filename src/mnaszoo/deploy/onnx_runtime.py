@@ -37,7 +37,13 @@ from ..errors import (
     MnaszooError,
 )
 
-__all__ = ["OnnxRuntimeModel", "export_folded", "onnxruntime_available", "open_session"]
+__all__ = [
+    "OnnxRuntimeModel",
+    "export_folded",
+    "import_onnxruntime",
+    "onnxruntime_available",
+    "open_session",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,8 @@ def onnxruntime_available(*, export: bool = True) -> bool:
     return all(importlib.util.find_spec(name) is not None for name in needed)
 
 
-def _import_onnxruntime() -> Any:
+def import_onnxruntime() -> Any:
+    """The onnxruntime module, or a mnaszoo error saying which extra to install."""
     try:
         import onnxruntime
     except ImportError as error:
@@ -69,7 +76,7 @@ def open_session(
     optimisations, ``threads`` intra-op threads (``None``: onnxruntime's default), one inter-op
     thread, the CPU provider (or CUDA's for ``device="cuda"``). Every onnxruntime run in
     mnaszoo (predict, the benchmark, search latency) opens its session here."""
-    ort = _import_onnxruntime()
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = check_int("threads", threads, minimum=1)
@@ -157,7 +164,7 @@ class OnnxRuntimeModel:
         weights_info: Any = None,
         sha256: str | None = None,
     ) -> None:
-        _import_onnxruntime()
+        import_onnxruntime()
         self.path = Path(os.fspath(path))
         if not self.path.is_file():
             raise InvalidArgumentError(f"No ONNX file at {self.path}.")

@@ -14,6 +14,13 @@ The pieces, each usable alone:
 - :func:`run_search` (:mod:`.runner`): the resumable search loop with a JSON Lines log.
 - :class:`ProxyTrainer` and :func:`load_digits_proxy` (:mod:`.proxy`): a short-training accuracy
   proxy.
+- :class:`ContextLatencyTable` (:mod:`.context_table`): the in-context predictor, blocks timed as
+  the backend runs them and calibrated per backend, with noise re-measured or refused
+  (:func:`time_steady`, :mod:`.steady`); :func:`write_latency_kit` (:mod:`.kit`) measures it on
+  a target device with nothing but onnxruntime there.
+- :func:`search_images` (:mod:`.image_search`): search on your own image folder
+  (:func:`load_image_folder_proxy`, :mod:`.image_data`), then :func:`finalize_search`
+  (:mod:`.finalize`) trains the best architectures into ``save_pretrained`` folders.
 - :func:`search_digits` (:mod:`.experiment`) and :func:`compare_strategies` (:mod:`.compare`):
   the ready-made digits search behind ``mnaszoo search`` and ``examples/search_digits.py``;
   :func:`plot_pareto` (:mod:`.plot`) draws a search's accuracy-latency front.
@@ -25,6 +32,8 @@ from __future__ import annotations
 
 from .choices import MOBILENET_V2_BASE, BaseBlock, BlockChoice, Decision
 from .compare import compare_strategies
+from .context_fit import ContextCalibration
+from .context_table import ContextLatencyTable
 from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
 from .experiment import (
     load_spec,
@@ -32,12 +41,17 @@ from .experiment import (
     search_digits,
     validate_latency,
 )
+from .finalize import FinalModel, finalize_search
+from .image_data import ImageFolderTask, load_image_folder_proxy
+from .image_search import search_images
+from .kit import write_latency_kit
 from .latency_table import LatencyTable
 from .plot import plot_pareto
 from .proxy import ProxyTrainer, load_digits_proxy
 from .reward import Reward
 from .runner import STRATEGIES, SearchResult, Trial, make_strategy, run_search
 from .space import SearchSpace
+from .steady import NoisyMeasurementError, SteadyTiming, time_steady
 from .timing import LatencyStats, measure_latency
 from .validation import PredictorReport, spearman_correlation, validate_predictor
 
@@ -46,10 +60,15 @@ __all__ = [
     "STRATEGIES",
     "BaseBlock",
     "BlockChoice",
+    "ContextCalibration",
+    "ContextLatencyTable",
     "Decision",
+    "FinalModel",
+    "ImageFolderTask",
     "LSTMController",
     "LatencyStats",
     "LatencyTable",
+    "NoisyMeasurementError",
     "PPOController",
     "PredictorReport",
     "ProxyTrainer",
@@ -58,9 +77,12 @@ __all__ = [
     "SearchResult",
     "SearchSpace",
     "SearchStrategy",
+    "SteadyTiming",
     "Trial",
     "compare_strategies",
+    "finalize_search",
     "load_digits_proxy",
+    "load_image_folder_proxy",
     "load_spec",
     "make_strategy",
     "measure_latency",
@@ -68,7 +90,10 @@ __all__ = [
     "plot_pareto",
     "run_search",
     "search_digits",
+    "search_images",
     "spearman_correlation",
+    "time_steady",
     "validate_latency",
     "validate_predictor",
+    "write_latency_kit",
 ]

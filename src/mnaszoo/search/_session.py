@@ -4,6 +4,7 @@ task), the settings a run must keep, and one resumable run."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -20,9 +21,13 @@ from .._io import read_json_object, write_text_atomic
 from .._validate import check_bool, check_choice, check_float, check_int
 from ..errors import SearchStateError
 from ..models.specs import NetworkSpec
+from .context_table import ContextLatencyTable
+from .image_data import ImageFolderTask
 from .latency_setup import (
     NUM_CLASSES,
+    is_context_table,
     latency_function,
+    open_context_table,
     open_latency_table,
     spec_key,
     validate_latency,
@@ -39,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BUDGET = 30
 """Trials of a :func:`search_digits` run unless told otherwise."""
+
+PREDICTORS: tuple[str, ...] = ("layers", "context")
+"""Latency predictors: the per-layer table, or the in-context table calibrated per backend."""
 
 REWARDS: tuple[str, ...] = ("soft", "hard")
 """Reward names: the paper's soft (``alpha = beta = -0.07``) and hard (``0, -1``) constraints."""
@@ -58,9 +66,12 @@ def make_reward(kind: str, target_ms: float) -> Reward:
 class ProxyScore:
     """``spec -> proxy accuracy``, building the model and caching by network."""
 
-    def __init__(self, trainer: ProxyTrainer, cache: dict[str, float]) -> None:
+    def __init__(
+        self, trainer: ProxyTrainer, cache: dict[str, float], num_classes: int = NUM_CLASSES
+    ) -> None:
         self.trainer = trainer
         self.cache = cache
+        self.num_classes = num_classes
 
     def __call__(self, spec: NetworkSpec) -> float:
         from ..models.factory import build
@@ -68,7 +79,7 @@ class ProxyScore:
         key = spec_key(spec)
         if key not in self.cache:
             with torch.random.fork_rng(devices=[]):  # building draws from the global RNG
-                model = build(spec, num_classes=NUM_CLASSES)
+                model = build(spec, num_classes=self.num_classes)
             self.cache[key] = self.trainer(model)
         return self.cache[key]
 
@@ -89,13 +100,15 @@ class ProxyScore:
 class Setup:
     """What the runs of one call share: the table, the target and the proxy task."""
 
-    table: LatencyTable
+    table: LatencyTable | ContextLatencyTable
     table_path: Path
     target_ms: float
     target_source: str
     trainer: ProxyTrainer
     cache: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    num_classes: int = NUM_CLASSES
+    task: str | dict[str, Any] = "digits"
 
 
 def prepare_setup(
@@ -113,8 +126,13 @@ def prepare_setup(
     proxy_seed: int,
     threads: int,
     calibrate: int,
+    predictor: str = "layers",
+    task: ImageFolderTask | None = None,
+    proxy_augment: bool = False,
 ) -> Setup:
     check_choice("latency backend", latency_backend, BACKENDS)
+    check_choice("predictor", predictor, PREDICTORS)
+    check_bool("proxy_augment", proxy_augment)
     check_int("image_size", image_size, minimum=16)
     check_int("proxy_size", proxy_size, minimum=16)
     check_int("proxy_epochs", proxy_epochs, minimum=1)
@@ -132,24 +150,40 @@ def prepare_setup(
 
     started = time.perf_counter()
     path = output / "latency_table.json" if table_path is None else Path(os.fspath(table_path))
-    table = open_latency_table(
-        path,
-        backend=latency_backend,
-        image_size=image_size,
-        threads=threads,
-        calibrate=calibrate,
-    )
+    num_classes = NUM_CLASSES if task is None else len(task.classes)
+    table: LatencyTable | ContextLatencyTable
+    if predictor == "context" or is_context_table(path):
+        table = open_context_table(
+            path,
+            backend=latency_backend,
+            image_size=image_size,
+            threads=threads,
+            calibrate=calibrate,
+            num_classes=num_classes,
+        )
+    else:
+        table = open_latency_table(
+            path,
+            backend=latency_backend,
+            image_size=image_size,
+            threads=threads,
+            calibrate=calibrate,
+        )
     if target_ms is None:
         space = SearchSpace()
         target = round(table.predict(space.to_spec(space.base_tokens(), name="base")), 3)
         source = TARGET_BASE
-        table.save(path)
+        if not getattr(table, "frozen", False):
+            table.save(path)
     else:
         target, source = float(target_ms), "given"
     timings["latency_table_seconds"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    train, val = load_digits_proxy(proxy_size, seed=0)
+    if task is not None:
+        train, val = task.train, task.val
+    else:
+        train, val = load_digits_proxy(proxy_size, seed=0)
     if proxy_train_limit is not None and proxy_train_limit < train[0].shape[0]:
         # A seeded, class-mixed subset (the split is sorted by index, i.e. by scan order).
         order = torch.randperm(train[0].shape[0], generator=torch.Generator().manual_seed(0))
@@ -163,9 +197,22 @@ def prepare_setup(
         lr=proxy_lr,
         seed=proxy_seed,
         threads=threads,
+        augment=proxy_augment,
     )
     timings["data_seconds"] = time.perf_counter() - started
-    return Setup(table, path, target, source, trainer, timings=timings)
+    described: str | dict[str, Any] = (
+        "digits" if task is None else {"name": "image-folder", **task.source}
+    )
+    return Setup(
+        table,
+        path,
+        target,
+        source,
+        trainer,
+        timings=timings,
+        num_classes=num_classes,
+        task=described,
+    )
 
 
 def run_settings(
@@ -184,9 +231,17 @@ def run_settings(
     proxy_seed: int,
     threads: int,
 ) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    # New settings are recorded only when used, so that searches started before they existed
+    # still resume.
+    if isinstance(setup.table, ContextLatencyTable):
+        extra["predictor"] = "context"
+    if setup.trainer.augment:
+        extra["proxy_augment"] = True
     return {
+        **extra,
         "format": CONFIG_FORMAT,
-        "task": "digits",
+        "task": setup.task,
         "strategy": strategy,
         "seed": seed,
         "reward": reward,
@@ -259,11 +314,11 @@ def run_one(
         result = run_search(
             space,
             latency=latency_function(setup.table),
-            score=ProxyScore(setup.trainer, setup.cache),
+            score=ProxyScore(setup.trainer, setup.cache, setup.num_classes),
             reward=reward_fn,
             budget=budget,
             strategy=strategy,
-            num_classes=NUM_CLASSES,
+            num_classes=setup.num_classes,
             seed=seed,
             state_path=state_path,
             log_path=output / "trials.jsonl",
@@ -274,7 +329,8 @@ def run_one(
             cpus_per_trial=settings["threads"],
         )
     finally:
-        setup.table.save(setup.table_path)  # keep the layers measured so far, even on Ctrl-C
+        if not getattr(setup.table, "frozen", False):
+            setup.table.save(setup.table_path)  # keep the layers measured so far, even on Ctrl-C
     search_seconds = time.perf_counter() - started
 
     report: PredictorReport | None = None
@@ -284,7 +340,8 @@ def run_one(
         report = validate_latency(setup.table, validate, seed=seed)
         timings["latency_validation_seconds"] = time.perf_counter() - started
         logger.info("%s", report)
-        setup.table.save(setup.table_path)
+        if not getattr(setup.table, "frozen", False):
+            setup.table.save(setup.table_path)
 
     best = result.best
     write_json(output / "best_spec.json", best.spec)
@@ -297,7 +354,7 @@ def run_one(
         }
     )
     summary = {
-        "task": "digits",
+        "task": setup.task,
         "settings": settings,
         "space": {
             "tokens": len(space.num_options),
@@ -319,11 +376,7 @@ def run_one(
             "calibration": (
                 None
                 if setup.table.calibration is None
-                else {
-                    "scale": setup.table.calibration.scale,
-                    "offset": setup.table.calibration.offset,
-                    "samples": setup.table.calibration.samples,
-                }
+                else dataclasses.asdict(setup.table.calibration)
             ),
             "fingerprint": setup.table.fingerprint,
         },

@@ -88,6 +88,7 @@ def search_digits(
     progress: bool = True,
     workers: int | None = None,
     ray_address: str | None = None,
+    predictor: str = "layers",
 ) -> SearchResult:
     """Search the default space on the digits proxy task; write the results to ``output``.
 
@@ -126,6 +127,10 @@ def search_digits(
             ``None``: one after another in this process. The trials are the same either way.
         ray_address: train the trials on the running Ray cluster at this address instead (see
             :func:`~mnaszoo.search.runner.run_search`).
+        predictor: ``"layers"`` (the per-layer :class:`~mnaszoo.search.latency_table.LatencyTable`)
+            or ``"context"`` (blocks timed in context, calibrated per backend:
+            :class:`~mnaszoo.search.context_table.ContextLatencyTable`). A ``table_path`` holding
+            an in-context or device table uses it whatever this says.
 
     Returns:
         The :class:`~mnaszoo.search.runner.SearchResult`, every trial included.
@@ -164,6 +169,7 @@ def search_digits(
         image_size=image_size,
         threads=threads,
         calibrate=calibrate,
+        predictor=predictor,
     )
     settings = run_settings(
         setup,

@@ -14,12 +14,22 @@ from typing import Any
 from .._validate import check_choice, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..models.specs import NetworkSpec
+from .context_fit import DEVICE_FORMAT, TABLE_FORMAT
+from .context_table import ContextLatencyTable
 from .latency_table import LatencyTable
 from .space import SearchSpace
 from .timing import BACKENDS
 from .validation import PredictorReport, validate_predictor
 
-__all__ = ["latency_function", "open_latency_table", "sample_specs", "spec_key", "validate_latency"]
+__all__ = [
+    "is_context_table",
+    "latency_function",
+    "open_context_table",
+    "open_latency_table",
+    "sample_specs",
+    "spec_key",
+    "validate_latency",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +118,9 @@ def open_latency_table(
     return table
 
 
-def validate_latency(table: LatencyTable, n: int = 10, seed: int = 0) -> PredictorReport:
+def validate_latency(
+    table: LatencyTable | ContextLatencyTable, n: int = 10, seed: int = 0
+) -> PredictorReport:
     """Measure ``n`` random networks end to end and compare the table's predictions with them.
 
     The networks are drawn from the default :class:`~mnaszoo.search.space.SearchSpace` with a
@@ -122,7 +134,7 @@ def validate_latency(table: LatencyTable, n: int = 10, seed: int = 0) -> Predict
     Returns:
         A :class:`~mnaszoo.search.validation.PredictorReport` (Spearman correlation, MAPE, errors).
     """
-    if not isinstance(table, LatencyTable):
+    if not isinstance(table, (LatencyTable, ContextLatencyTable)):
         raise ArgumentTypeError(f"table must be a LatencyTable, got {type(table).__name__}.")
     check_int("n", n, minimum=2)
     check_int("seed", seed, minimum=0)
@@ -130,10 +142,82 @@ def validate_latency(table: LatencyTable, n: int = 10, seed: int = 0) -> Predict
     return validate_predictor(table.predict, table.measure, specs)
 
 
-def latency_function(table: LatencyTable) -> Any:
+def latency_function(table: LatencyTable | ContextLatencyTable) -> Any:
     def latency(spec: NetworkSpec) -> float:
         # A calibration with a negative offset could push a tiny network to <= 0 ms, which the
         # reward cannot take; such a network is simply "as fast as it gets".
         return max(table.predict(spec), 1e-3)
 
     return latency
+
+
+def is_context_table(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds an in-context or device latency table (not a per-layer one)."""
+    target = Path(os.fspath(path))
+    if not target.is_file():
+        return False
+    try:
+        with open(target, encoding="utf-8") as file:
+            head = file.read(4096)
+    except OSError:
+        return False
+    return any(f'"format": "{name}"' in head for name in (TABLE_FORMAT, DEVICE_FORMAT))
+
+
+def open_context_table(
+    path: str | os.PathLike[str],
+    *,
+    backend: str = "torch",
+    image_size: int = 224,
+    threads: int = 1,
+    calibrate: int = 8,
+    num_classes: int = NUM_CLASSES,
+) -> ContextLatencyTable:
+    """Load the in-context latency table at ``path`` (a device table from a kit too), or measure
+    one here and calibrate it on ``calibrate`` (>= 3) networks; save it unless it is a device's.
+
+    Raises:
+        InvalidArgumentError: the table was measured at another resolution, or a calibration
+            could not be fitted (too noisy; the message says so).
+        SearchStateError: the file is not a latency table.
+    """
+    check_choice("latency backend", backend, BACKENDS)
+    check_int("image_size", image_size, minimum=16)
+    target = Path(os.fspath(path))
+    if target.exists():
+        table = ContextLatencyTable.load(target)
+        if table.image_size != image_size:
+            raise InvalidArgumentError(
+                f"The latency table {target} was measured at {table.image_size} px, not"
+                f" {image_size}; pass --image-size {table.image_size} or write a kit at"
+                f" {image_size} px."
+            )
+        if table.frozen:
+            logger.info("latency from the device table %s (%s)", target, table.origin["source"])
+            return table
+        if table.backend != backend or table.threads != threads:
+            raise InvalidArgumentError(
+                f"The latency table {target} was measured with {table.backend} and"
+                f" {table.threads} threads, not {backend} and {threads}; use another table file."
+            )
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        table = ContextLatencyTable(
+            backend=backend, image_size=image_size, threads=threads, num_classes=num_classes
+        )
+    if table.calibration is None and calibrate:
+        specs = sample_specs(SearchSpace(), max(3, calibrate), CALIBRATION_SEED, "calibration")
+        started = time.perf_counter()
+        fit = table.fit_calibration(specs)
+        logger.info(
+            "latency table calibrated on %d networks in %.1f s: %.3f x sum %+.4f ms/layer %+.3f ms"
+            " (fit error %.1f%%)",
+            fit.samples,
+            time.perf_counter() - started,
+            fit.scale,
+            fit.per_layer_ms,
+            fit.offset,
+            100 * fit.fit_mape,
+        )
+    table.save(target)
+    return table

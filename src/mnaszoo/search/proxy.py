@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from .._validate import check_choice, check_float, check_int
+from .._validate import check_bool, check_choice, check_float, check_int
 from ..deploy._timing import intra_op_threads
 from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 
@@ -112,6 +112,8 @@ class ProxyTrainer:
         seed: seeds initialisation, shuffling and dropout.
         device: ``"cpu"`` or ``"cuda"``.
         threads: intra-op CPU threads while training (``None``: keep the current number).
+        augment: augment every training batch: random horizontal flips and random shifts of up
+            to 1/8 of the side (reflection padding), drawn from the trainer's seeded generator.
 
     Raises:
         ArgumentTypeError: ``train`` or ``val`` is not a pair of tensors.
@@ -142,6 +144,7 @@ class ProxyTrainer:
         seed: int = 0,
         device: str = "cpu",
         threads: int | None = None,
+        augment: bool = False,
     ) -> None:
         self.train = _check_pair("train", train)
         self.val = _check_pair("val", val)
@@ -167,6 +170,7 @@ class ProxyTrainer:
             )
         self.device = torch.device(device)
         self.threads = None if threads is None else check_int("threads", threads, minimum=1)
+        self.augment = check_bool("augment", augment)
         self.num_classes = int(max(int(self.train[1].max()), int(self.val[1].max()))) + 1
 
     def __repr__(self) -> str:
@@ -255,7 +259,10 @@ class ProxyTrainer:
             model.train()
             for _ in range(self.epochs):
                 for batch in self._batches(images.shape[0], generator):
-                    logits = model(images[batch.to(self.device)])
+                    x = images[batch.to(self.device)]
+                    if self.augment:
+                        x = _augment(x, generator)
+                    logits = model(x)
                     self._check_logits(logits)
                     loss = F.cross_entropy(
                         logits, labels[batch.to(self.device)], label_smoothing=self.label_smoothing
@@ -269,6 +276,16 @@ class ProxyTrainer:
                     schedule.step()
             self._recalibrate_batchnorm(model, images)
             return self.evaluate(model)
+
+
+def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips (per image) and a random shift (per batch), seeded."""
+    flip = torch.rand(images.shape[0], generator=generator) < 0.5
+    images = torch.where(flip.view(-1, 1, 1, 1).to(images.device), images.flip(3), images)
+    pad = max(1, images.shape[-1] // 8)
+    padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
+    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
+    return padded[..., dy : dy + images.shape[-2], dx : dx + images.shape[-1]]
 
 
 def _digits_preprocessing(image_size: int) -> Any:

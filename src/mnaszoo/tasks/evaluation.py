@@ -44,6 +44,7 @@ __all__ = [
     "ClassResult",
     "EvaluationResult",
     "ImageFolderSamples",
+    "check_image_folder",
     "evaluate",
     "scan_image_folder",
 ]
@@ -218,7 +219,8 @@ def _map_classes(
     )
 
 
-def _root(folder: object) -> Path:
+def check_image_folder(folder: object) -> Path:
+    """``folder`` as a Path if it is an existing directory; a mnaszoo error otherwise."""
     if not isinstance(folder, (str, os.PathLike)):
         raise ArgumentTypeError(f"folder must be a path, got {type(folder).__name__}.")
     root = Path(folder)
@@ -245,7 +247,7 @@ def scan_image_folder(
             images, or its folders cannot be mapped to the model's classes (see the module
             docstring).
     """
-    root = _root(folder)
+    root = check_image_folder(folder)
     classes = tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and _visible(e.name)))
     if not classes:
         loose = len(_images_under(root))
@@ -401,7 +403,7 @@ def evaluate(
     if limit is not None:
         check_int("limit", limit, minimum=1)
     check_bool("progress", progress)
-    _root(folder)  # before loading any model
+    check_image_folder(folder)  # before loading any model
     net = resolve_model(
         model,
         weights=weights,

@@ -1,0 +1,72 @@
+"""``mnaszoo latency-kit``: write a latency measurement kit for a target device."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._options import positive_float, positive_int
+
+NAME = "latency-kit"
+HELP = "write a kit that measures the search's latency table on a device"
+DESCRIPTION = (
+    "Write KIT: every block the search space can hold as a small ONNX model,"
+    " a few calibration networks, and measure.py, a runner that needs only Python, numpy"
+    " and onnxruntime (no mnaszoo, no torch). Copy KIT to the target device, run"
+    " `python measure.py` there, and pass the table.json it writes to"
+    " `mnaszoo search --table`."
+)
+
+
+def add_arguments(sub: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to its parser."""
+    sub.add_argument("kit", metavar="KIT", help="the kit folder to create")
+    sub.add_argument(
+        "--image-size", type=positive_int, default=224, metavar="N", help="resolution (224)"
+    )
+    sub.add_argument(
+        "--num-classes", type=positive_int, default=1000, metavar="N", help="classes (1000)"
+    )
+    sub.add_argument(
+        "--threads", type=positive_int, default=1, metavar="N", help="runner threads (1)"
+    )
+    sub.add_argument(
+        "--calibration",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="calibration networks timed end to end, >= 3 (8)",
+    )
+    sub.add_argument(
+        "--max-spread",
+        type=positive_float,
+        default=0.2,
+        metavar="F",
+        help="largest accepted (p75 - p25) / median before re-measuring (0.2)",
+    )
+    sub.add_argument("--overwrite", action="store_true", help="replace an existing kit")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; return the exit status."""
+    import json
+
+    from ..search.kit import write_latency_kit
+
+    kit = write_latency_kit(
+        args.kit,
+        image_size=args.image_size,
+        num_classes=args.num_classes,
+        threads=args.threads,
+        calibration=args.calibration,
+        max_spread=args.max_spread,
+        overwrite=args.overwrite,
+    )
+    manifest = json.loads((kit / "manifest.json").read_text(encoding="utf-8"))
+    size = sum(p.stat().st_size for p in kit.rglob("*") if p.is_file())
+    print(
+        f"wrote {kit}: {len(manifest['entries'])} block models,"
+        f" {len(manifest['calibration'])} calibration networks, {size / 1e6:.1f} MB"
+    )
+    print(f"on the device: python {kit / 'measure.py'}   (needs numpy and onnxruntime)")
+    print(f"then: mnaszoo search OUTPUT --data DIR --table {kit / 'table.json'}")
+    return 0

@@ -1,0 +1,210 @@
+"""Measure a mnaszoo latency kit on this device: needs only Python 3.9+, numpy and onnxruntime.
+
+Written into every kit by ``mnaszoo latency-kit KIT/`` as ``KIT/measure.py``. Run it on the target
+device (``python measure.py``, ``--help`` for the options); it times every block model of the kit
+and the calibration networks end to end with onnxruntime, re-measures what was too noisy, and
+writes ``KIT/table.json``, which ``mnaszoo search --table KIT/table.json`` reads. It never imports
+mnaszoo or torch (so it runs on devices that have neither) and checks that it did not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+KIT_FORMAT = "mnaszoo-latency-kit"
+TABLE_FORMAT = "mnaszoo-device-latency-table"
+TABLE_VERSION = 1
+CHUNK = 48  # sessions open at once: bounds memory on small devices
+
+
+def cpu_name() -> str:
+    """The CPU model as the OS reports it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                key = line.split(":", 1)[0].strip().lower()
+                if key in ("model name", "hardware", "cpu model"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (linear interpolation)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summary(times: list[float]) -> dict[str, Any]:
+    """Median, 25th/75th percentiles (ms) and the spread ``(p75 - p25) / median``."""
+    median = quantile(times, 0.5) * 1e3
+    p25, p75 = quantile(times, 0.25) * 1e3, quantile(times, 0.75) * 1e3
+    return {
+        "ms": median,
+        "p25_ms": p25,
+        "p75_ms": p75,
+        "spread": (p75 - p25) / median if median > 0 else 0.0,
+        "samples": len(times),
+    }
+
+
+class Runner:
+    """Opens onnxruntime sessions and times them, interleaved."""
+
+    def __init__(
+        self, kit: str, threads: int, warmup: int, rounds: int, calls: int, clock: str
+    ) -> None:
+        import numpy
+        import onnxruntime
+
+        self.np, self.ort = numpy, onnxruntime
+        self.kit, self.threads = kit, threads
+        # thread: CPU time of this thread (one thread only), blind to other processes' load.
+        self.now = time.thread_time if clock == "thread" else time.perf_counter
+        self.warmup, self.rounds, self.calls = warmup, rounds, calls
+
+    def session(self, item: dict[str, Any]) -> Any:
+        options = self.ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        path = os.path.join(self.kit, item["file"])
+        session = self.ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        rng = self.np.random.default_rng(0)
+        shape = [int(d) for d in item["input_shape"]]
+        feed = {session.get_inputs()[0].name: rng.standard_normal(shape).astype("float32")}
+        return lambda: session.run(None, feed)
+
+    def measure(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Time every item; round-robin so that a burst of load hits all of them alike."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), CHUNK):
+            calls = [self.session(item) for item in items[start : start + CHUNK]]
+            times: list[list[float]] = [[] for _ in calls]
+            for call in calls:
+                for _ in range(self.warmup):
+                    call()
+            for _ in range(self.rounds):
+                for index, call in enumerate(calls):
+                    for _ in range(self.calls):
+                        began = self.now()
+                        call()
+                        times[index].append(self.now() - began)
+            results.extend(summary(t) for t in times)
+        return results
+
+
+def measure_steady(
+    runner: Runner, items: list[dict[str, Any]], max_spread: float, retries: int, what: str
+) -> list[dict[str, Any]]:
+    """Measure ``items``; re-measure those whose spread exceeds ``max_spread`` (keeping the
+    steadiest attempt); those still noisy are marked ``"noisy": true``."""
+    results = runner.measure(items)
+    for result in results:
+        result["attempts"] = 1
+    for attempt in range(retries):
+        noisy = [i for i, r in enumerate(results) if r["spread"] > max_spread]
+        if not noisy:
+            break
+        print(f"  re-measuring {len(noisy)} noisy {what} (attempt {attempt + 2})", flush=True)
+        again = runner.measure([items[i] for i in noisy])
+        for index, result in zip(noisy, again):  # noqa: B905 (runs on Python 3.9)
+            result["attempts"] = results[index]["attempts"] + 1
+            if result["spread"] < results[index]["spread"]:
+                results[index] = result
+            else:
+                results[index]["attempts"] = result["attempts"]
+    for result in results:
+        result["noisy"] = result["spread"] > max_spread
+    return results
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kit", default=here, help="the kit folder (default: this script's)")
+    parser.add_argument("--out", default=None, help="table file (default: KIT/table.json)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per model")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
+    parser.add_argument("--calls", type=int, default=3, help="timed calls per model per round")
+    parser.add_argument("--max-spread", type=float, default=None, help="(p75-p25)/median limit")
+    parser.add_argument("--retries", type=int, default=3, help="re-measurements of noisy models")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "thread"),
+        default="wall",
+        help="wall: elapsed time (default); thread: CPU time of the timing thread (1 thread only)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the kit and write its table; returns the exit status."""
+    args = parse(argv)
+    with open(os.path.join(args.kit, "manifest.json"), encoding="utf-8") as file:
+        manifest = json.load(file)
+    if manifest.get("format") != KIT_FORMAT:
+        print(f"{args.kit} is not a mnaszoo latency kit (manifest format).", file=sys.stderr)
+        return 2
+    threads = manifest["threads"] if args.threads is None else args.threads
+    max_spread = manifest["max_spread"] if args.max_spread is None else args.max_spread
+    if args.clock == "thread" and threads != 1:
+        print("--clock thread needs --threads 1", file=sys.stderr)
+        return 2
+    runner = Runner(args.kit, threads, args.warmup, args.rounds, args.calls, args.clock)
+    began = time.time()
+    entries = manifest["entries"]
+    print(f"timing {len(entries)} block models with {threads} thread(s)...", flush=True)
+    measured = measure_steady(runner, entries, max_spread, args.retries, "blocks")
+    networks = manifest["calibration"]
+    print(f"timing {len(networks)} calibration networks end to end...", flush=True)
+    whole = measure_steady(runner, networks, max_spread, args.retries, "networks")
+    leaked = sorted(name for name in ("torch", "mnaszoo") if name in sys.modules)
+    if leaked:  # the table must describe the runtime alone
+        print(f"refusing to write: {', '.join(leaked)} got imported", file=sys.stderr)
+        return 3
+    table = {
+        "format": TABLE_FORMAT,
+        "version": TABLE_VERSION,
+        "kit": manifest["kit"],
+        "clock": args.clock,
+        "runtime": "onnxruntime",
+        "runtime_version": str(runner.ort.__version__),
+        "threads": threads,
+        "device_cpu": cpu_name(),
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "max_spread": max_spread,
+        "settings": {"warmup": args.warmup, "rounds": args.rounds, "calls": args.calls},
+        "seconds": time.time() - began,
+        "entries": {item["key"]: r for item, r in zip(entries, measured)},  # noqa: B905
+        "calibration": {
+            item["name"]: {**r, "keys": item["keys"]}
+            for item, r in zip(networks, whole)  # noqa: B905
+        },
+    }
+    out = args.out or os.path.join(args.kit, "table.json")
+    temp = out + ".tmp"
+    with open(temp, "w", encoding="utf-8") as file:
+        json.dump(table, file, indent=1)
+    os.replace(temp, out)  # never a half-written table
+    noisy = sum(r["noisy"] for r in measured) + sum(r["noisy"] for r in whole)
+    print(f"wrote {out} ({len(measured)} blocks, {noisy} still noisy) in {table['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
