@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo.deploy import exporting
 
 from .conftest import assert_close_to_scale
 from .test_models_mnasnet import _randomise_bn
@@ -168,7 +167,7 @@ def test_missing_onnx_extra_says_how_to_install(
 ) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        exporting.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name == "onnx" else real(name, *a),
     )
