@@ -139,8 +139,13 @@ def test_channels_last_and_bf16_autocast() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = model(x)
     assert low.dtype == torch.bfloat16
-    # bf16 keeps ~3 significant digits through ~50 layers: a few percent of the logit scale.
-    assert_close_to_scale(low, reference, 0.05)
+    # bf16 keeps ~3 significant digits through ~50 layers: a few percent of the logit scale
+    # where the CPU has bf16 instructions (AVX-512), up to ~9% where it emulates them (AVX2).
+    assert_close_to_scale(low, reference, 0.1)
+    # The logits still point the same way and pick the same class.
+    similarity = torch.nn.functional.cosine_similarity(low.float(), reference, dim=1)
+    assert bool((similarity > 0.99).all()), similarity
+    assert torch.equal(low.float().argmax(1), reference.argmax(1))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
