@@ -7,6 +7,7 @@ now refuses (or repairs) instead. docs/reliability.md lists them by failure mode
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -76,6 +77,11 @@ def test_non_finite_weights_are_refused_at_load(tmp_path: Path) -> None:
     weights = folder / "model.safetensors"
     state["stem.conv.weight"][0, 0, 0, 0] = float("inf")
     save_file(state, str(weights))
+    # A changed file alone is refused by its recorded sha256; record the new one, as a training
+    # run that diverged and saved consistently would, to reach the non-finite check.
+    config = json.loads((folder / "config.json").read_text("utf-8"))
+    config["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (folder / "config.json").write_text(json.dumps(config), "utf-8")
     with pytest.raises(CorruptCheckpointError, match="NaN or infinite"):
         mnaszoo.from_pretrained(folder)
 
