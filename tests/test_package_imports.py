@@ -156,7 +156,9 @@ def test_model_modules_do_no_file_io() -> None:
         assert not {t for t in graph[module] if t.startswith(("mnaszoo.weights", "mnaszoo._io"))}
 
 
-@pytest.mark.parametrize("part", ["mnaszoo", "mnaszoo.models", "mnaszoo.weights", "mnaszoo.data"])
+@pytest.mark.parametrize(
+    "part", ["mnaszoo", "mnaszoo.models", "mnaszoo.weights", "mnaszoo.data", "mnaszoo.cli.main"]
+)
 def test_importing_a_part_loads_no_torch(part: str) -> None:
     code = f"import sys, {part}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

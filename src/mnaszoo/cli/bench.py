@@ -7,7 +7,7 @@ import importlib
 from pathlib import Path
 
 from .._io import check_writable
-from ..deploy.benchmark import DEFAULT_VARIANTS, VARIANTS
+from ..deploy.runtimes import QUICK_RUNTIMES as DEFAULT_VARIANTS, RUNTIMES as VARIANTS
 from ..errors import InvalidArgumentError
 from ..models.registry import get_entry, list_models
 from ._format import write_output

@@ -33,7 +33,7 @@ from ..models.registry import get_entry
 from ..models.summary import describe
 from ..weights.manifest import load_manifest
 from ._timing import intra_op_threads, percentile
-from .runtimes import RUNTIMES, Runner, make_runner
+from .runtimes import QUICK_RUNTIMES, RUNTIMES, Runner, make_runner
 
 __all__ = [
     "DEFAULT_VARIANTS",
@@ -59,7 +59,7 @@ optimised for inference, onnxruntime fp32, onnxruntime on the int8 model of
 programs; the int8 models are calibrated on random images: their speed is representative, their
 accuracy is not; see docs/export.md and docs/deploy.md for accuracy)."""
 
-DEFAULT_VARIANTS: tuple[str, ...] = tuple(v for v in VARIANTS if not v.startswith("executorch"))
+DEFAULT_VARIANTS: tuple[str, ...] = QUICK_RUNTIMES
 """The variants timed unless others are asked for: ExecuTorch's take a minute or more to export
 per model, so they are timed on request (``variants=``, ``mnaszoo bench --variants``)."""
 

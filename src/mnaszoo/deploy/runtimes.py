@@ -21,22 +21,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .._validate import check_choice
 from ..errors import InvalidArgumentError
-from ._calibration import MIN_CALIBRATION_IMAGES
 
-__all__ = ["RUNTIMES", "Runner", "Runtime", "make_runner"]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["QUICK_RUNTIMES", "RUNTIMES", "Runner", "Runtime", "make_runner"]
 
 Runtime = Literal[
     "torch", "torch-optimized", "onnxruntime", "onnxruntime-int8", "executorch", "executorch-int8"
 ]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 """Every runtime, in the order the benchmark reports them."""
+QUICK_RUNTIMES: tuple[str, ...] = tuple(r for r in RUNTIMES if not r.startswith("executorch"))
+"""The runtimes a model is ready on in seconds (an ExecuTorch export takes minutes). This module
+imports no torch until a runner is made, so the command line can list the names cheaply."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Runner:
 
 
 def _torch_runner(model: nn.Module, runtime: str, device: str) -> Runner:
+    import torch
+
     channels_last = runtime == "torch-optimized"
     if channels_last:
         from .optimize import optimize_for_inference
@@ -87,6 +92,9 @@ def _onnx_runner(
     threads: int | None,
     device: str,
 ) -> Runner:
+    import torch
+
+    from ._calibration import MIN_CALIBRATION_IMAGES
     from ._onnx_export import export_onnx
     from .onnx_runtime import open_session
 
@@ -117,6 +125,9 @@ def _onnx_runner(
 def _executorch_runner(
     model: nn.Module, runtime: str, example: torch.Tensor, workdir: Path, threads: int | None
 ) -> Runner:
+    import torch
+
+    from ._calibration import MIN_CALIBRATION_IMAGES
     from .executorch import ExecuTorchModel, export_executorch
 
     cpu_model = model.to("cpu").eval()
