@@ -204,3 +204,15 @@ def test_top_level_names_are_the_sub_packages_objects() -> None:
     for part in parts:
         for name in part.__all__:
             assert getattr(mnaszoo, name) is getattr(part, name), name
+
+
+def test_listing_models_from_the_command_line_loads_no_torch() -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from mnaszoo.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['list']) == 0\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..deploy.formats import FORMATS
 from ..errors import InvalidArgumentError
 from ._options import positive_int
 
@@ -24,7 +25,6 @@ DESCRIPTION = (
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     """Add the command's arguments to its parser."""
-    from ..deploy.exporting import FORMATS
 
     sub.add_argument("source", metavar="SOURCE", help="model name or save_pretrained directory")
     sub.add_argument("output", metavar="OUTPUT", help="file to write (its folder must exist)")

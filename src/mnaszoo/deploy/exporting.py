@@ -17,14 +17,10 @@ from .._validate import check_choice, check_input_size, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ._onnx_export import NATIVE_OPSET, export_onnx
 from ._torchscript_fix import drop_dangling_builtin_ids
+from .formats import EXECUTORCH_FORMATS, FORMATS
 
 __all__ = ["FORMATS", "export"]
 
-FORMATS = ("onnx", "torchscript", "pt2", "executorch", "executorch-int8")
-"""The formats :func:`export` writes."""
-
-EXECUTORCH_FORMATS = ("executorch", "executorch-int8")
-"""The formats written by :func:`mnaszoo.deploy.executorch.export_executorch`."""
 
 ExportFormat = Literal["onnx", "torchscript", "pt2", "executorch", "executorch-int8"]
 
