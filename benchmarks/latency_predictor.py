@@ -28,6 +28,7 @@ import torch
 from mnaszoo.models.factory import build
 from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search._context_runners import Call, ort_call, torch_call
+from mnaszoo.search.context_fit import CALIBRATION_NETWORKS
 from mnaszoo.search.context_table import ContextLatencyTable
 from mnaszoo.search.latency_setup import CALIBRATION_SEED, sample_specs
 from mnaszoo.search.space import SearchSpace
@@ -177,7 +178,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--held-out", type=int, default=30)
-    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--calibration", type=int, default=CALIBRATION_NETWORKS)
     parser.add_argument("--clock", choices=("wall", "thread"), default="thread")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=3)

@@ -18,7 +18,11 @@ from mnaszoo.errors import InvalidArgumentError, SearchStateError
 from mnaszoo.models.layers import ConvBnAct, make_block
 from mnaszoo.models.plan import BlockPlan, resolve_plan
 from mnaszoo.models.specs import BlockKind
-from mnaszoo.search.context_fit import device_cpu, fit_context_calibration
+from mnaszoo.search.context_fit import (
+    CALIBRATION_NETWORKS,
+    device_cpu,
+    fit_context_calibration,
+)
 from mnaszoo.search.context_table import ContextLatencyTable, context_layers
 from mnaszoo.search.space import SearchSpace
 from mnaszoo.search.steady import NoisyMeasurementError, SteadyTiming, time_steady
@@ -149,6 +153,24 @@ def test_calibration_refuses_a_busy_machine() -> None:
     noisy = [_timing(5.0 + i, spread=0.5) for i in range(5)]
     with pytest.raises(InvalidArgumentError, match="too busy"):
         fit_context_calibration([1, 2, 3, 4, 5], [10, 11, 12, 13, 14], noisy, max_spread=0.2)
+
+
+def test_command_line_calibrates_on_as_many_networks_as_the_library() -> None:
+    # The CLI writes the number out (importing mnaszoo.search would load torch); keep it equal.
+    import argparse
+    import inspect
+
+    from mnaszoo.cli import latency_kit, search as search_command
+    from mnaszoo.search.image_search import search_images
+    from mnaszoo.search.kit import write_latency_kit
+
+    for command, option in ((search_command, "calibrate"), (latency_kit, "calibration")):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        assert parser.get_default(option) == CALIBRATION_NETWORKS, command.NAME
+    assert inspect.signature(search_images).parameters["calibrate"].default == CALIBRATION_NETWORKS
+    kit_default = inspect.signature(write_latency_kit).parameters["calibration"].default
+    assert kit_default == CALIBRATION_NETWORKS
 
 
 def test_table_predicts_saves_and_loads(tmp_path: Path, one_thread: None) -> None:

@@ -130,9 +130,11 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--calibrate",
         type=non_negative_int,
-        default=8,
+        # mnaszoo.search.context_fit.CALIBRATION_NETWORKS, written out: importing mnaszoo.search
+        # loads torch, and building the parser must not (a test keeps the two equal).
+        default=16,
         metavar="N",
-        help="networks timed end to end to calibrate a new latency table, 0: none (8)",
+        help="networks timed end to end to calibrate a new latency table, 0: none (16)",
     )
     sub.add_argument(
         "--validate-latency",

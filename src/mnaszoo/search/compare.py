@@ -19,6 +19,7 @@ from ._session import (
     run_settings,
     write_json,
 )
+from .context_fit import CALIBRATION_NETWORKS
 from .distributed import check_placement
 from .latency_setup import validate_latency
 from .runner import STRATEGIES, SearchResult
@@ -97,7 +98,7 @@ def compare_strategies(
     proxy_seed: int = 0,
     threads: int = 1,
     table_path: str | os.PathLike[str] | None = None,
-    calibrate: int = 8,
+    calibrate: int = CALIBRATION_NETWORKS,
     validate: int = 0,
     progress: bool = True,
     workers: int | None = None,

@@ -35,6 +35,7 @@ from .._validate import check_choice, check_int
 from ..errors import SearchStateError
 from ..models.specs import NetworkSpec
 from ._session import DEFAULT_BUDGET, REWARDS, checked_setup, run_one, run_settings
+from .context_fit import CALIBRATION_NETWORKS
 from .distributed import check_placement
 from .latency_setup import open_latency_table, validate_latency
 from .runner import STRATEGIES, SearchResult
@@ -83,7 +84,7 @@ def search_digits(
     proxy_seed: int = 0,
     threads: int = 1,
     table_path: str | os.PathLike[str] | None = None,
-    calibrate: int = 8,
+    calibrate: int = CALIBRATION_NETWORKS,
     validate: int = 0,
     progress: bool = True,
     workers: int | None = None,

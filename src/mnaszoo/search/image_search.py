@@ -16,7 +16,7 @@ from pathlib import Path
 from .._validate import check_choice, check_int
 from ..errors import InvalidArgumentError
 from ._session import DEFAULT_BUDGET, PREDICTORS, checked_setup, run_one, run_settings
-from .context_fit import DEVICE_FORMAT
+from .context_fit import CALIBRATION_NETWORKS, DEVICE_FORMAT
 from .finalize import FinalModel, finalize_search
 from .image_data import load_image_folder_proxy
 from .runner import STRATEGIES, SearchResult
@@ -56,7 +56,7 @@ def search_images(
     proxy_seed: int = 0,
     threads: int = 1,
     table_path: str | os.PathLike[str] | None = None,
-    calibrate: int = 8,
+    calibrate: int = CALIBRATION_NETWORKS,
     validate: int = 0,
     finalize: int = 0,
     finalize_epochs: int = 30,

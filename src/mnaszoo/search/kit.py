@@ -27,6 +27,7 @@ from ..models.counting import conv_output_size
 from ..models.plan import resolve_plan
 from ..models.specs import NetworkSpec
 from ._context_runners import layer_onnx
+from .context_fit import CALIBRATION_NETWORKS
 from .context_table import ContextLayer, context_layers
 from .onnx_blocks import network_graph
 from .space import SearchSpace
@@ -83,7 +84,7 @@ def write_latency_kit(
     batch_size: int = 1,
     num_classes: int = 1000,
     threads: int = 1,
-    calibration: int = 8,
+    calibration: int = CALIBRATION_NETWORKS,
     max_spread: float = 0.2,
     overwrite: bool = False,
 ) -> Path:

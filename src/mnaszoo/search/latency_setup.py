@@ -14,7 +14,7 @@ from typing import Any
 from .._validate import check_choice, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..models.specs import NetworkSpec
-from .context_fit import DEVICE_FORMAT, TABLE_FORMAT
+from .context_fit import CALIBRATION_NETWORKS, DEVICE_FORMAT, TABLE_FORMAT
 from .context_table import ContextLatencyTable
 from .latency_table import LatencyTable
 from .space import SearchSpace
@@ -53,7 +53,7 @@ def open_latency_table(
     backend: str = "torch",
     image_size: int = 224,
     threads: int = 1,
-    calibrate: int = 8,
+    calibrate: int = CALIBRATION_NETWORKS,
 ) -> LatencyTable:
     """Load the latency table at ``path`` (or start one), calibrate it once, and save it.
 
@@ -170,7 +170,7 @@ def open_context_table(
     backend: str = "torch",
     image_size: int = 224,
     threads: int = 1,
-    calibrate: int = 8,
+    calibrate: int = CALIBRATION_NETWORKS,
     num_classes: int = NUM_CLASSES,
 ) -> ContextLatencyTable:
     """Load the in-context latency table at ``path`` (a device table from a kit too), or measure
