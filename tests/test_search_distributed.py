@@ -44,9 +44,6 @@ pytest.importorskip("sklearn", reason="the digits proxy needs scikit-learn")
 
 pytestmark = [
     pytest.mark.ray,
-    # One worker runs every Ray test in turn: two local clusters at once on two cores would
-    # only slow each other down.
-    pytest.mark.xdist_group("ray"),
     pytest.mark.skipif(not HAS_RAY, reason="needs Ray: pip install 'mnaszoo[distributed]'"),
 ]
 SPACE = SearchSpace()
