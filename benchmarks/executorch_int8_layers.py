@@ -31,21 +31,9 @@ from torch import nn
 
 import mnaszoo
 from mnaszoo.deploy import executorch as edge
+from mnaszoo.models.layers import SqueezeExcite  # A1's gate: 480 channels reduced to 120
 
 DOT_PRODUCT_FLAGS = ("avx_vnni", "avx512_vnni", "amx_int8", "asimddp", "i8mm")
-
-
-class SqueezeExcite(nn.Module):
-    """The SE gate of MnasNet-A1's blocks (480 channels reduced to 120)."""
-
-    def __init__(self, channels: int = 480, reduced: int = 120) -> None:
-        super().__init__()
-        self.reduce = nn.Conv2d(channels, reduced, 1)
-        self.expand = nn.Conv2d(reduced, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = torch.sigmoid(self.expand(torch.relu(self.reduce(x.mean((2, 3), keepdim=True)))))
-        return x * gate
 
 
 def layer_cases() -> list[tuple[str, nn.Module, tuple[int, int, int, int]]]:
@@ -71,7 +59,7 @@ def layer_cases() -> list[tuple[str, nn.Module, tuple[int, int, int, int]]]:
             nn.Sequential(nn.Conv2d(192, 192, 5, padding=2, groups=192), nn.ReLU()),
             (1, 192, 28, 28),
         ),
-        ("squeeze-excite 480 @14", SqueezeExcite(), (1, 480, 14, 14)),
+        ("squeeze-excite 480 @14", SqueezeExcite(480, 120), (1, 480, 14, 14)),
     ]
 
 
