@@ -122,6 +122,8 @@ def main() -> None:
         "--models", nargs="*", default=["mnasnet_b1", "mnasnet_a1"], help="whole models (224x224)"
     )
     args = parser.parse_args()
+    if not edge.executorch_available():
+        raise SystemExit('ExecuTorch is not installed: pip install "mnaszoo[edge]"')
     torch.manual_seed(0)
     torch.set_num_threads(1)
     edge.set_executorch_threads(1)
