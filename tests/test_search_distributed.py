@@ -6,6 +6,10 @@
 - ``mnaszoo search --workers 2`` killed (SIGKILL) in the middle of a batch resumes from
   ``state.json`` (here in-process) to the uninterrupted result, and its JSON Lines log holds each
   trial once.
+- A batch closed after its first result (a trial failed, or the caller stopped) stops its trials
+  that are still running at once.
+
+The controllers on the joined cluster run in processes of their own (tests/support/ray_driver.py).
 
 Every cluster listens on 127.0.0.1 only. Proxies are tiny (digits at 16 px, one epoch on 64
 images, latency at 32 px), so a trial takes a fraction of a second; starting a cluster dominates.
@@ -15,7 +19,6 @@ Select these tests with ``-m ray``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -27,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +38,9 @@ import pytest
 
 from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search.experiment import search_digits
-from mnaszoo.search.reward import Reward
 from mnaszoo.search.runner import SearchResult, run_search
-from mnaszoo.search.space import SearchSpace
+
+from .support.ray_driver import REWARD, SPACE, pseudo_accuracy, trials
 
 # Not imported here: the search imports Ray itself, after choosing the loopback interface.
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -46,9 +50,6 @@ pytestmark = [
     pytest.mark.ray,
     pytest.mark.skipif(not HAS_RAY, reason="needs Ray: pip install 'mnaszoo[distributed]'"),
 ]
-SPACE = SearchSpace()
-REWARD = Reward.soft(6.0)
-
 TINY: dict[str, Any] = {
     "image_size": 32,
     "proxy_size": 16,
@@ -61,6 +62,11 @@ TINY: dict[str, Any] = {
 }
 # Ray keeps a local cluster on the loopback interface only with this (see distributed.py).
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# Ray reads it once, when first imported. Without it, joining this module's loopback-only head at
+# "127.0.0.1:PORT" is redirected to the machine's network address, where nothing listens, and
+# ray.init retries for minutes: set it before any test imports Ray, whichever test runs first
+# (alone, `-k worker_killed` hung this way; in file order a local-cluster search had set it).
+os.environ.update(LOOPBACK)
 
 
 def _trials(trials: Any) -> list[dict[str, Any]]:
@@ -70,10 +76,6 @@ def _trials(trials: Any) -> list[dict[str, Any]]:
 
 def _log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def _result_trials(result: SearchResult) -> list[dict[str, Any]]:
-    return _trials(t.to_dict() for t in result.trials)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_same_search_with_any_number_of_workers(
         workers=workers,
         **TINY,
     )
-    assert _result_trials(result) == _result_trials(expected)
+    assert trials(result) == trials(expected)
     assert _trials(_log(tmp_path / "run" / "trials.jsonl")) == _trials(
         _log(folder / "run" / "trials.jsonl")
     )
@@ -119,10 +121,21 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Head:
+    """A running Ray head: its address and where ``ray start`` writes its output."""
+
+    address: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
 @pytest.fixture(scope="module")
-def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A two-CPU Ray head started by ``ray start --head --block`` on 127.0.0.1; yields its
-    address. Terminating the blocking ``ray start`` stops every process it started."""
+def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
+    """A two-CPU Ray head started by ``ray start --head --block`` on 127.0.0.1. Terminating the
+    blocking ``ray start`` stops every process it started."""
     port = _free_port()
     log = tmp_path_factory.mktemp("head") / "head.log"
     env = {**os.environ, **LOOPBACK, "RAY_AUTH_MODE": "disabled"}
@@ -147,7 +160,7 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert process.poll() is None, log.read_text(encoding="utf-8")
             assert time.monotonic() < deadline, "ray start --head took over 2 minutes"
             time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
+        yield Head(f"127.0.0.1:{port}", log)
     finally:
         process.terminate()
         try:
@@ -157,70 +170,41 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait()
 
 
-def _pseudo_accuracy(spec: NetworkSpec) -> float:
-    """A deterministic stand-in accuracy in [0, 1) that does not depend on the trial's name."""
-    data = json.dumps({**spec.to_dict(), "name": ""}, sort_keys=True).encode()
-    return int(hashlib.sha256(data).hexdigest()[:8], 16) / 2**32
+def _drive(scenario: str, folder: Path, head: Head) -> dict[str, Any]:
+    """Run a scenario of tests/support/ray_driver.py in a process of its own; its outcome.
 
-
-def _slow_trial_score(attempts: Path, controller: int) -> Any:
-    """A score that, on a worker, records its pid for trial 2 and then takes 3 s over it."""
-
-    def score(spec: NetworkSpec) -> float:
-        if spec.name == "search_00002" and os.getpid() != controller:
-            with open(attempts, "a", encoding="utf-8") as out:
-                out.write(f"{os.getpid()}\n")
-            time.sleep(3)
-        return _pseudo_accuracy(spec)
-
-    return score  # a closure: Ray ships it by value, the workers need not import this file
-
-
-def test_worker_killed_mid_trial_is_retried_on_a_joined_cluster(
-    head: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    attempts = tmp_path / "attempts"
-    score = _slow_trial_score(attempts, os.getpid())
-
-    def latency(spec: NetworkSpec) -> float:
-        return 1.0 + 10 * _pseudo_accuracy(spec)
-
-    killed: list[int] = []
-
-    def kill_first_attempt() -> None:
-        deadline = time.monotonic() + 120
-        while not attempts.exists() or not attempts.read_text().strip():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        pid = int(attempts.read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)  # the worker process, in the middle of trial 2
-        killed.append(pid)
-
-    killer = threading.Thread(target=kill_first_attempt, daemon=True)
-    killer.start()
-    common: dict[str, Any] = {
-        "latency": latency,
-        "reward": REWARD,
-        "budget": 6,
-        "seed": 1,
-        "progress": False,
-    }
-    result = run_search(
-        SPACE, score=score, ray_address=head, log_path=tmp_path / "log.jsonl", **common
+    A Ray driver that loses its cluster, or that Ray's own checks abort, ends its process, which
+    must not be pytest's: here that fails one test, with what the driver and the head printed.
+    """
+    env = {**os.environ, **LOOPBACK, "RAY_AUTH_MODE": "disabled"}
+    driver = subprocess.run(
+        [sys.executable, "-m", "tests.support.ray_driver", scenario, str(folder), head.address],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    killer.join(timeout=5)
-    expected = run_search(SPACE, score=_pseudo_accuracy, **common)
+    if driver.returncode != 0:
+        pytest.fail(
+            f"the {scenario} driver exited with status {driver.returncode}:\n"
+            f"{driver.stderr[-4000:]}\n--- the head printed:\n{head.output()[-3000:]}"
+        )
+    outcome: dict[str, Any] = json.loads((folder / "outcome.json").read_text(encoding="utf-8"))
+    return outcome
 
-    pids = attempts.read_text().split()
-    assert killed and len(pids) == 2 and pids[0] == str(killed[0]) and pids[1] != pids[0]
-    assert _result_trials(result) == _result_trials(expected)
-    assert [line["index"] for line in _log(tmp_path / "log.jsonl")] == list(range(6))
-    assert not _ray().is_initialized()  # disconnected; the cluster itself keeps running
-    # The cluster is still usable by a second search.
-    again = run_search(SPACE, score=_pseudo_accuracy, ray_address=head, **common)
-    assert _result_trials(again) == _result_trials(expected)
+
+def test_worker_killed_mid_trial_is_retried_on_a_joined_cluster(head: Head, tmp_path: Path) -> None:
+    outcome = _drive("worker_killed", tmp_path, head)
+    killed, attempts = outcome["killed"], outcome["attempts"]
+    # Killed in the middle of the slow trial, which then ran again in another worker process.
+    assert killed and len(attempts) == 2 and attempts[0] == str(killed[0])
+    assert attempts[1] != attempts[0]
+    # The search ends as if nothing happened: each trial once, in order, as in-process.
+    assert outcome["trials"] == outcome["expected"]
+    assert outcome["log_indices"] == list(range(6))
+    assert outcome["disconnected"]
+    assert outcome["again"] == outcome["expected"]  # the cluster is still usable
 
 
 def _cli(output: Path, table: Path, *extra: str) -> list[str]:
@@ -298,7 +282,7 @@ def test_controller_killed_mid_batch_resumes_to_the_same_search(
 
 
 def test_a_score_that_cannot_be_pickled_is_refused_clearly(
-    head: str, monkeypatch: pytest.MonkeyPatch
+    head: Head, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mnaszoo.errors import ArgumentTypeError
 
@@ -307,7 +291,7 @@ def test_a_score_that_cannot_be_pickled_is_refused_clearly(
 
     def score(spec: NetworkSpec) -> float:
         with lock:
-            return _pseudo_accuracy(spec)
+            return pseudo_accuracy(spec)
 
     with pytest.raises(ArgumentTypeError, match="cannot be sent to Ray workers"):
         run_search(
@@ -316,7 +300,7 @@ def test_a_score_that_cannot_be_pickled_is_refused_clearly(
             score=score,
             reward=REWARD,
             budget=2,
-            ray_address=head,
+            ray_address=head.address,
             progress=False,
         )
     assert not _ray().is_initialized()  # disconnected even so
@@ -331,3 +315,11 @@ def test_an_address_where_nothing_listens_fails_fast() -> None:
     with pytest.raises(MnaszooError, match=f"Nothing answers at .*127.0.0.1:{port}"):
         RayExecutor(address=f"127.0.0.1:{port}")
     assert not _ray().is_initialized()
+
+
+def test_an_abandoned_batch_stops_its_running_trials_at_once(head: Head, tmp_path: Path) -> None:
+    outcome = _drive("abandoned", tmp_path, head)
+    assert outcome["first"] == outcome["expected_first"]
+    # Both slow trials (a minute of sleep each) were running; closing the batch killed them.
+    assert len(outcome["slow_pids"]) == 2 and outcome["alive"] == []
+    assert outcome["stopped_after_s"] < 20
