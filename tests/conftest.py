@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,8 +10,11 @@ import torch
 
 from mnaszoo.deploy._torchscript_fix import drop_dangling_builtin_ids
 
-# Two cores: keep intra-op threads fixed so timings and numerics do not depend on the machine.
-torch.set_num_threads(2)
+# Keep intra-op threads fixed so timings and numerics do not depend on the machine: two threads,
+# or one per pytest-xdist worker when several workers share the cores (most of the suite's time
+# is single-threaded Python: exporting, lowering, subprocesses, servers).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(1 if _WORKERS > 1 else 2)
 
 
 def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor, tol: float) -> None:

@@ -149,6 +149,18 @@ def test_calibration_recovers_scale_per_layer_and_offset() -> None:
     assert refit.samples == 6 and refit.offset == pytest.approx(3.0)
 
 
+def test_calibration_prefers_a_plain_scale_when_the_timings_are_proportional() -> None:
+    # Eager torch: every network about 1.3x the sum of its layers, whatever its size. A scale
+    # alone predicts each network left out exactly; an offset would not, and is not chosen.
+    totals = [10.0, 14.0, 25.0, 31.0, 40.0, 52.0]
+    layers = [12, 20, 15, 22, 18, 25]
+    fit = fit_context_calibration(
+        totals, layers, [_timing(1.3 * t) for t in totals], max_spread=0.2
+    )
+    assert fit.form == "scale" and fit.scale == pytest.approx(1.3)
+    assert fit.per_layer_ms == 0.0 and fit.offset == 0.0 and fit.loo_mape == pytest.approx(0.0)
+
+
 def test_calibration_refuses_a_busy_machine() -> None:
     noisy = [_timing(5.0 + i, spread=0.5) for i in range(5)]
     with pytest.raises(InvalidArgumentError, match="too busy"):
