@@ -15,6 +15,7 @@ the same mnaszoo, torch and Python as the controller (the trial function is impo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -176,9 +177,12 @@ class RayExecutor:
         unique = list({id(ref): ref for ref in refs if not isinstance(ref, tuple)}.values())
         if not unique:
             return
-        _, running = self._ray.wait(unique, num_returns=len(unique), timeout=0)
-        for ref in running:
-            self._ray.cancel(ref, force=True)
+        # Best effort: the cluster may be gone (that may be the error on its way out), its tasks
+        # with it, and the caller must see that original error, not one from the clean-up.
+        with contextlib.suppress(Exception):
+            _, running = self._ray.wait(unique, num_returns=len(unique), timeout=0)
+            for ref in running:
+                self._ray.cancel(ref, force=True)
 
     def _get(self, ref: Any, task: TrialTask) -> tuple[object, float]:
         exceptions = importlib.import_module("ray.exceptions")
