@@ -226,8 +226,10 @@ def test_calibrated_table_ranks_real_measurements() -> None:
 
     Costs of neighbouring networks differ by 1.5x or more in MACs so that the test does not
     depend on a quiet machine; the threshold allows one adjacent swap among five networks. A
-    burst of load from elsewhere can still spoil one round of timings, so the test takes the
-    best of three independent rounds (calibration and measurement): a broken table fails all.
+    burst of load from elsewhere (under pytest-xdist, the other worker) can still spoil a round of
+    timings, so the test takes the best of five independent rounds (calibration and measurement);
+    a round whose calibration timings the table refuses as inconsistent counts as spoiled. A
+    broken table fails all five.
     """
     settings = {"image_size": 64, "warmup": 2, "repeats": 5, "threads": THREADS}
     calibration = [
@@ -242,10 +244,14 @@ def test_calibrated_table_ranks_real_measurements() -> None:
         resolve_plan(MNASNET_A1, 1.4, 1.2),
         resolve_plan(MNASNET_B1, 2.0, 2.0),
     ]
-    reports = []
-    for _ in range(3):
+    reports: list[object] = []
+    for _ in range(5):
         table = LatencyTable(**settings)  # type: ignore[arg-type]
-        table.fit_calibration(calibration)
+        try:
+            table.fit_calibration(calibration)
+        except InvalidArgumentError as error:  # e.g. a slope <= 0 from a loaded moment
+            reports.append(f"calibration refused: {error}")
+            continue
         measure = functools.partial(table.measure, repeats=7)
         report = validate_predictor(table.predict, measure, held_out)
         assert report.n == 5
