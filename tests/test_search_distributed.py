@@ -40,7 +40,7 @@ from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search.experiment import search_digits
 from mnaszoo.search.runner import SearchResult, run_search
 
-from .support.ray_driver import REWARD, SPACE, pseudo_accuracy, trials
+from .support.ray_driver import REWARD, SPACE, pseudo_accuracy, trials, without_seconds
 
 # Not imported here: the search imports Ray itself, after choosing the loopback interface.
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -67,11 +67,6 @@ LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED":
 # ray.init retries for minutes: set it before any test imports Ray, whichever test runs first
 # (alone, `-k worker_killed` hung this way; in file order a local-cluster search had set it).
 os.environ.update(LOOPBACK)
-
-
-def _trials(trials: Any) -> list[dict[str, Any]]:
-    """Trials without their wall time (the one field that differs between runs)."""
-    return [{k: v for k, v in dict(t).items() if k != "seconds"} for t in trials]
 
 
 def _log(path: Path) -> list[dict[str, Any]]:
@@ -103,7 +98,7 @@ def test_same_search_with_any_number_of_workers(
         **TINY,
     )
     assert trials(result) == trials(expected)
-    assert _trials(_log(tmp_path / "run" / "trials.jsonl")) == _trials(
+    assert without_seconds(_log(tmp_path / "run" / "trials.jsonl")) == without_seconds(
         _log(folder / "run" / "trials.jsonl")
     )
     assert not _ray().is_initialized()  # the search shut its own cluster down
@@ -278,7 +273,7 @@ def test_controller_killed_mid_batch_resumes_to_the_same_search(
     assert finished.returncode == 0, finished.stderr
     log = _log(output / "trials.jsonl")
     assert [line["index"] for line in log] == list(range(6))  # no duplicate, no gap
-    assert _trials(log) == _trials(_log(folder / "run" / "trials.jsonl"))
+    assert without_seconds(log) == without_seconds(_log(folder / "run" / "trials.jsonl"))
 
 
 def test_a_score_that_cannot_be_pickled_is_refused_clearly(

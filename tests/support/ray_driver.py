@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,14 @@ def pseudo_latency(spec: NetworkSpec) -> float:
     return 1.0 + 10 * pseudo_accuracy(spec)
 
 
+def without_seconds(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trial records without their wall time (the one field that differs between runs)."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
 def trials(result: SearchResult) -> list[dict[str, Any]]:
-    """A search's trials without their wall time (the one field that differs between runs)."""
-    return [{k: v for k, v in t.to_dict().items() if k != "seconds"} for t in result.trials]
+    """A search's trials, as :func:`without_seconds` records."""
+    return without_seconds(t.to_dict() for t in result.trials)
 
 
 def _slow_trial_score(attempts: Path, controller: int) -> Any:
