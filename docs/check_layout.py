@@ -1,18 +1,25 @@
 """See the documentation site as a reader does: every page in headless Chromium.
 
 ``python docs/check_layout.py`` builds the site (``mkdocs build --strict``) into a temporary
-folder, serves it on 127.0.0.1, opens every page in headless Chromium at 1280 and 1920 px and
-reports
+folder and opens every page in headless Chromium, served on 127.0.0.1 (``http``) and opened from
+disk (``file``, as an air-gapped reader does), at 390 px (a phone), 1280 and 1920 px. It reports
 
-- every table and code block whose content is wider than its box (the reader must scroll it or
-  cannot see it: Material clips a code line under the copy button),
+- every table and code block whose content is cut: wider than its box at desktop widths (1280 px
+  and up: the reader should not have to scroll), and at narrower widths wider than its box
+  without that box scrolling (a phone's tables scroll inside their own box),
 - every inline ``code`` in a table cell that wraps onto a second line (an id broken mid-word),
 - every page wider than the window,
-- every image that does not load, and every page without content.
+- every image that does not load, and every page without content,
+- every request that leaves the machine (web fonts, CDN scripts, API calls),
+- over ``file://``, every link to a folder (it opens a directory listing, not the page), and a
+  search that finds nothing (the index must load without a server),
+- in every generated chart (``images/generated/*.svg``), labels that overlap each other or a
+  plotted line (measured in the browser, from the rendered text boxes).
 
 It prints one line per problem and exits 1 if there is any, 0 otherwise. ``--site DIR`` checks an
-already built site; ``--widths 1280`` picks the window widths; ``--chromium PATH`` the browser
-(default: ``chromium``, Debian's package, or ``$CHROMIUM``).
+already built site; ``--widths 390,1280`` picks the window widths; ``--schemes http,file`` how
+pages are opened; ``--chromium PATH`` the browser (default: ``chromium``, Debian's package, or
+``$CHROMIUM``); ``--screenshots DIR`` saves a full-page PNG of every page.
 
 It needs nothing beyond the standard library and a Chromium binary: the browser is driven over
 the Chrome DevTools protocol through a minimal WebSocket client below.
@@ -42,12 +49,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-_OUTSIDE = ("*fonts.googleapis.com*", "*fonts.gstatic.com*", "*cdn.jsdelivr.net*", "*unpkg.com*")
+_OUTSIDE = (
+    "*fonts.googleapis.com*",
+    "*fonts.gstatic.com*",
+    "*cdn.jsdelivr.net*",
+    "*unpkg.com*",
+    "*api.github.com*",
+)
+# A request to anything but these leaves the machine.
+_LOCAL = ("file:", "data:", "blob:", "about:", "http://127.0.0.1", "chrome-extension:")
+DESKTOP = 1280  # at and above this width a table must fit its column; below, it may scroll
 
 # Runs in the page once it has loaded: waits for images and fonts, then measures. Returns a list
 # of [kind, detail] problems.
 MEASURE = r"""
-(async () => {
+(async (desktop) => {
   await document.fonts.ready;
   await Promise.all([...document.images].map(img => img.complete ? null :
       new Promise(resolve => { img.onload = img.onerror = resolve; })));
@@ -56,10 +72,24 @@ MEASURE = r"""
       .slice(0, 70);
   const article = document.querySelector("article") || document.body;
   const over = el => el.scrollWidth > el.clientWidth + 1;
+  const scrolls = el => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  // the box that shows a table: the nearest one that clips or scrolls (or the table itself)
+  const holder = table => {
+    for (let el = table.parentElement; el && el !== article.parentElement; el = el.parentElement) {
+      if (getComputedStyle(el).overflowX !== "visible") return el;
+    }
+    return table;
+  };
+  const right = article.getBoundingClientRect().right + 1;
   for (const table of article.querySelectorAll("table")) {
     const box = table.closest(".md-typeset__scrollwrap") || table;
-    if (over(table) || over(box) || table.getBoundingClientRect().right >
-        article.getBoundingClientRect().right + 1) {
+    // On a phone a wide table may scroll inside its own box (Material widens that box to the
+    // screen's edges); on a desktop it must fit the column.
+    const cut = desktop
+      ? over(table) || over(box) || table.getBoundingClientRect().right > right
+      : (over(holder(table)) && !scrolls(holder(table)))
+        || box.getBoundingClientRect().right > window.innerWidth + 1;
+    if (cut) {
       problems.push(["table cut off", `${box.scrollWidth}px in ${box.clientWidth}px: `
           + snippet(table.querySelector("tr") || table)]);
     }
@@ -114,11 +144,84 @@ MEASURE = r"""
     problems.push(["page wider than the window",
         `${document.documentElement.scrollWidth}px > ${window.innerWidth}px`]);
   }
+  if (location.protocol === "file:") {
+    for (const link of document.querySelectorAll("a[href]")) {
+      const url = new URL(link.href, location.href);
+      if (url.protocol === "file:" && url.pathname.endsWith("/")) {
+        problems.push(["link to a folder (a directory listing from disk)",
+            link.getAttribute("href")]);
+      }
+    }
+  }
   const body = article.cloneNode(true);
   body.querySelectorAll("h1, .md-source-file, .md-content__button").forEach(e => e.remove());
   const text = (body.textContent || "").trim();
   if (text.length < 80 && !article.querySelector("img, svg, table")) {
     problems.push(["empty page", JSON.stringify(text.slice(0, 60))]);
+  }
+  return problems;
+})(DESKTOP)
+"""
+
+# Types a word into the search box and returns how many results show (Material's search runs in
+# a Web Worker that reads the index; from file:// the offline plugin's inlined index and the
+# bundled Worker shim make that work).
+SEARCH = r"""
+(async (word) => {
+  const input = document.querySelector("[data-md-component=search-query]");
+  if (!input) return -1;
+  const toggle = document.querySelector("[data-md-toggle=search]");
+  if (toggle) { toggle.checked = true; toggle.dispatchEvent(new Event("change")); }
+  input.focus();
+  for (let i = 0; i < 100; i++) {
+    input.value = word;
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+    input.dispatchEvent(new KeyboardEvent("keyup", {bubbles: true, key: "e"}));
+    await new Promise(resolve => setTimeout(resolve, 100));
+    const found = document.querySelectorAll(".md-search-result__item").length;
+    if (found) return found;
+  }
+  return 0;
+})("WORD")
+"""
+
+# In a chart opened on its own: every text's box against every other's and against the plotted
+# lines (paths without fill), sampled along their length. Returns [kind, detail] problems.
+LABELS = r"""
+(() => {
+  const svg = document.querySelector("svg");
+  if (!svg) return [["not an SVG", location.href]];
+  const shrink = (r, d) => ({left: r.left + d, right: r.right - d, top: r.top + d,
+      bottom: r.bottom - d});
+  // a text's own words, not its <title> tooltip
+  const words = t => [...t.childNodes].filter(n => n.nodeType === Node.TEXT_NODE)
+      .map(n => n.textContent).join("").trim();
+  const texts = [...svg.querySelectorAll("text")].filter(t => words(t))
+      .map(t => ({t, r: shrink(t.getBoundingClientRect(), 0.5)}));
+  const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
+      && b.top < a.bottom;
+  const name = t => words(t).slice(0, 40);
+  const problems = [];
+  for (let i = 0; i < texts.length; i++) {
+    for (let j = i + 1; j < texts.length; j++) {
+      if (meets(texts[i].r, texts[j].r)) {
+        problems.push(["labels overlap", `${name(texts[i].t)} / ${name(texts[j].t)}`]);
+      }
+    }
+  }
+  const matrix = svg.getScreenCTM();
+  for (const path of svg.querySelectorAll("path[fill=none], polyline")) {
+    const length = path.getTotalLength();
+    const points = [];
+    for (let d = 0; d <= length; d += 1) {
+      const p = path.getPointAtLength(d).matrixTransform(path.getScreenCTM() || matrix);
+      points.push(p);
+    }
+    for (const {t, r} of texts) {
+      if (points.some(p => p.x > r.left && p.x < r.right && p.y > r.top && p.y < r.bottom)) {
+        problems.push(["label on a line", name(t)]);
+      }
+    }
   }
   return problems;
 })()
@@ -230,6 +333,7 @@ class DevTools:
         self.ws = WebSocket(page["webSocketDebuggerUrl"])
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
+        self.requests: list[str] = []  # every URL the page asked for since the last open()
         self.call("Page.enable")
         # The site's only outside requests are web fonts and CDN scripts; offline they would hang
         # each page until a timeout, so fail them at once (the page then uses its fallback font).
@@ -240,7 +344,7 @@ class DevTools:
             width=width,
             height=height,
             deviceScaleFactor=1,
-            mobile=False,
+            mobile=width < DESKTOP // 2,  # a phone's viewport (meta viewport honoured)
         )
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -253,18 +357,24 @@ class DevTools:
                     raise RuntimeError(f"{method}: {message['error']}")
                 result: dict[str, Any] = message.get("result", {})
                 return result
-            self.events.append(message)
+            self._event(message)
+
+    def _event(self, message: dict[str, Any]) -> None:
+        if message.get("method") == "Network.requestWillBeSent":
+            self.requests.append(message["params"]["request"]["url"])
+        self.events.append(message)
 
     def wait_for(self, event: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not any(e.get("method") == event for e in self.events):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {event} within {timeout:.0f} s")
-            self.events.append(json.loads(self.ws.receive()))
+            self._event(json.loads(self.ws.receive()))
         self.events.clear()
 
     def open(self, url: str) -> None:
         self.events.clear()
+        self.requests.clear()
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
 
@@ -310,30 +420,76 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def pages(site: Path) -> list[str]:
-    """Every page of the site, as paths relative to its root (``zoo/``, ``api/models/``)."""
-    found = []
-    for index in sorted(site.rglob("index.html")):
-        relative = index.parent.relative_to(site).as_posix()
-        found.append("" if relative == "." else relative + "/")
-    return found
+    """Every page of the site, as paths relative to its root (``zoo.html``,
+    ``api/models.html``; ``zoo/index.html`` in a site built with directory URLs)."""
+    return sorted(
+        p.relative_to(site).as_posix() for p in site.rglob("*.html") if p.name != "404.html"
+    )
 
 
-def check(site: Path, widths: list[int], chromium: str, shots: Path | None) -> list[str]:
+def outside(urls: list[str]) -> list[str]:
+    """The URLs among ``urls`` that leave the machine."""
+    return sorted({u for u in urls if not u.startswith(_LOCAL)})
+
+
+def _check_search(browser: DevTools, url: str, word: str = "quantize") -> list[str]:
+    browser.open(url)
+    found = browser.evaluate(SEARCH.replace("WORD", word))
+    if found == -1:
+        return []  # a site without a search box (the checker's own test pages)
+    return [] if found > 0 else [f"search for {word!r} finds nothing"]
+
+
+def check_charts(site: Path, chromium: str) -> list[str]:
+    """Labels overlapping each other or a plotted line, in every generated SVG picture."""
+    charts = sorted((site / "images" / "generated").glob("*.svg"))
+    if not charts:
+        return []
     problems = []
-    with serve(site) as base:
-        for width in widths:
-            browser = DevTools(chromium, width)
-            try:
-                for page in pages(site):
-                    browser.open(base + page)
-                    for kind, detail in browser.evaluate(MEASURE):
-                        problems.append(f"{width}px /{page}: {kind}: {detail}")
-                    if shots is not None:
-                        name = (page.strip("/").replace("/", "_") or "index") + f"_{width}.png"
-                        browser.screenshot(shots / name)
-            finally:
-                browser.close()
+    browser = DevTools(chromium, 1000)
+    try:
+        for chart in charts:
+            browser.open(chart.resolve().as_uri())
+            for kind, detail in browser.evaluate(LABELS):
+                problems.append(f"{chart.relative_to(site).as_posix()}: {kind}: {detail}")
+    finally:
+        browser.close()
     return problems
+
+
+def check(
+    site: Path,
+    widths: list[int],
+    chromium: str,
+    shots: Path | None,
+    schemes: tuple[str, ...] = ("http",),
+) -> list[str]:
+    """Every page at every width, opened the ``schemes`` ways (``http``, ``file``)."""
+    problems = []
+    with serve(site) as served:
+        for scheme in schemes:
+            base = served if scheme == "http" else site.resolve().as_uri() + "/"
+            for width in widths:
+                measure = MEASURE.replace("DESKTOP", "true" if width >= DESKTOP else "false")
+                browser = DevTools(chromium, width)
+                where = f"{scheme} {width}px"
+                try:
+                    for page in pages(site):
+                        browser.open(base + page)
+                        for kind, detail in browser.evaluate(measure):
+                            problems.append(f"{where} /{page}: {kind}: {detail}")
+                        for url in outside(browser.requests):
+                            problems.append(f"{where} /{page}: request leaves the machine: {url}")
+                        if shots is not None:
+                            name = page.removesuffix(".html").replace("/", "_")
+                            browser.screenshot(shots / f"{name}_{scheme}_{width}.png")
+                    if pages(site):
+                        first = "index.html" if (site / "index.html").is_file() else pages(site)[0]
+                        for problem in _check_search(browser, base + first):
+                            problems.append(f"{where} /{first}: {problem}")
+                finally:
+                    browser.close()
+    return problems + check_charts(site, chromium)
 
 
 def build(site: Path) -> None:
@@ -348,7 +504,10 @@ def build(site: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, help="a built site (default: build one)")
-    parser.add_argument("--widths", default="1280,1920", help="window widths, px")
+    parser.add_argument("--widths", default="390,1280,1920", help="window widths, px")
+    parser.add_argument(
+        "--schemes", default="http,file", help="how pages are opened: http (served), file (disk)"
+    )
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "chromium"))
     parser.add_argument("--screenshots", type=Path, help="save a full-page PNG of every page")
     args = parser.parse_args(argv)
@@ -361,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--widths takes window widths in px separated by commas, got {args.widths!r}")
     if not widths or min(widths) < 320:
         parser.error(f"--widths: each width must be at least 320 px, got {args.widths!r}")
+    schemes = tuple(args.schemes.split(","))
+    if not schemes or not set(schemes) <= {"http", "file"}:
+        parser.error(f"--schemes takes http and/or file, separated by commas, got {args.schemes!r}")
     if args.site is not None and not (args.site / "index.html").is_file():
         parser.error(
             f"--site {args.site} holds no built site (no index.html); omit --site to build"
@@ -373,11 +535,12 @@ def main(argv: list[str] | None = None) -> int:
             site = Path(tmp) / "site"
             build(site)
         count = len(pages(site))
-        problems = check(site, widths, chromium, args.screenshots)
+        problems = check(site, widths, chromium, args.screenshots, schemes)
     for line in problems:
         print(line)
     print(
-        f"checked {count} pages at {', '.join(f'{w}px' for w in widths)}:"
+        f"checked {count} pages at {', '.join(f'{w}px' for w in widths)} over"
+        f" {' and '.join(f'{s}://' for s in schemes)}, and the generated charts:"
         f" {len(problems)} problem(s)"
     )
     return 1 if problems else 0

@@ -9,6 +9,7 @@ with mnaszoo's weights id and the publisher's own name for it. ``docs/hooks.py``
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,26 +54,62 @@ def _marker(shape: str, x: float, y: float, colour: str) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>'
 
 
-def _spread(wanted: list[float], gap: float, low: float, high: float) -> list[float]:
-    """Move label baselines apart by at least ``gap``, keeping them near where they want to be
-    and inside [low, high]."""
-    order = sorted(range(len(wanted)), key=lambda i: wanted[i])
-    placed = [wanted[i] for i in order]
-    for _ in range(50):
-        moved = False
-        for a in range(len(placed) - 1):
-            overlap = gap - (placed[a + 1] - placed[a])
-            if overlap > 0.01:
-                placed[a] -= overlap / 2
-                placed[a + 1] += overlap / 2
-                moved = True
-        placed = [min(max(y, low), high) for y in placed]
-        if not moved:
-            break
-    result = [0.0] * len(wanted)
-    for rank, i in enumerate(order):
-        result[i] = placed[rank]
-    return result
+_ASCENT, _DESCENT = 10.0, 3.5  # an 11 px label's box above and below its baseline, px
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+def _hits_segment(box: Box, segment: tuple[float, float, float, float]) -> bool:
+    """Whether the line segment passes through ``box`` (sampled every half pixel)."""
+    x1, y1, x2, y2 = segment
+    steps = max(2, int(math.hypot(x2 - x1, y2 - y1) * 2))
+    for k in range(steps + 1):
+        x, y = x1 + (x2 - x1) * k / steps, y1 + (y2 - y1) * k / steps
+        if box[0] < x < box[2] and box[1] < y < box[3]:
+            return True
+    return False
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_label(
+    gx: float,
+    gy: float,
+    length: float,
+    segments: list[tuple[float, float, float, float]],
+    markers: list[Box],
+    placed: list[Box],
+    bounds: Box,
+) -> tuple[float, float, str]:
+    """Where a label of ``length`` px goes for the point at (gx, gy): ``(x, baseline, anchor)``,
+    the first candidate (right, left, then above and below at growing distances) whose box, with
+    a 2 px margin, stays inside ``bounds`` and touches no line, marker or placed label; the
+    least crowded candidate if none is free."""
+    candidates = [(gx + 10, gy + 4, "start"), (gx - 10, gy + 4, "end")]
+    for step in range(4):  # a line of 13 px further away each time
+        for baseline in (gy - 13 - 13 * step, gy + 21 + 13 * step):
+            candidates += [(gx - 6, baseline, "start"), (gx + 6, baseline, "end")]
+        for baseline in (gy + 4 - 13 * (step + 1), gy + 4 + 13 * (step + 1)):
+            candidates += [(gx + 16, baseline, "start"), (gx - 16, baseline, "end")]
+    best: tuple[int, tuple[float, float, str]] | None = None
+    for x, baseline, anchor in candidates:
+        x0 = x - length if anchor == "end" else x
+        box = (x0 - 2, baseline - _ASCENT - 2, x0 + length + 2, baseline + _DESCENT + 2)
+        if box[0] < bounds[0] or box[2] > bounds[2] or box[1] < bounds[1] or box[3] > bounds[3]:
+            continue
+        clashes = (
+            sum(_hits_segment(box, s) for s in segments)
+            + sum(_overlaps(box, m) for m in markers)
+            + 2 * sum(_overlaps(box, b) for b in placed)
+        )
+        if clashes == 0:
+            return x, baseline, anchor
+        if best is None or clashes < best[0]:
+            best = (clashes, (x, baseline, anchor))
+    if best is None:  # nothing fits inside the plot: right of the point
+        return gx + 10, gy + 4, "start"
+    return best[1]
 
 
 def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
@@ -130,6 +167,7 @@ def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
         f' transform="rotate(-90 16 {top + plot_h / 2:.1f})">reported ImageNet-1k top-1 (%)</text>'
     )
     # one line per (publisher, family), through its width variants in order
+    segments: list[tuple[float, float, float, float]] = []  # the lines, for label placement
     groups: dict[tuple[str, str], list[int]] = {}
     for i, p in enumerate(points):
         groups.setdefault((p.publisher.split()[0], p.family), []).append(i)
@@ -138,35 +176,38 @@ def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
             continue
         colour = _PUBLISHER_STYLE.get(publisher, _OTHER_STYLE)[0]
         members.sort(key=lambda i: values[i])
-        path = " L".join(f"{px(values[i]):.1f},{py(points[i].top1):.1f}" for i in members)
+        xy = [(px(values[i]), py(points[i].top1)) for i in members]
+        segments += [(*a, *b) for a, b in itertools.pairwise(xy)]
+        path = " L".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         out.append(f'<path d="M{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
-    # labels: right of the point unless they would leave the plot, then spread apart
-    labels = []
-    for i, p in enumerate(points):
+    # labels: each at the first of several places around its point that overlaps no line, no
+    # marker and no label placed before it (docs/check_layout.py checks the rendered result)
+    markers = [
+        (px(values[i]) - 7, py(p.top1) - 7, px(values[i]) + 7, py(p.top1) + 7)
+        for i, p in enumerate(points)
+    ]
+    placed: list[tuple[float, float, float, float]] = []
+    bounds = (left + 2, top + 2, left + plot_w - 2, top + plot_h - 2)
+    order = sorted(range(len(points)), key=lambda i: -points[i].top1)
+    for i in order:
+        p = points[i]
         name = p.publisher.split(" (")[0]
         text = f"{p.weights_id}  ({name.split('.')[0]})"
-        length = len(text) * _CHAR
-        gx = px(values[i])
-        to_left = gx + 10 + length > left + plot_w - 4
-        labels.append((i, text, gx, to_left, length))
-    ys = [py(points[i].top1) + 4 for i, *_ in labels]
-    # spread each side separately: labels on different sides of their points rarely collide
-    for side in (False, True):
-        idx = [k for k, lab in enumerate(labels) if lab[3] is side]
-        spread = _spread([ys[k] for k in idx], 14.0, top + 12, top + plot_h - 4)
-        for k, y in zip(idx, spread, strict=True):
-            ys[k] = y
-    for (i, text, gx, to_left, _length), ly in zip(labels, ys, strict=True):
-        p = points[i]
+        gx, gy = px(values[i]), py(p.top1)
+        lx, ly, anchor = _place_label(gx, gy, len(text) * _CHAR, segments, markers, placed, bounds)
+        x0 = lx - len(text) * _CHAR if anchor == "end" else lx
+        placed.append((x0, ly - _ASCENT, x0 + len(text) * _CHAR, ly + _DESCENT))
         colour, shape = _PUBLISHER_STYLE.get(p.publisher.split()[0], _OTHER_STYLE)
-        gy = py(p.top1)
         out.append(f'<g class="point" data-weights="{escape(p.weights_id)}">')
         out.append(_marker(shape, gx, gy, colour))
-        lx = gx - 10 if to_left else gx + 10
-        anchor = "end" if to_left else "start"
+        if abs(ly - 4 - gy) > 12 and abs(lx - gx) > 12:  # set off to the side: a leader line
+            tx = x0 if anchor == "start" else x0 + len(text) * _CHAR
+            out.append(
+                f'<line x1="{gx:.1f}" y1="{gy:.1f}" x2="{tx:.1f}" y2="{ly - 4:.1f}"'
+                f' stroke="{colour}" stroke-width="0.8" stroke-dasharray="2 2"/>'
+            )
         out.append(
-            f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" fill="#222222"'
-            ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">'
+            f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" fill="#222222">'
             f"<title>{escape(p.publisher)}: {p.top1}% top-1</title>{escape(text)}</text>"
         )
         out.append("</g>")

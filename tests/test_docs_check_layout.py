@@ -50,6 +50,14 @@ def _page(folder: Path, body: str) -> None:
     )
 
 
+def _kinds(problems: list[str]) -> list[str]:
+    """``/faulty/index.html: table cut off`` for ``http 1280px /faulty/index.html: table cut off:
+    ...``."""
+    return sorted(
+        {p.split(" ", 2)[2].split(": ", 2)[0] + ": " + p.split(": ", 2)[1] for p in problems}
+    )
+
+
 def test_reports_each_fault_and_nothing_on_a_clean_page(tmp_path: Path) -> None:
     site = tmp_path / "site"
     _page(site, CLEAN)
@@ -57,13 +65,90 @@ def test_reports_each_fault_and_nothing_on_a_clean_page(tmp_path: Path) -> None:
     _page(site / "faulty", FAULTY.format("x = 1  # " + "a long comment " * 20))
     _page(site / "empty", "<h1>Nothing</h1>")
     problems = _checker().check(site, [1280], CHROMIUM, None)
-    kinds = sorted(
-        {p.split(": ", 2)[0].split(" ", 1)[1] + ": " + p.split(": ", 2)[1] for p in problems}
-    )
-    assert kinds == [
-        "/empty/: empty page",
-        "/faulty/: broken image",
-        "/faulty/: code cut off",
-        "/faulty/: code wrapped in a table cell",
-        "/faulty/: table cut off",
+    assert _kinds(problems) == [
+        "/empty/index.html: empty page",
+        "/faulty/index.html: broken image",
+        "/faulty/index.html: code cut off",
+        "/faulty/index.html: code wrapped in a table cell",
+        "/faulty/index.html: table cut off",
     ]
+
+
+WIDE = "<h1>Wide</h1><p>{}</p>" + "<p>A paragraph of ordinary words, long enough to count.</p>"
+SCROLLING = (
+    "<div style='overflow-x:auto'><table style='width:900px'><tr><td>x</td></tr></table></div>"
+)
+CUT = (
+    "<div style='overflow:hidden;width:300px'>"
+    "<table style='width:900px'><tr><td>x</td></tr></table></div>"
+)
+
+
+def test_a_phone_may_scroll_a_table_in_its_own_box_a_desktop_may_not(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _page(site / "scrolling", WIDE.format(SCROLLING).replace("width:600px", "max-width:100%"))
+    _page(site / "cut", WIDE.format(CUT).replace("width:600px", "max-width:100%"))
+    phone = _checker().check(site, [390], CHROMIUM, None)
+    assert _kinds(phone) == ["/cut/index.html: table cut off"]
+    desktop = _checker().check(site, [1280], CHROMIUM, None)
+    assert _kinds(desktop) == [
+        "/cut/index.html: table cut off",
+        "/scrolling/index.html: table cut off",
+    ]
+
+
+def test_from_disk_reports_folder_links_and_requests_that_leave_the_machine(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    body = CLEAN.replace(
+        "<h1>Clean</h1>",
+        "<h1>Clean</h1><a href='other/'>a folder</a><a href='other/index.html'>a page</a>",
+    )
+    _page(site, body)
+    (site / "ok.svg").write_text(SVG, encoding="utf-8")
+    (site / "index.html").write_text(
+        (site / "index.html")
+        .read_text()
+        .replace(
+            "<body>",
+            "<link rel='stylesheet' href='https://fonts.googleapis.com/css?family=Roboto'><body>",
+        )
+    )
+    from_disk = _checker().check(site, [1280], CHROMIUM, None, schemes=("file",))
+    assert [p.split(": ", 2)[1] for p in from_disk] == [
+        "link to a folder (a directory listing from disk)",
+        "request leaves the machine",
+    ]
+    assert "https://fonts.googleapis.com/css?family=Roboto" in from_disk[1]
+    served = _checker().check(site, [1280], CHROMIUM, None, schemes=("http",))
+    assert [p.split(": ", 2)[1] for p in served] == ["request leaves the machine"]
+
+
+CHART = """<svg xmlns='http://www.w3.org/2000/svg' width='400' height='200' font-size='11'
+font-family='sans-serif'><path d='M10,100 L390,100' fill='none' stroke='black'/>
+<text x='20' y='104'>on the line</text><text x='200' y='40'>first label</text>
+<text x='210' y='42'>second label</text><text x='20' y='180'>alone<title>a tooltip</title></text>
+</svg>"""
+
+
+def test_chart_labels_that_touch_a_line_or_each_other_are_reported(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "images" / "generated").mkdir(parents=True)
+    (site / "images" / "generated" / "chart.svg").write_text(CHART, encoding="utf-8")
+    problems = _checker().check_charts(site, CHROMIUM)
+    assert sorted(p.split(": ", 1)[1] for p in problems) == [
+        "label on a line: on the line",
+        "labels overlap: first label / second label",
+    ]
+
+
+@pytest.mark.slow
+def test_the_site_reads_on_a_phone_and_a_desktop_served_and_from_disk(tmp_path: Path) -> None:
+    """The docs build's layout check: every page at 390 and 1280 px, over http:// and file://,
+    no request off the machine, search working from disk, chart labels clear of their lines."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    checker = _checker()
+    site = tmp_path / "site"
+    checker.build(site)
+    problems = checker.check(site, [390, 1280], CHROMIUM, None, schemes=("http", "file"))
+    assert problems == []
