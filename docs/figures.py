@@ -8,8 +8,8 @@ with mnaszoo's weights id and the publisher's own name for it. ``docs/hooks.py``
 
 from __future__ import annotations
 
-import csv
 import itertools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,7 +226,17 @@ def accuracy_chart(points: list[Point], axis: str, *, width: int = 880) -> str:
 # --- the site's pictures ----------------------------------------------------------------------
 
 DIAGRAMS = ("mnasnet_a1", "mnasnet_b1", "mnasnet_small", "mnasnet_d1")
-BENCHMARK_CSV = Path(__file__).resolve().parent / "data" / "benchmark-1thread.csv"
+BENCHMARK_DATA = Path(__file__).resolve().parent / "data" / "benchmark-1thread.json"
+# One colour per runtime (the command line's names), in every chart of the site; none is a
+# publisher's colour above.
+RUNTIME_COLOURS = {
+    "torch": "#E69F00",
+    "torch-optimized": "#56B4E9",
+    "onnxruntime": "#CC79A7",
+    "onnxruntime-int8": "#882255",
+    "executorch": "#999999",
+    "executorch-int8": "#444444",
+}
 
 
 def _published_points(cost: Callable[[str], float]) -> list[Point]:
@@ -259,22 +269,93 @@ def accuracy_vs_params() -> str:
     return accuracy_chart(points, "parameters (millions)")
 
 
-def accuracy_vs_latency(csv_path: Path = BENCHMARK_CSV) -> str:
-    """Reported top-1 against mnaszoo's fastest fp32 median latency at batch 1 in the recorded
-    benchmark (``docs/data/benchmark-1thread.csv``), for the checkpoints of the models it timed."""
-    with open(csv_path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    fastest: dict[str, float] = {}
-    for row in rows:
-        if row["impl"] == "mnaszoo" and row["batch"] == "1" and "int8" not in row["variant"]:
-            ms = float(row["median_ms"])
-            fastest[row["model"]] = min(fastest.get(row["model"], ms), ms)
+def _benchmark_rows(path: Path = BENCHMARK_DATA) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    return rows
+
+
+def accuracy_vs_latency(path: Path = BENCHMARK_DATA) -> str:
+    """Reported top-1 against mnaszoo's onnxruntime (fp32) median latency at batch 1 in the
+    recorded benchmark (``docs/data/benchmark-1thread.json``), for the checkpoints of the models
+    it timed."""
+    latency = {
+        str(r["model"]): float(str(r["median_ms"]))
+        for r in _benchmark_rows(path)
+        if r["impl"] == "mnaszoo" and r["batch"] == 1 and r["runtime"] == "onnxruntime"
+    }
     points = [
         p
-        for p in _published_points(lambda model: fastest.get(model, math.nan))
+        for p in _published_points(lambda model: latency.get(model, math.nan))
         if not math.isnan(p.x)
     ]
-    return accuracy_chart(points, "fastest fp32 latency at batch 1, 1 thread (ms)")
+    return accuracy_chart(points, "onnxruntime latency at batch 1, 1 thread (ms)")
+
+
+def latency_by_runtime(path: Path = BENCHMARK_DATA, *, width: int = 880) -> str:
+    """mnaszoo's median latency at batch 1 of each model in each runtime of the recorded
+    benchmark, as grouped horizontal bars: one colour per runtime (``RUNTIME_COLOURS``)."""
+    rows = [r for r in _benchmark_rows(path) if r["impl"] == "mnaszoo" and r["batch"] == 1]
+    models = list(dict.fromkeys(str(r["model"]) for r in rows))
+    runtimes = [rt for rt in RUNTIME_COLOURS if any(r["runtime"] == rt for r in rows)]
+    ms = {(str(r["model"]), str(r["runtime"])): float(str(r["median_ms"])) for r in rows}
+    bar, gap = 16, 18
+    left, right, top, bottom = 120, 70, 44, 50
+    group = bar * len(runtimes) + gap
+    height = top + bottom + group * len(models)
+    plot_w = width - left - right
+    step = _nice_step(max(ms.values()), 6)
+    x_max = math.ceil(max(ms.values()) / step) * step
+
+    def px(v: float) -> float:
+        return left + plot_w * v / x_max
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
+        f' width="{width}" height="{height}" font-family="{_FONT}" font-size="11" role="img">',
+        "<title>Latency of each model in each runtime, batch 1, one thread</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+    tick = 0.0
+    while tick <= x_max + 1e-9:
+        out.append(
+            f'<line x1="{px(tick):.1f}" y1="{top}" x2="{px(tick):.1f}"'
+            f' y2="{height - bottom}" stroke="#e6e6e6"/>'
+        )
+        out.append(
+            f'<text x="{px(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">'
+            f"{tick:g}</text>"
+        )
+        tick += step
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 12}" text-anchor="middle"'
+        ' font-size="12">median latency per image at batch 1, 1 thread (ms)</text>'
+    )
+    for g, model in enumerate(models):
+        y0 = top + g * group
+        out.append(
+            f'<text x="{left - 8}" y="{y0 + bar * len(runtimes) / 2 + 4:.1f}"'
+            f' text-anchor="end">{escape(model)}</text>'
+        )
+        for k, runtime in enumerate(runtimes):
+            value = ms.get((model, runtime))
+            if value is None:
+                continue
+            y = y0 + k * bar
+            out.append(
+                f'<rect x="{left}" y="{y + 1}" width="{px(value) - left:.1f}" height="{bar - 2}"'
+                f' fill="{RUNTIME_COLOURS[runtime]}"><title>{runtime}: {value} ms</title></rect>'
+            )
+            out.append(f'<text x="{px(value) + 4:.1f}" y="{y + bar - 4}">{value:g}</text>')
+    lx = left
+    for runtime in runtimes:
+        out.append(
+            f'<rect x="{lx}" y="{top - 26}" width="12" height="12"'
+            f' fill="{RUNTIME_COLOURS[runtime]}"/>'
+        )
+        out.append(f'<text x="{lx + 16}" y="{top - 16}">{runtime}</text>')
+        lx += 16 + len(runtime) * _CHAR + 22
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 def site_figures() -> dict[str, str]:
@@ -286,4 +367,5 @@ def site_figures() -> dict[str, str]:
     figures["images/generated/accuracy_macs.svg"] = accuracy_vs_macs()
     figures["images/generated/accuracy_params.svg"] = accuracy_vs_params()
     figures["images/generated/accuracy_latency.svg"] = accuracy_vs_latency()
+    figures["images/generated/latency_runtimes.svg"] = latency_by_runtime()
     return figures

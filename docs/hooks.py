@@ -24,7 +24,6 @@ fails. ``tests/test_docs.py`` imports this module to check the generated tables 
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import os
 import re
@@ -290,43 +289,203 @@ def errors_tree() -> str:
     return "\n".join(["```text", root.__name__, *lines(root, ""), "```"])
 
 
-def _benchmark_rows() -> list[dict[str, str]]:
-    with open(ROOT / "docs" / "data" / "benchmark-1thread.csv", encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+# --- measured figures: one data file per benchmark (docs/data/*.json) -------------------------
+
+DATA = ROOT / "docs" / "data"
+_DATA_MARKER = re.compile(r"<!--\s*mnaszoo:data\s+([\w-]+)\s*-->")
+_VALUE_MARKER = re.compile(r"<!--\s*mnaszoo:value\s+([\w-]+)\s+(\w+)((?:\s+[^\s>]+)*?)\s*-->")
+# The runtimes' names, as the command line spells them (mnaszoo.deploy.runtimes.RUNTIMES), and
+# how a table heads them.
+RUNTIME_TITLES = {
+    "torch": "torch (eager)",
+    "torch-optimized": "torch-optimized (BatchNorm folded)",
+    "onnxruntime": "onnxruntime",
+    "onnxruntime-int8": "onnxruntime-int8",
+    "executorch": "executorch (XNNPACK)",
+    "executorch-int8": "executorch-int8 (XNNPACK)",
+}
+
+
+def load_data(name: str) -> dict[str, Any]:
+    """``docs/data/NAME.json``: a benchmark's rows and the environment they were measured in."""
+    import json
+
+    path = DATA / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in DATA.glob("*.json")))
+        raise ValueError(f"no data file docs/data/{name}.json; known: {known}")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def environment_line(name: str) -> str:
+    """Where, when and how a data file's figures were measured, for under its table."""
+    env = load_data(name)["environment"]
+    threads = f"{env['threads']} thread" + ("s" if env["threads"] != 1 else "")
+    return (
+        f"*Measured {env['date']} on {env['machine']} (CPU: {env['cpu_features']}),"
+        f" {threads}; {env['software']}; {env['weights']} weights."
+        f" Command: `{env['command']}`. Data: [{name}.json](data/{name}.json).*"
+    )
+
+
+def _rows(name: str, **match: object) -> list[dict[str, Any]]:
+    return [
+        r for r in load_data(name)["rows"] if all(str(r.get(k)) == str(v) for k, v in match.items())
+    ]
+
+
+def _one(name: str, **match: object) -> dict[str, Any]:
+    found = _rows(name, **match)
+    if len(found) != 1:
+        raise ValueError(f"docs/data/{name}.json: {len(found)} rows match {match}, not 1")
+    return found[0]
+
+
+def data_value(name: str, field: str, filters: list[str]) -> str:
+    """An inline figure: ``FIELD`` of the one row matching ``key=value`` filters, or, with a
+    ``/`` among the filters, the ratio of that row's field to the row matched after replacing
+    the filters given after the ``/`` (``runtime=onnxruntime-int8 batch=1 / runtime=onnxruntime``
+    gives int8's time over fp32's), to two decimals."""
+    if "/" in filters:
+        cut = filters.index("/")
+        top = dict(f.split("=", 1) for f in filters[:cut])
+        bottom = {**top, **dict(f.split("=", 1) for f in filters[cut + 1 :])}
+        ratio = float(_one(name, **top)[field]) / float(_one(name, **bottom)[field])
+        return f"{ratio:.2f}"
+    return str(_one(name, **dict(f.split("=", 1) for f in filters))[field])
+
+
+def _ms(value: object) -> str:
+    return "" if value is None else f"{value}"
 
 
 def benchmark_tables() -> str:
     """One table per model of the recorded benchmark: median ms, images/s and the ratio to the
-    reference, at batch 1 and 32 side by side."""
-    rows = _benchmark_rows()
+    reference, at batch 1 and 32 side by side, each row named by its runtime."""
+    rows = load_data("benchmark-1thread")["rows"]
     out: list[str] = []
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         out += [
             f"#### {model} ({mine[0]['params']} parameters, {mine[0]['macs']} MACs)",
             "",
-            "| implementation | variant | batch 1: median ms | img/s | mnaszoo/ref"
+            "| implementation | runtime | batch 1: median ms | img/s | mnaszoo/ref"
             " | batch 32: median ms | img/s | mnaszoo/ref |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for impl, variant in dict.fromkeys((r["impl"], r["variant"]) for r in mine):
-            cells = [impl if impl == "mnaszoo" else f"{impl}", f"`{variant}`"]
-            for batch in ("1", "32"):
+        for impl, runtime in dict.fromkeys((r["impl"], r["runtime"]) for r in mine):
+            cells = [impl, f"`{runtime}`"]
+            for batch in (1, 32):
                 row = next(
                     (
                         r
                         for r in mine
-                        if (r["impl"], r["variant"], r["batch"]) == (impl, variant, batch)
+                        if (r["impl"], r["runtime"], r["batch"]) == (impl, runtime, batch)
                     ),
                     None,
                 )
                 if row is None:
                     cells += ["", "", ""]
                 else:
-                    cells += [row["median_ms"], row["images_per_s"], row["mnaszoo_over_ref"]]
+                    ratio = row.get("mnaszoo_over_ref")
+                    cells += [
+                        f"{row['median_ms']:.2f}",
+                        f"{row['images_per_s']:.1f}",
+                        "" if ratio is None else f"{ratio:.2f}",
+                    ]
             out.append(f"| {' | '.join(cells)} |")
         out.append("")
+    out.append(environment_line("benchmark-1thread"))
     return "\n".join(out)
+
+
+def optimize_speed_table() -> str:
+    """torch against torch-optimized for each model of the recorded benchmark."""
+    lines = [
+        "| model | batch | torch ms | torch-optimized ms | torch-optimized / torch |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in _rows("benchmark-1thread", impl="mnaszoo", runtime="torch"):
+        fast = _one(
+            "benchmark-1thread",
+            impl="mnaszoo",
+            runtime="torch-optimized",
+            model=row["model"],
+            batch=row["batch"],
+        )
+        ratio = fast["median_ms"] / row["median_ms"]
+        lines.append(
+            f"| `{row['model']}` | {row['batch']} | {row['median_ms']:.2f}"
+            f" | {fast['median_ms']:.2f} | {ratio:.2f} |"
+        )
+    return "\n".join([*lines, "", environment_line("benchmark-1thread")])
+
+
+def executorch_a1_table() -> str:
+    """``mnasnet_a1`` in each runtime, with each time over onnxruntime's and over torch's."""
+    rows = load_data("executorch-a1")["rows"]
+    ort = _one("executorch-a1", runtime="onnxruntime")["median_ms"]
+    eager = _one("executorch-a1", runtime="torch")["median_ms"]
+    lines = [
+        "| runtime | median ms | / onnxruntime | / torch |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r['runtime']}` | {r['median_ms']:.2f} | {r['median_ms'] / ort:.2f}"
+            f" | {r['median_ms'] / eager:.2f} |"
+        )
+    return "\n".join([*lines, "", environment_line("executorch-a1")])
+
+
+def int8_layers_table() -> str:
+    """Single layers, fp32 against int8 in ExecuTorch."""
+    lines = ["| layer | executorch ms | executorch-int8 ms | int8 / fp32 |", "|---|---:|---:|---:|"]
+    for r in load_data("executorch-int8-layers")["rows"]:
+        lines.append(
+            f"| {r['layer']} | {r['fp32_ms']:.3f} | {r['int8_ms']:.3f}"
+            f" | {r['int8_ms'] / r['fp32_ms']:.2f} |"
+        )
+    return "\n".join([*lines, "", environment_line("executorch-int8-layers")])
+
+
+def int8_digits_avx2_table() -> str:
+    """The digits model's accuracy and batch-1 latency in each runtime (AVX2 machine)."""
+    lines = [
+        "| runtime | top-1 on 359 validation digits | top-1 agrees with fp32"
+        " | batch 1 ms (64&times;64) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in load_data("int8-digits-avx2")["rows"]:
+        agrees = "" if r["agrees"] is None else f"{r['agrees']:.2f}%"
+        lines.append(f"| `{r['runtime']}` | {r['top1']:.2f}% | {agrees} | {r['batch1_ms']:.2f} |")
+    return "\n".join([*lines, "", environment_line("int8-digits-avx2")])
+
+
+def int8_digits_vnni_table() -> str:
+    """The digits model's milliseconds per call in each runtime (AVX-512 VNNI machine)."""
+    runtimes = ("torch", "torch-optimized", "onnxruntime", "onnxruntime-int8")
+    lines = [
+        f"| input | batch | {' | '.join(runtimes)} | int8 / fp32 |",
+        f"|---|---:|{'---:|' * len(runtimes)}---:|",
+    ]
+    for r in load_data("int8-digits-vnni")["rows"]:
+        cells = [f"{r['input']}&times;{r['input']}", str(r["batch"])]
+        cells += [_ms(r[k]) for k in runtimes]
+        cells.append(f"{r['onnxruntime-int8'] / r['onnxruntime']:.2f}")
+        lines.append(f"| {' | '.join(cells)} |")
+    return "\n".join([*lines, "", environment_line("int8-digits-vnni")])
+
+
+DATA_TABLES = {
+    "benchmark-1thread": benchmark_tables,
+    "optimize-speed": optimize_speed_table,
+    "executorch-a1": executorch_a1_table,
+    "executorch-int8-layers": int8_layers_table,
+    "int8-digits-avx2": int8_digits_avx2_table,
+    "int8-digits-vnni": int8_digits_vnni_table,
+}
 
 
 _RUNS: dict[str, str] = {}
@@ -374,7 +533,6 @@ GENERATORS = {
     "architectures-side-by-side": side_by_side,
     "api-index": api_index,
     "errors-tree": errors_tree,
-    "benchmark-tables": benchmark_tables,
 }
 
 
@@ -455,7 +613,24 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
             )
         return generator()
 
+    def table(match: re.Match[str]) -> str:
+        generator = DATA_TABLES.get(match.group(1))
+        if generator is None:
+            raise PluginError(
+                f"{page.file.src_uri}: unknown data table {match.group(0)!r}; known:"
+                f" {', '.join(DATA_TABLES)}."
+            )
+        return generator()
+
+    def value(match: re.Match[str]) -> str:
+        try:
+            return data_value(match.group(1), match.group(2), match.group(3).split())
+        except (ValueError, KeyError) as error:
+            raise PluginError(f"{page.file.src_uri}: {match.group(0)}: {error}") from error
+
     markdown = _RUN.sub(lambda match: run_command(match.group(1)), markdown)
+    markdown = _DATA_MARKER.sub(table, markdown)
+    markdown = _VALUE_MARKER.sub(value, markdown)
     return _MARKER.sub(generate, markdown)
 
 
