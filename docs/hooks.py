@@ -526,6 +526,41 @@ def run_command(command: str) -> str:
     return _RUNS[command]
 
 
+_OUTPUT = re.compile(r"<!--\s*mnaszoo:output\s*-->\s*\n(```python\n(.*?)\n```)", re.DOTALL)
+
+
+def run_python(code: str) -> str:
+    """A Python example run now, as a reader would run it from a clone's root: a fresh home
+    folder with no weights cached, no network use (``HF_HUB_OFFLINE=1``), files it writes kept
+    out of the repository (a temporary working folder that links ``docs/``). Returns its output
+    as a ``text`` block; an example that fails stops the build."""
+    if code in _RUNS:
+        return _RUNS[code]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MNASZOO_"))}
+    with tempfile.TemporaryDirectory(prefix="mnaszoo-docs-example-") as work:
+        (Path(work) / "docs").symlink_to(ROOT / "docs")
+        env.update(HOME=work, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT / "src"))
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"a documented example failed:\n{code}\n{done.stderr[-2000:]}")
+    _RUNS[code] = "\n".join(["```text", done.stdout.rstrip("\n"), "```"])
+    return _RUNS[code]
+
+
+def which_model() -> str:
+    """The "which model?" table (docs/model_pages.py)."""
+    table: str = _sibling("model_pages").which_model_table()
+    return table
+
+
 GENERATORS = {
     "zoo-table": zoo_table,
     "checkpoint-details": checkpoint_details,
@@ -533,6 +568,7 @@ GENERATORS = {
     "architectures-side-by-side": side_by_side,
     "api-index": api_index,
     "errors-tree": errors_tree,
+    "which-model": which_model,
 }
 
 
@@ -568,15 +604,19 @@ def _sibling(name: str) -> Any:
 
 
 def on_files(files: Any, config: Any) -> Any:
-    """Add the pictures drawn from the code (docs/figures.py) to the site, so pages can show
-    them as ordinary images and the strict build checks the links to them."""
+    """Add the pictures drawn from the code (docs/figures.py) and the model pages
+    (docs/model_pages.py) to the site, so pages can show and link them as ordinary files and
+    the strict build checks the links to them."""
     from mkdocs.structure.files import File
 
-    for path, svg in _sibling("figures").site_figures().items():
+    generated = {**_sibling("figures").site_figures(), **_sibling("model_pages").model_pages()}
+    # CHANGELOG.md lives at the repository's root (where readers of a clone look for it)
+    generated["changelog.md"] = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    for path, text in generated.items():
         existing = files.get_file_from_path(path)
         if existing is not None:
             files.remove(existing)
-        files.append(File.generated(config, path, content=svg))
+        files.append(File.generated(config, path, content=text))
     return files
 
 
@@ -628,7 +668,14 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         except (ValueError, KeyError) as error:
             raise PluginError(f"{page.file.src_uri}: {match.group(0)}: {error}") from error
 
+    def output(match: re.Match[str]) -> str:
+        try:
+            return f"{match.group(1)}\n\n{run_python(match.group(2))}"
+        except RuntimeError as error:
+            raise PluginError(f"{page.file.src_uri}: {error}") from error
+
     markdown = _RUN.sub(lambda match: run_command(match.group(1)), markdown)
+    markdown = _OUTPUT.sub(output, markdown)
     markdown = _DATA_MARKER.sub(table, markdown)
     markdown = _VALUE_MARKER.sub(value, markdown)
     return _MARKER.sub(generate, markdown)
