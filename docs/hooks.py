@@ -11,7 +11,22 @@ time by ``GENERATORS[NAME]()``:
   from ``mnaszoo.models.architectures``;
 - ``api-index``: every name of ``mnaszoo.__all__`` with the first line of its docstring, linked
   to its entry in the API reference;
-- ``errors-tree``: the exception hierarchy of ``mnaszoo.errors``.
+- ``errors-tree``: the exception hierarchy of ``mnaszoo.errors``;
+- ``which-model``: the "which model?" table (docs/model_pages.py).
+
+Other markers:
+
+- ``<!-- mnaszoo:run [VAR=value] mnaszoo ARGS -->``: the command, run at build time, with its
+  real output;
+- ``<!-- mnaszoo:output -->`` right before a ``python`` block: the block is run at build time
+  and its output shown under it;
+- ``<!-- mnaszoo:data NAME -->``: the table of ``docs/data/NAME.json`` (one data file per
+  benchmark) with the machine, CPU features, threads, software and date it was measured on;
+- ``<!-- mnaszoo:value NAME FIELD key=value ... [/ key=value ...] -->``: one figure of that data
+  file inline, or the ratio of two rows' figures, so no page types a measured number.
+
+Generated files: the charts and diagrams of docs/figures.py, a page per model
+(``models/NAME.md``, docs/model_pages.py) and ``changelog.md`` (the repository's CHANGELOG.md).
 
 Links from a page to a file of the repository outside ``docs/`` (``../examples/finetune.py``),
 which work when the Markdown is read on GitHub, are pointed at the file on ``repo_url`` in the
