@@ -67,11 +67,12 @@ def which_model_table() -> str:
     from mnaszoo.models.registry import MODELS
 
     lines = [
-        "| model | top-1 | params | MACs | "
+        "| model | top-1 | params (M) | MACs (M) | "
         + " | ".join(f"`{r}`" for r in RUNTIMES)
         + " | pick it for |",
         "|---|---:|---:|---:|" + "---:|" * len(RUNTIMES) + "---|",
     ]
+    lines.insert(0, '<div class="mnaszoo-compact" markdown>\n')
     for name in mnaszoo.list_models():
         size = native_size(name)
         summary = mnaszoo.describe(name, image_size=size)
@@ -81,11 +82,11 @@ def which_model_table() -> str:
         width = MODELS[name].width_mult
         if width != 1.0:
             advice = f"{_SHORT[family]}, {'narrower' if width < 1 else 'wider'}"
-        macs = f"{summary.macs / 1e6:.0f} M" + ("" if size == 224 else f" @{size}")
+        macs = f"{summary.macs / 1e6:.0f}" + ("" if size == 224 else f" @{size}")
         cells = [
             f"[`{name}`](models/{name}.md)",
             _top1(_default_record(name)),
-            f"{summary.params / 1e6:.2f} M",
+            f"{summary.params / 1e6:.2f}",
             macs,
             *(f"{latency[r]:.2f}" if r in latency else "" for r in RUNTIMES),
             advice,
@@ -93,6 +94,8 @@ def which_model_table() -> str:
         lines.append(f"| {' | '.join(cells)} |")
     env = _benchmark()["environment"]
     lines += [
+        "",
+        "</div>",
         "",
         "The runtime columns are milliseconds per image at batch 1."
         f" top-1: the publisher's reported ImageNet-1k validation top-1 of the model's default"
@@ -124,7 +127,9 @@ def model_page(name: str) -> str:
         f"# {name}",
         "",
         f"{entry.description}: {summary.params:,} parameters, {summary.macs / 1e6:.1f} M MACs at"
-        f" {size}x{size}. " + ADVICE.get(entry.spec.name, "").capitalize() + ".",
+        f" {size}x{size}. Pick it for: {ADVICE.get(entry.spec.name, '')}"
+        + (f" (here at width {entry.width_mult:g})" if entry.width_mult != 1.0 else "")
+        + ". Compare it with the others in [Which model?](../which-model.md).",
         "",
         f"![{name} drawn from its spec table by mnaszoo.draw at {size}x{size}]"
         f"(../images/generated/models/{name}.svg){{ .mnaszoo-figure }}",
