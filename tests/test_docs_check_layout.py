@@ -88,11 +88,14 @@ def test_a_phone_may_scroll_a_table_in_its_own_box_a_desktop_may_not(tmp_path: P
     site = tmp_path / "site"
     _page(site / "scrolling", WIDE.format(SCROLLING).replace("width:600px", "max-width:100%"))
     _page(site / "cut", WIDE.format(CUT).replace("width:600px", "max-width:100%"))
+    output = "<pre><code style='display:block;overflow-x:auto;white-space:pre'>{}</code></pre>"
+    _page(site / "output", WIDE.format(output.format("column " * 80)))
     phone = _checker().check(site, [390], CHROMIUM, None)
     assert _kinds(phone) == ["/cut/index.html: table cut off"]
     desktop = _checker().check(site, [1280], CHROMIUM, None)
     assert _kinds(desktop) == [
         "/cut/index.html: table cut off",
+        "/output/index.html: code cut off",
         "/scrolling/index.html: table cut off",
     ]
 
