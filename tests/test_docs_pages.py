@@ -148,3 +148,42 @@ def test_no_speed_ratio_is_typed_into_the_benchmark_pages() -> None:
         text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
         typed = re.findall(r"\b\d\.\d\d?(?:\u00d7|x\b)", text)
         assert not typed, f"{name}: {typed}"
+
+
+def _sibling(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"mnaszoo_docs_{name}_pages", DOCS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_model_has_a_page_and_a_row_in_which_model() -> None:
+    import mnaszoo
+
+    pages = _sibling("model_pages").model_pages()
+    table = _sibling("model_pages").which_model_table()
+    for name in mnaszoo.list_models():
+        page = pages[f"models/{name}.md"]
+        assert page.startswith(f"# {name}\n")
+        size = 320 if name == "mnasnet_d1_320" else 224
+        assert str(mnaszoo.describe(name, image_size=size)) in page
+        assert f"[`{name}`](models/{name}.md)" in table
+        assert pages[f"images/generated/models/{name}.svg"].startswith("<svg")
+    # measured latencies are the data file's
+    rows = json.loads((DOCS / "data" / "benchmark-1thread.json").read_text())["rows"]
+    a1 = next(
+        r
+        for r in rows
+        if (r["model"], r["impl"], r["runtime"], r["batch"])
+        == ("mnasnet_a1", "mnaszoo", "onnxruntime-int8", 1)
+    )
+    (line,) = [row for row in table.splitlines() if row.startswith("| [`mnasnet_a1`]")]
+    assert f"| {a1['median_ms']:.2f} |" in line
+
+
+def test_every_runtime_has_one_colour_in_the_charts() -> None:
+    colours = _sibling("figures").RUNTIME_COLOURS
+    assert tuple(colours) == RUNTIMES
+    assert len(set(colours.values())) == len(colours)
