@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..models.specs import NetworkSpec
 from .image_data import ImageFolderTask
 from .latency_setup import spec_key
 from .runner import Trial
+from .schedule import OneCycle, planned_steps
 
 __all__ = ["FinalModel", "finalize_search"]
 
@@ -90,11 +90,10 @@ def _train(
         torch.manual_seed(seed)
         model = build(spec, num_classes=len(task.classes))
         optimizer = torch.optim.AdamW(param_groups(model, lr=lr, weight_decay=0.05))
-        steps = epochs * max(1, math.ceil(images.shape[0] / batch_size))
-        schedule: Any = torch.optim.lr_scheduler.OneCycleLR(
+        schedule = OneCycle(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],
-            total_steps=steps + 1,
+            total_steps=planned_steps(images.shape[0], batch_size, epochs),
             pct_start=0.1,
         )
         generator = torch.Generator().manual_seed(seed)

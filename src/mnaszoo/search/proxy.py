@@ -14,7 +14,6 @@ that a search can be resumed and compared.
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,7 @@ from torch import nn
 from .._validate import check_bool, check_choice, check_float, check_int
 from ..deploy._timing import intra_op_threads
 from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from .schedule import OneCycle, planned_steps
 
 __all__ = ["ProxyTrainer", "TensorPair", "load_digits_proxy"]
 
@@ -252,9 +252,11 @@ class ProxyTrainer:
             images, labels = (t.to(self.device) for t in self.train)
             generator = torch.Generator().manual_seed(self.seed)
             optimizer = self._make_optimizer(model)
-            steps = self.epochs * max(1, math.ceil(images.shape[0] / self.batch_size))
-            schedule: Any = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=self.lr, total_steps=steps + 1, pct_start=0.25
+            schedule = OneCycle(
+                optimizer,
+                max_lr=self.lr,
+                total_steps=planned_steps(images.shape[0], self.batch_size, self.epochs),
+                pct_start=0.25,
             )
             model.train()
             for _ in range(self.epochs):
