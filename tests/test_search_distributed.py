@@ -225,6 +225,7 @@ def _cli(output: Path, table: Path, *extra: str) -> list[str]:
         "0",
         "--table",
         str(table),
+        "--new-table",
         "--no-progress",
         *extra,
     ]

@@ -9,8 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import MnaszooError
-from ._options import non_negative_int, positive_float, positive_int
+from ..errors import InvalidArgumentError, MnaszooError
+from ._options import non_negative_int, number_type, positive_float, positive_int
+
+# Resolutions: a MnasNet's stride of 32 leaves no pixel below 16 (refused here, under the flag's
+# own name, rather than deep in the search under a parameter's).
+side = number_type(int, lambda v: v >= 16, "an integer >= 16")
+fraction = number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1 (exclusive)")
 
 NAME = "search"
 HELP = "platform-aware architecture search on digits or your own images"
@@ -35,7 +40,7 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     data.add_argument("--val", metavar="DIR", help="validation images, same class subfolders")
     data.add_argument(
         "--val-fraction",
-        type=positive_float,
+        type=fraction,
         default=0.2,
         metavar="F",
         help="share of each class held out when there is no --val (0.2)",
@@ -93,14 +98,14 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument(
         "--image-size",
-        type=positive_int,
+        type=side,
         default=224,
         metavar="N",
         help="resolution latency is measured at (224)",
     )
     sub.add_argument(
         "--proxy-size",
-        type=positive_int,
+        type=side,
         metavar="N",
         help="proxy-training resolution, >= 16 (16 for digits, 32 for --data)",
     )
@@ -124,8 +129,15 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--table",
         metavar="FILE",
-        help="latency table shared between runs (default: OUTPUT/latency_table.json), or the"
-        " table.json a latency kit measured on your device",
+        help="an existing latency table shared between runs (default: OUTPUT/latency_table.json,"
+        " measured when missing), or the table.json a latency kit measured on your device",
+    )
+    sub.add_argument(
+        "--new-table",
+        action="store_true",
+        help="measure this machine into --table FILE when FILE does not exist yet (without it, a"
+        " missing --table is refused: a mistyped path would otherwise measure this machine"
+        " instead of your device)",
     )
     sub.add_argument(
         "--calibrate",
@@ -171,6 +183,14 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit status."""
+    if args.new_table and args.table is None:
+        args.subparser.error("--new-table needs --table FILE")
+    if args.table is not None and not args.new_table and not Path(args.table).is_file():
+        raise InvalidArgumentError(
+            f"The latency table {args.table!r} does not exist. Check the path (a kit's table is"
+            " OUTPUT/table.json of `mnaszoo latency-kit`), or pass --new-table to measure this"
+            " machine into it."
+        )
     if args.data is not None:
         return _run_images(args)
     for flag, value in (("--val", args.val), ("--images-per-class", args.images_per_class)):
@@ -252,6 +272,8 @@ def _run_images(args: argparse.Namespace) -> int:
         finalize=args.finalize,
         finalize_epochs=args.finalize_epochs,
         progress=not (args.no_progress or args.quiet),
+        workers=args.workers,
+        ray_address=args.ray_address,
     )
     summary = json.loads((Path(args.output) / "summary.json").read_text(encoding="utf-8"))
     _report(result, args, num_classes=len(summary["task"]["classes"]))
@@ -264,7 +286,8 @@ def _run_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -> None:
+def _report(result: Any, args: argparse.Namespace, *, num_classes: int) -> None:
+    from ..models.config import ModelConfig
     from ..models.summary import describe as describe_spec
 
     best = result.best
@@ -275,7 +298,9 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -
         f" reward {best.reward:.4f}"
     )
     print()
-    print(describe_spec(best.network_spec(), image_size=args.image_size))
+    # The summary of the network as the search built it: its classes, not ImageNet's 1000.
+    config = ModelConfig.resolve(best.network_spec(), num_classes=num_classes)
+    print(describe_spec(config, image_size=args.image_size))
     print()
     output = Path(args.output)
     files = ", ".join(
@@ -284,7 +309,7 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -
         if (output / name).exists()
     )
     print(f"{files} in {output}")
-    classes = "N" if num_classes is None else str(num_classes)
     print(
-        f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'), num_classes={classes})"
+        f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'),"
+        f" num_classes={num_classes})"
     )

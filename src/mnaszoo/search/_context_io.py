@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._validate import check_int
+from .._validate import check_float, check_int
 from ..errors import InvalidArgumentError
 from .context_fit import DEVICE_FORMAT, ContextCalibration, fit_context_calibration
-from .steady import SteadyTiming
+from .steady import MAX_LATENCY_MS, SteadyTiming
 
 
 def _entries(data: Any) -> dict[str, SteadyTiming]:
@@ -19,19 +19,22 @@ def _entries(data: Any) -> dict[str, SteadyTiming]:
 def _calibration(data: Any) -> Any:
     if data is None:
         return None
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(f"'calibration' must be an object, got {type(data).__name__}.")
     fields = ("scale", "per_layer_ms", "offset", "samples", "fit_mape", "max_spread")
     values = {name: data[name] for name in fields}
-    if not float(values["scale"]) > 0:
-        raise InvalidArgumentError(f"calibration scale must be > 0, got {values['scale']!r}.")
+    ms = {"minimum": -MAX_LATENCY_MS, "maximum": MAX_LATENCY_MS}
     return ContextCalibration(
-        scale=float(values["scale"]),
-        per_layer_ms=float(values["per_layer_ms"]),
-        offset=float(values["offset"]),
+        scale=check_float(
+            "calibration scale", values["scale"], minimum=0.0, maximum=1e6, min_inclusive=False
+        ),
+        per_layer_ms=check_float("calibration per_layer_ms", values["per_layer_ms"], **ms),
+        offset=check_float("calibration offset", values["offset"], **ms),
         samples=check_int("calibration samples", values["samples"], minimum=3),
-        fit_mape=float(values["fit_mape"]),
-        max_spread=float(values["max_spread"]),
+        fit_mape=check_float("calibration fit_mape", values["fit_mape"], minimum=0.0),
+        max_spread=check_float("calibration max_spread", values["max_spread"], minimum=0.0),
         form=str(data.get("form", "scale+per_layer")),
-        loo_mape=float(data.get("loo_mape", 0.0)),
+        loo_mape=check_float("calibration loo_mape", data.get("loo_mape", 0.0), minimum=0.0),
     )
 
 

@@ -145,10 +145,33 @@ def prepare_setup(
     check_int("calibrate", calibrate, minimum=0)
     if target_ms is not None:
         check_float("target_ms", target_ms, minimum=0.0, min_inclusive=False)
-    output.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
+    # The data and trainer first: what they refuse is refused before any latency is measured.
     started = time.perf_counter()
+    if task is not None:
+        train, val = task.train, task.val
+    else:
+        train, val = load_digits_proxy(proxy_size, seed=0)
+    if proxy_train_limit is not None and proxy_train_limit < train[0].shape[0]:
+        # A seeded, class-mixed subset (the split is sorted by index, i.e. by scan order).
+        order = torch.randperm(train[0].shape[0], generator=torch.Generator().manual_seed(0))
+        keep = torch.sort(order[:proxy_train_limit]).values
+        train = (train[0][keep], train[1][keep])
+    trainer = ProxyTrainer(
+        train,
+        val,
+        epochs=proxy_epochs,
+        batch_size=proxy_batch_size,
+        lr=proxy_lr,
+        seed=proxy_seed,
+        threads=threads,
+        augment=proxy_augment,
+    )
+    timings["data_seconds"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    output.mkdir(parents=True, exist_ok=True)
     path = output / "latency_table.json" if table_path is None else Path(os.fspath(table_path))
     num_classes = NUM_CLASSES if task is None else len(task.classes)
     table: LatencyTable | ContextLatencyTable
@@ -178,28 +201,6 @@ def prepare_setup(
     else:
         target, source = float(target_ms), "given"
     timings["latency_table_seconds"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    if task is not None:
-        train, val = task.train, task.val
-    else:
-        train, val = load_digits_proxy(proxy_size, seed=0)
-    if proxy_train_limit is not None and proxy_train_limit < train[0].shape[0]:
-        # A seeded, class-mixed subset (the split is sorted by index, i.e. by scan order).
-        order = torch.randperm(train[0].shape[0], generator=torch.Generator().manual_seed(0))
-        keep = torch.sort(order[:proxy_train_limit]).values
-        train = (train[0][keep], train[1][keep])
-    trainer = ProxyTrainer(
-        train,
-        val,
-        epochs=proxy_epochs,
-        batch_size=proxy_batch_size,
-        lr=proxy_lr,
-        seed=proxy_seed,
-        threads=threads,
-        augment=proxy_augment,
-    )
-    timings["data_seconds"] = time.perf_counter() - started
     described: str | dict[str, Any] = (
         "digits" if task is None else {"name": "image-folder", **task.source}
     )
@@ -305,7 +306,7 @@ def run_one(
             for item in json.loads(state_path.read_text(encoding="utf-8")).get("trials", []):
                 trial = Trial.from_dict(item)
                 setup.cache.setdefault(spec_key(trial.network_spec()), trial.accuracy)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             pass  # run_search reports an unreadable state properly
     space = SearchSpace()
     reward_fn = make_reward(reward, setup.target_ms)

@@ -61,6 +61,13 @@ def _scan(folder: str | os.PathLike[str]) -> tuple[tuple[str, ...], list[tuple[s
     return found.classes, list(found.samples)
 
 
+def _same_folder(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return Path(os.fspath(a)).resolve() == Path(os.fspath(b)).resolve()
+    except OSError:
+        return False
+
+
 def _decode(
     samples: list[tuple[str, int]], transform: Any, corrupt: str
 ) -> tuple[list[torch.Tensor], list[int], list[tuple[str, str]]]:
@@ -153,13 +160,21 @@ def load_image_folder_proxy(
             f"The classes {', '.join(map(repr, empty[:5]))} of {str(data)!r} have no readable"
             " images; every class folder needs some."
         )
+    if len(classes) < 2:
+        # One class: every network scores 100 % and the search learns nothing from accuracy.
+        raise InvalidArgumentError(
+            f"{str(data)!r} holds {len(classes)} class folder ({', '.join(map(repr, classes))});"
+            " a search needs at least 2 classes (one subfolder of images per class)."
+        )
     stacked = torch.stack(images)
     if val is None:
         small = [classes[i] for i in range(len(classes)) if int((label_tensor == i).sum()) < 2]
         if small:
             raise InvalidArgumentError(
-                f"The classes {', '.join(map(repr, small[:5]))} have fewer than 2 readable images,"
-                " too few to hold one out for validation: add images or pass a --val folder."
+                f"The classes {', '.join(map(repr, small[:5]))} of {str(data)!r} have fewer than"
+                " 2 readable images, too few to hold one out for validation: every class needs at"
+                " least 2 (1 to train on, 1 to validate on), or pass a --val folder (then 1 per"
+                " class is enough)."
             )
         train_index, val_index = _stratified_split(label_tensor, val_fraction, seed)
         val_pair = (stacked[val_index], label_tensor[val_index])
@@ -173,10 +188,20 @@ def load_image_folder_proxy(
                 f"The validation folder {str(val)!r} must have the same class subfolders as"
                 f" {str(data)!r}; missing {missing[:5]}, unexpected {extra[:5]}."
             )
+        if _same_folder(data, val):
+            logger.warning(
+                "the validation folder is the training folder %s: the proxy accuracy then"
+                " measures memorisation, not generalisation; leave out --val to hold out a share"
+                " of every class instead",
+                data,
+            )
         val_images, val_labels, val_skipped = _decode(val_samples, transform, corrupt)
-        if not val_images:
+        found = set(val_labels)
+        bare = [name for i, name in enumerate(classes) if i not in found]
+        if bare:
             raise InvalidArgumentError(
-                f"The validation folder {str(val)!r} has no readable images."
+                f"The validation classes {', '.join(map(repr, bare[:5]))} of {str(val)!r} have no"
+                " readable images; every validation class folder needs at least 1."
             )
         skipped += val_skipped
         val_pair = (torch.stack(val_images), torch.tensor(val_labels, dtype=torch.int64))

@@ -61,6 +61,8 @@ def search_images(
     finalize: int = 0,
     finalize_epochs: int = 30,
     progress: bool = True,
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> tuple[SearchResult, list[FinalModel]]:
     """Search the default space on an image folder; write the results to ``output``.
 
@@ -97,6 +99,9 @@ def search_images(
         finalize: train this many best architectures fully afterwards (0: none).
         finalize_epochs: their training epochs.
         progress: show a progress line.
+        workers: train this many trials at once on a local Ray cluster (``None``: one at a
+            time, in this process); the trials are the same either way.
+        ray_address: train the trials on the running Ray cluster at this address instead.
 
     Returns:
         ``(result, finals)``: the search's :class:`~mnaszoo.search.runner.SearchResult` and the
@@ -171,6 +176,7 @@ def search_images(
         progress=progress,
         validate=validate,
         settings=settings,
+        placement={"workers": workers, "ray_address": ray_address},
     )
     finals = (
         finalize_search(Path(folder), task, top=finalize, epochs=finalize_epochs, augment=True)

@@ -32,6 +32,7 @@ from ..models.counting import conv_output_size
 from ..models.layers import ConvBnAct, make_block
 from ..models.plan import BlockPlan, NetworkPlan
 from ..models.specs import NetworkSpec
+from .steady import MAX_LATENCY_MS
 from .timing import (
     Backend,
     as_plan,
@@ -462,14 +463,21 @@ class LatencyTable:
                 timer=timer,
             )
             entries = {
-                str(k): check_float(f"entry {k!r}", v, minimum=0.0)
+                str(k): check_float(f"entry {k!r}", v, minimum=0.0, maximum=MAX_LATENCY_MS)
                 for k, v in dict(data["entries"]).items()
             }
             calibration = data.get("calibration")
             if calibration is not None:
                 calibration = Calibration(
-                    scale=check_float("calibration scale", calibration["scale"], minimum=0.0),
-                    offset=check_float("calibration offset", calibration["offset"]),
+                    scale=check_float(
+                        "calibration scale", calibration["scale"], minimum=0.0, maximum=1e6
+                    ),
+                    offset=check_float(
+                        "calibration offset",
+                        calibration["offset"],
+                        minimum=-MAX_LATENCY_MS,
+                        maximum=MAX_LATENCY_MS,
+                    ),
                     samples=check_int("calibration samples", calibration["samples"], minimum=2),
                 )
         except (KeyError, TypeError, ValueError) as error:

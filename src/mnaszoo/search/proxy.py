@@ -100,10 +100,10 @@ class ProxyTrainer:
     same seed on the same architecture return the same accuracy on the same machine.
 
     Args:
-        train: ``(images[N, C, H, W] float, labels[N] int64)`` in memory.
+        train: ``(images[N, C, H, W] float, labels[N] int64)`` in memory, N >= 2.
         val: the held-out pair, same layout.
         epochs: passes over ``train``.
-        batch_size: images per optimisation step.
+        batch_size: images per optimisation step (>= 2: BatchNorm cannot train on one).
         lr: peak learning rate of the one-cycle schedule.
         weight_decay: decoupled (AdamW) or L2 (SGD) weight decay.
         label_smoothing: cross-entropy label smoothing in [0, 1).
@@ -153,8 +153,15 @@ class ProxyTrainer:
                 f"train and val images differ in shape: {tuple(self.train[0].shape[1:])} and"
                 f" {tuple(self.val[0].shape[1:])}; preprocess both the same way."
             )
+        if self.train[0].shape[0] < 2:
+            # Batches of one image are skipped (BatchNorm cannot train on them), so one image
+            # would leave the network untrained and its score meaningless.
+            raise InvalidArgumentError(
+                f"train holds {self.train[0].shape[0]} image; proxy training needs at least 2"
+                " (BatchNorm trains on batches of 2 or more)."
+            )
         self.epochs = check_int("epochs", epochs, minimum=1)
-        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=2)
         self.lr = check_float("lr", lr, minimum=0.0, min_inclusive=False)
         self.weight_decay = check_float("weight_decay", weight_decay, minimum=0.0)
         self.label_smoothing = check_float(

@@ -39,6 +39,11 @@ class NoisyMeasurementError(MnaszooError, RuntimeError):
     """Timings kept spreading more than allowed after every re-measurement."""
 
 
+MAX_LATENCY_MS = 1e6
+"""The largest latency a table may hold, in milliseconds (about 17 minutes): no network of the
+space takes that long on any device, so a larger value is a damaged file, refused at load."""
+
+
 @dataclass(frozen=True)
 class SteadyTiming:
     """One model's latency from interleaved calls.
@@ -76,9 +81,19 @@ class SteadyTiming:
             raise InvalidArgumentError(f"{what} must be an object, got {type(data).__name__}.")
         try:
             return cls(
-                ms=check_float(f"{what} ms", data["ms"], minimum=0.0, min_inclusive=False),
-                p25_ms=check_float(f"{what} p25_ms", data["p25_ms"], minimum=0.0),
-                p75_ms=check_float(f"{what} p75_ms", data["p75_ms"], minimum=0.0),
+                ms=check_float(
+                    f"{what} ms",
+                    data["ms"],
+                    minimum=0.0,
+                    maximum=MAX_LATENCY_MS,
+                    min_inclusive=False,
+                ),
+                p25_ms=check_float(
+                    f"{what} p25_ms", data["p25_ms"], minimum=0.0, maximum=MAX_LATENCY_MS
+                ),
+                p75_ms=check_float(
+                    f"{what} p75_ms", data["p75_ms"], minimum=0.0, maximum=MAX_LATENCY_MS
+                ),
                 spread=check_float(f"{what} spread", data["spread"], minimum=0.0),
                 samples=check_int(f"{what} samples", data["samples"], minimum=1),
                 attempts=check_int(f"{what} attempts", data.get("attempts", 1), minimum=1),
