@@ -173,14 +173,14 @@ def test_command_line_calibrates_on_as_many_networks_as_the_library() -> None:
     import inspect
 
     from mnaszoo.cli import latency_kit, search as search_command
-    from mnaszoo.search.image_search import search_images
+    from mnaszoo.search.config import LatencyConfig
     from mnaszoo.search.kit import write_latency_kit
 
     for command, option in ((search_command, "calibrate"), (latency_kit, "calibration")):
         parser = argparse.ArgumentParser()
         command.add_arguments(parser)
         assert parser.get_default(option) == CALIBRATION_NETWORKS, command.NAME
-    assert inspect.signature(search_images).parameters["calibrate"].default == CALIBRATION_NETWORKS
+    assert LatencyConfig().calibrate == CALIBRATION_NETWORKS
     kit_default = inspect.signature(write_latency_kit).parameters["calibration"].default
     assert kit_default == CALIBRATION_NETWORKS
 

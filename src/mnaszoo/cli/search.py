@@ -210,71 +210,78 @@ def run(args: argparse.Namespace) -> int:
         args.subparser.error("--strategies needs --compare (or pass --strategy)")
     from ..search import compare, experiment
 
-    options: dict[str, Any] = {
-        "budget": args.budget,
-        "target_ms": args.target_ms,
-        "reward": args.reward,
-        "latency_backend": args.latency_backend,
-        "image_size": args.image_size,
-        "proxy_size": args.proxy_size or 16,
-        "proxy_epochs": args.proxy_epochs or 2,
-        "proxy_train_limit": args.train_limit or None,
-        "threads": args.threads,
-        "table_path": args.table,
-        "calibrate": args.calibrate,
-        "validate": args.validate_latency,
-        "progress": not (args.no_progress or args.quiet),
-        "workers": args.workers,
-        "ray_address": args.ray_address,
-    }
+    config = _config(args)
     if args.compare:
         strategies = args.strategies or ["controller", "random"]
-        compare.compare_strategies(args.output, strategies=strategies, seeds=args.seeds, **options)
+        compare.compare_strategies(
+            args.output, strategies=strategies, seeds=args.seeds, config=config
+        )
         print((Path(args.output) / "comparison.md").read_text(encoding="utf-8"), end="")
         print(f"runs, comparison.json and comparison.md in {args.output}")
         return 0
-    if args.predictor == "context":
-        options["predictor"] = "context"
-    result = experiment.search_digits(
-        args.output, strategy=args.strategy, seed=args.seeds[0], **options
-    )
+    result = experiment.search_digits(args.output, config)
     _report(result, args, num_classes=10)
     return 0
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The flags as a SearchConfig: one flag, one field."""
+    from ..search.config import (
+        ControllerConfig,
+        DataConfig,
+        ExecutionConfig,
+        LatencyConfig,
+        ProxyConfig,
+        SearchConfig,
+    )
+
+    return SearchConfig(
+        data=DataConfig(
+            folder=args.data,
+            val=args.val,
+            val_fraction=args.val_fraction,
+            images_per_class=args.images_per_class,
+            corrupt=args.corrupt,
+            # --train-limit 0 means every image; its default (800) is the digits' only.
+            train_limit=args.train_limit if args.data is None else None,
+        ),
+        proxy=ProxyConfig(
+            input_size=args.proxy_size,
+            epochs=args.proxy_epochs,
+            augment=args.augment,
+            finalize=args.finalize,
+            finalize_epochs=args.finalize_epochs,
+        ),
+        latency=LatencyConfig(
+            backend=args.latency_backend,
+            predictor=args.predictor,
+            input_size=args.image_size,
+            table=args.table,
+            calibrate=args.calibrate,
+            validate=args.validate_latency,
+        ),
+        controller=ControllerConfig(
+            strategy=args.strategy,
+            budget=args.budget,
+            seed=args.seeds[0],
+            reward=args.reward,
+            target_ms=args.target_ms,
+        ),
+        execution=ExecutionConfig(
+            threads=args.threads,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            progress=not (args.no_progress or args.quiet),
+        ),
+    )
 
 
 def _run_images(args: argparse.Namespace) -> int:
     if args.compare or len(args.seeds) > 1:
         args.subparser.error("--compare is for the digits demo; run one search per --data")
-    from ..search.image_search import search_images
+    from ..search.launch import launch
 
-    result, finals = search_images(
-        args.output,
-        args.data,
-        val=args.val,
-        val_fraction=args.val_fraction,
-        images_per_class=args.images_per_class,
-        corrupt=args.corrupt,
-        augment=args.augment,
-        strategy=args.strategy,
-        budget=args.budget,
-        seed=args.seeds[0],
-        target_ms=args.target_ms,
-        reward=args.reward,
-        latency_backend=args.latency_backend,
-        predictor=args.predictor or "context",
-        image_size=args.image_size,
-        proxy_size=args.proxy_size or 32,
-        proxy_epochs=args.proxy_epochs or 3,
-        threads=args.threads,
-        table_path=args.table,
-        calibrate=args.calibrate,
-        validate=args.validate_latency,
-        finalize=args.finalize,
-        finalize_epochs=args.finalize_epochs,
-        progress=not (args.no_progress or args.quiet),
-        workers=args.workers,
-        ray_address=args.ray_address,
-    )
+    result, finals = launch(args.output, _config(args))
     summary = json.loads((Path(args.output) / "summary.json").read_text(encoding="utf-8"))
     _report(result, args, num_classes=len(summary["task"]["classes"]))
     for final in finals:

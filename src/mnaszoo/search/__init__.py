@@ -18,6 +18,9 @@ The pieces, each usable alone:
   the backend runs them and calibrated per backend, with noise re-measured or refused
   (:func:`time_steady`, :mod:`.steady`); :func:`write_latency_kit` (:mod:`.kit`) measures it on
   a target device with nothing but onnxruntime there.
+- :class:`SearchConfig` (:mod:`.config`): one search's settings, as five frozen dataclasses
+  (:class:`DataConfig`, :class:`ProxyConfig`, :class:`LatencyConfig`, :class:`ControllerConfig`,
+  :class:`ExecutionConfig`), which ``mnaszoo search``'s flags map onto one to one.
 - :func:`search_images` (:mod:`.image_search`): search on your own image folder
   (:func:`load_image_folder_proxy`, :mod:`.image_data`), then :func:`finalize_search`
   (:mod:`.finalize`) trains the best architectures into ``save_pretrained`` folders.
@@ -32,6 +35,14 @@ from __future__ import annotations
 
 from .choices import MOBILENET_V2_BASE, BaseBlock, BlockChoice, Decision
 from .compare import compare_strategies
+from .config import (
+    ControllerConfig,
+    DataConfig,
+    ExecutionConfig,
+    LatencyConfig,
+    ProxyConfig,
+    SearchConfig,
+)
 from .context_fit import ContextCalibration
 from .context_table import ContextLatencyTable
 from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
@@ -62,18 +73,24 @@ __all__ = [
     "BlockChoice",
     "ContextCalibration",
     "ContextLatencyTable",
+    "ControllerConfig",
+    "DataConfig",
     "Decision",
+    "ExecutionConfig",
     "FinalModel",
     "ImageFolderTask",
     "LSTMController",
+    "LatencyConfig",
     "LatencyStats",
     "LatencyTable",
     "NoisyMeasurementError",
     "PPOController",
     "PredictorReport",
+    "ProxyConfig",
     "ProxyTrainer",
     "RandomSearch",
     "Reward",
+    "SearchConfig",
     "SearchResult",
     "SearchSpace",
     "SearchStrategy",

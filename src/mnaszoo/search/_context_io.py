@@ -23,13 +23,16 @@ def _calibration(data: Any) -> Any:
         raise InvalidArgumentError(f"'calibration' must be an object, got {type(data).__name__}.")
     fields = ("scale", "per_layer_ms", "offset", "samples", "fit_mape", "max_spread")
     values = {name: data[name] for name in fields}
-    ms = {"minimum": -MAX_LATENCY_MS, "maximum": MAX_LATENCY_MS}
+
+    def ms(name: str, value: Any) -> float:
+        return check_float(name, value, minimum=-MAX_LATENCY_MS, maximum=MAX_LATENCY_MS)
+
     return ContextCalibration(
         scale=check_float(
             "calibration scale", values["scale"], minimum=0.0, maximum=1e6, min_inclusive=False
         ),
-        per_layer_ms=check_float("calibration per_layer_ms", values["per_layer_ms"], **ms),
-        offset=check_float("calibration offset", values["offset"], **ms),
+        per_layer_ms=ms("calibration per_layer_ms", values["per_layer_ms"]),
+        offset=ms("calibration offset", values["offset"]),
         samples=check_int("calibration samples", values["samples"], minimum=3),
         fit_mape=check_float("calibration fit_mape", values["fit_mape"], minimum=0.0),
         max_spread=check_float("calibration max_spread", values["max_spread"], minimum=0.0),

@@ -8,20 +8,15 @@ import os
 import statistics
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .._validate import check_choice, check_int
 from ..errors import InvalidArgumentError
-from ._session import (
-    DEFAULT_BUDGET,
-    checked_setup,
-    run_one,
-    run_settings,
-    write_json,
-)
-from .context_fit import CALIBRATION_NETWORKS
-from .distributed import check_placement
+from ._session import write_json
+from .config import SearchConfig, check_resume
 from .latency_setup import validate_latency
+from .launch import open_setup, run_configured_one
 from .runner import STRATEGIES, SearchResult
 
 __all__ = ["compare_strategies"]
@@ -85,24 +80,8 @@ def compare_strategies(
     *,
     strategies: Sequence[str] = ("controller", "random"),
     seeds: Sequence[int] = (0, 1, 2),
-    budget: int = DEFAULT_BUDGET,
-    target_ms: float | None = None,
-    reward: str = "soft",
-    latency_backend: str = "torch",
-    image_size: int = 224,
-    proxy_size: int = 16,
-    proxy_epochs: int = 2,
-    proxy_train_limit: int | None = 800,
-    proxy_batch_size: int = 64,
-    proxy_lr: float = 1e-2,
-    proxy_seed: int = 0,
-    threads: int = 1,
-    table_path: str | os.PathLike[str] | None = None,
-    calibrate: int = CALIBRATION_NETWORKS,
-    validate: int = 0,
-    progress: bool = True,
-    workers: int | None = None,
-    ray_address: str | None = None,
+    config: SearchConfig | None = None,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Run each strategy once per seed with equal budgets, and tabulate the results.
 
@@ -115,30 +94,14 @@ def compare_strategies(
     number of trials meeting the target.
 
     Args:
-        output: the output folder (created).
-        strategies: strategy names (see :func:`search_digits`), each run for every seed.
-        seeds: the seeds.
-        budget: trials per run.
-        target_ms: see :func:`search_digits`.
-        reward: see :func:`search_digits`.
-        latency_backend: see :func:`search_digits`.
-        image_size: see :func:`search_digits`.
-        proxy_size: see :func:`search_digits`.
-        proxy_epochs: see :func:`search_digits`.
-        proxy_train_limit: see :func:`search_digits`.
-        proxy_batch_size: see :func:`search_digits`.
-        proxy_lr: see :func:`search_digits`.
-        proxy_seed: see :func:`search_digits`.
-        threads: see :func:`search_digits`.
-        table_path: see :func:`search_digits`; default ``output/latency_table.json``.
-        calibrate: see :func:`search_digits`.
-        validate: held-out networks to validate the latency table on, once, after all runs
-            (stored in ``comparison.json``); 0 skips it.
-        progress: show a progress line per run on stderr.
-        workers: train this many trials at once on a local Ray cluster (``mnaszoo[distributed]``);
-            ``None``: one after another in this process. The trials are the same either way.
-        ray_address: train the trials on the running Ray cluster at this address instead (see
-            :func:`~mnaszoo.search.runner.run_search`).
+        output: the output folder; each run goes to ``output/<strategy>-seed<seed>/``.
+        strategies: strategy names, each run once per seed.
+        seeds: the strategies' seeds.
+        config: the shared settings (:class:`~mnaszoo.search.config.SearchConfig`, digits);
+            its strategy and seed are replaced by each run's.
+        **settings: a shorthand for fields of ``config`` as in :func:`search_digits`;
+            ``validate`` times held-out networks once, after all runs (in
+            ``comparison.json``).
 
     Returns:
         The data written to ``comparison.json``.
@@ -151,60 +114,32 @@ def compare_strategies(
     if isinstance(seeds, (str, bytes)) or not seeds:
         raise InvalidArgumentError("seeds must be a non-empty sequence of integers.")
     names = [check_choice("strategy", s, sorted(STRATEGIES)) for s in strategies]
-    check_placement(workers, ray_address, threads)
     seed_list = [check_int("seed", s, minimum=0) for s in seeds]
     if len(set(names)) != len(names) or len(set(seed_list)) != len(seed_list):
         raise InvalidArgumentError("strategies and seeds must not repeat.")
-    folder, proxy, setup = checked_setup(
-        output,
-        reward=reward,
-        budget=budget,
-        validate=validate,
-        progress=progress,
-        proxy={
-            "proxy_size": proxy_size,
-            "proxy_epochs": proxy_epochs,
-            "proxy_train_limit": proxy_train_limit,
-            "proxy_batch_size": proxy_batch_size,
-            "proxy_lr": proxy_lr,
-            "proxy_seed": proxy_seed,
-        },
-        table_path=table_path,
-        target_ms=target_ms,
-        latency_backend=latency_backend,
-        image_size=image_size,
-        threads=threads,
-        calibrate=calibrate,
-    )
+    shared = (config or SearchConfig()).replace(**settings).resolved()
+    if shared.data.folder is not None:
+        raise InvalidArgumentError("compare_strategies compares on the digits; drop the folder.")
+    # The runs validate nothing; the comparison validates once, after all of them.
+    validate = shared.latency.validate
+    shared = shared.replace(validate=0)
+    runs_of = {
+        (name, seed): shared.replace(strategy=name, seed=seed)
+        for name in names
+        for seed in seed_list
+    }
+    folder = Path(os.fspath(output))
+    for (name, seed), run_config in runs_of.items():
+        check_resume(folder / f"{name}-seed{seed}", run_config)
+    folder, setup, _ = open_setup(output, shared.replace(validate=validate))
     started = time.perf_counter()
     rows: dict[str, Any] = {}
     for name in names:
         runs = []
         for seed in seed_list:
-            if progress:
+            if shared.execution.progress:
                 logger.info("%s, seed %d", name, seed)
-            settings = run_settings(
-                setup,
-                strategy=name,
-                seed=seed,
-                reward=reward,
-                latency_backend=latency_backend,
-                image_size=image_size,
-                threads=threads,
-                **proxy,
-            )
-            result = run_one(
-                folder / f"{name}-seed{seed}",
-                setup,
-                strategy=name,
-                budget=budget,
-                seed=seed,
-                reward=reward,
-                progress=progress,
-                validate=0,
-                settings=settings,
-                placement={"workers": workers, "ray_address": ray_address},
-            )
+            result = run_configured_one(folder / f"{name}-seed{seed}", setup, runs_of[name, seed])
             runs.append({"seed": seed, **_run_stats(result, setup.target_ms)})
         keys = ("best_reward", "best_accuracy", "last_half_mean_reward", "meeting_target")
         rows[name] = {
@@ -215,6 +150,8 @@ def compare_strategies(
     if validate:
         report = validate_latency(setup.table, validate, seed=0)
         setup.table.save(setup.table_path)
+    budget, reward = shared.controller.budget, shared.controller.reward
+    image_size, latency_backend = shared.latency.input_size, shared.latency.backend
     data = {
         "task": "digits",
         "budget": budget,

@@ -29,16 +29,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from .._io import read_json
-from .._validate import check_choice, check_int
-from ..errors import SearchStateError
+from ..errors import InvalidArgumentError, SearchStateError
 from ..models.specs import NetworkSpec
-from ._session import DEFAULT_BUDGET, REWARDS, checked_setup, run_one, run_settings
-from .context_fit import CALIBRATION_NETWORKS
-from .distributed import check_placement
+from ._session import DEFAULT_BUDGET, REWARDS
+from .config import SearchConfig
 from .latency_setup import open_latency_table, validate_latency
-from .runner import STRATEGIES, SearchResult
+from .launch import launch
+from .runner import SearchResult
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -67,29 +67,7 @@ def load_spec(path: str | os.PathLike[str]) -> NetworkSpec:
 
 
 def search_digits(
-    output: str | os.PathLike[str],
-    *,
-    strategy: str = "controller",
-    budget: int = DEFAULT_BUDGET,
-    seed: int = 0,
-    target_ms: float | None = None,
-    reward: str = "soft",
-    latency_backend: str = "torch",
-    image_size: int = 224,
-    proxy_size: int = 16,
-    proxy_epochs: int = 2,
-    proxy_train_limit: int | None = 800,
-    proxy_batch_size: int = 64,
-    proxy_lr: float = 1e-2,
-    proxy_seed: int = 0,
-    threads: int = 1,
-    table_path: str | os.PathLike[str] | None = None,
-    calibrate: int = CALIBRATION_NETWORKS,
-    validate: int = 0,
-    progress: bool = True,
-    workers: int | None = None,
-    ray_address: str | None = None,
-    predictor: str = "layers",
+    output: str | os.PathLike[str], config: SearchConfig | None = None, **settings: Any
 ) -> SearchResult:
     """Search the default space on the digits proxy task; write the results to ``output``.
 
@@ -100,38 +78,16 @@ def search_digits(
 
     Args:
         output: the output folder (created).
-        strategy: ``"controller"`` (REINFORCE), ``"ppo"`` or ``"random"``.
-        budget: total trials, counting those of a resumed search.
-        seed: seeds the strategy.
-        target_ms: the latency target ``T``; ``None``: the predicted latency of the space's base
-            architecture (the MobileNetV2 skeleton) on this machine.
-        reward: ``"soft"`` or ``"hard"`` (:class:`~mnaszoo.search.reward.Reward`).
-        latency_backend: what latency is measured with: ``"torch"``, ``"torch-optimized"`` or
-            ``"onnxruntime"``.
-        image_size: the input resolution latency is measured at (the deployment resolution).
-        proxy_size: the digits' resolution for the proxy training (the scans are 8x8, so 16 is
-            plenty, and 4x cheaper than 32).
-        proxy_epochs: training epochs per trial.
-        proxy_train_limit: train on a seeded subset of this many images (``None``: all 1,347).
-        proxy_batch_size: images per training step.
-        proxy_lr: peak learning rate.
-        proxy_seed: the proxy trainer's seed (fixed, so accuracy depends on the network alone).
-        threads: CPU threads for training and for latency measurement.
-        table_path: a latency-table JSON shared between runs (created or extended, and saved);
-            default ``output/latency_table.json``.
-        calibrate: networks measured end to end to calibrate a new table (see
-            :func:`open_latency_table`); 0 skips it.
-        validate: after the search, measure this many held-out networks end to end and store the
-            predictor's Spearman correlation and error in ``summary.json`` (0 skips it; else >= 2).
-        progress: show a progress line on stderr.
-        workers: train this many trials at once on a local Ray cluster (``mnaszoo[distributed]``);
-            ``None``: one after another in this process. The trials are the same either way.
-        ray_address: train the trials on the running Ray cluster at this address instead (see
-            :func:`~mnaszoo.search.runner.run_search`).
-        predictor: ``"layers"`` (the per-layer :class:`~mnaszoo.search.latency_table.LatencyTable`)
-            or ``"context"`` (blocks timed in context, calibrated per backend:
-            :class:`~mnaszoo.search.context_table.ContextLatencyTable`). A ``table_path`` holding
-            an in-context or device table uses it whatever this says.
+        config: the search's settings (:class:`~mnaszoo.search.config.SearchConfig`, without a
+            data folder); ``None``: the defaults: the controller, 30 trials, latency at 224 px
+            predicted by a per-layer table measured here, 2 proxy epochs on 800 digits at 16 px.
+        **settings: a shorthand for fields of ``config``
+            (:data:`~mnaszoo.search.config.KEYWORDS`): ``strategy``, ``budget``, ``seed``,
+            ``target_ms``, ``reward``, ``latency_backend``, ``image_size``, ``proxy_size``,
+            ``proxy_epochs``, ``proxy_train_limit`` (``None``: all 1,347 images),
+            ``proxy_batch_size``, ``proxy_lr``, ``proxy_seed``, ``threads``, ``table_path`` (a
+            table shared between runs, created or extended), ``calibrate``, ``validate``,
+            ``progress``, ``workers``, ``ray_address`` and ``predictor``.
 
     Returns:
         The :class:`~mnaszoo.search.runner.SearchResult`, every trial included.
@@ -147,50 +103,10 @@ def search_digits(
         >>> result = search_digits("runs/search", budget=20)  # doctest: +SKIP
         >>> result.best.accuracy, result.best.latency_ms  # doctest: +SKIP
     """
-    check_choice("strategy", strategy, sorted(STRATEGIES))
-    check_placement(workers, ray_address, threads)
-    check_int("seed", seed, minimum=0)
-    folder, proxy, setup = checked_setup(
-        output,
-        reward=reward,
-        budget=budget,
-        validate=validate,
-        progress=progress,
-        proxy={
-            "proxy_size": proxy_size,
-            "proxy_epochs": proxy_epochs,
-            "proxy_train_limit": proxy_train_limit,
-            "proxy_batch_size": proxy_batch_size,
-            "proxy_lr": proxy_lr,
-            "proxy_seed": proxy_seed,
-        },
-        table_path=table_path,
-        target_ms=target_ms,
-        latency_backend=latency_backend,
-        image_size=image_size,
-        threads=threads,
-        calibrate=calibrate,
-        predictor=predictor,
-    )
-    settings = run_settings(
-        setup,
-        strategy=strategy,
-        seed=seed,
-        reward=reward,
-        latency_backend=latency_backend,
-        image_size=image_size,
-        threads=threads,
-        **proxy,
-    )
-    return run_one(
-        folder,
-        setup,
-        strategy=strategy,
-        budget=budget,
-        seed=seed,
-        reward=reward,
-        progress=progress,
-        validate=validate,
-        settings=settings,
-        placement={"workers": workers, "ray_address": ray_address},
-    )
+    base = config or SearchConfig()
+    if base.data.folder is not None:
+        raise InvalidArgumentError(
+            "search_digits trains on the digits; search an image folder with search_images."
+        )
+    result, _ = launch(output, base.replace(**settings))
+    return result
