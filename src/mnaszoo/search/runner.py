@@ -310,7 +310,9 @@ def run_search(
             _atomic_write(state_file, json.dumps(state))
 
     display = _Progress(budget, trials, sys.stderr) if progress else None
-    executor = _open_executor(workers, ray_address, cpus_per_trial)
+    # The executor opens after the first batch is timed: starting a Ray cluster keeps the cores
+    # busy for seconds, and latency is timed only while nothing else of the search runs.
+    executor: TrialExecutor | None = None
     try:
         while len(trials) < budget:
             if batch is None:
@@ -324,7 +326,10 @@ def run_search(
                 TrialTask(index, spec, seed, num_classes)
                 for index, spec in batch.remaining(len(trials), space)
             ]
-            # closing(): a trial that fails here stops the batch's other trials too.
+            if executor is None:
+                executor = _open_executor(workers, ray_address, cpus_per_trial)
+            # closing(): a trial that fails here stops the batch's other trials too. The batch
+            # ends (every trial finished or stopped) before the next batch is timed.
             with contextlib.closing(executor.run(function, tasks)) as results:
                 for task, (raw, seconds) in zip(tasks, results, strict=False):
                     accuracy = _checked(f"the accuracy of trial {task.index}", raw, positive=False)
@@ -350,7 +355,8 @@ def run_search(
                         display.update(trial)
             batch = None
     finally:
-        executor.close()
+        if executor is not None:
+            executor.close()
         if display is not None:
             display.close()  # end the progress line even when a trial raises
     return SearchResult(tuple(trials), space, reward)
