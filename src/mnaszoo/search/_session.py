@@ -21,18 +21,15 @@ from .._io import read_json_object, write_text_atomic
 from .._validate import check_bool, check_choice, check_float, check_int
 from ..errors import SearchStateError
 from ..models.specs import NetworkSpec
-from .context_table import ContextLatencyTable
 from .image_data import ImageFolderTask
 from .latency_setup import (
     NUM_CLASSES,
-    is_context_table,
     latency_function,
-    open_context_table,
-    open_latency_table,
+    open_predictor,
     spec_key,
     validate_latency,
 )
-from .latency_table import LatencyTable
+from .predictor import LatencyPredictor
 from .proxy import ProxyTrainer, load_digits_proxy
 from .reward import Reward
 from .runner import SearchResult, Trial, run_search
@@ -100,7 +97,7 @@ class ProxyScore:
 class Setup:
     """What the runs of one call share: the table, the target and the proxy task."""
 
-    table: LatencyTable | ContextLatencyTable
+    table: LatencyPredictor
     table_path: Path
     target_ms: float
     target_source: str
@@ -174,29 +171,20 @@ def prepare_setup(
     output.mkdir(parents=True, exist_ok=True)
     path = output / "latency_table.json" if table_path is None else Path(os.fspath(table_path))
     num_classes = NUM_CLASSES if task is None else len(task.classes)
-    table: LatencyTable | ContextLatencyTable
-    if predictor == "context" or is_context_table(path):
-        table = open_context_table(
-            path,
-            backend=latency_backend,
-            image_size=image_size,
-            threads=threads,
-            calibrate=calibrate,
-            num_classes=num_classes,
-        )
-    else:
-        table = open_latency_table(
-            path,
-            backend=latency_backend,
-            image_size=image_size,
-            threads=threads,
-            calibrate=calibrate,
-        )
+    table = open_predictor(
+        path,
+        predictor=predictor,
+        backend=latency_backend,
+        image_size=image_size,
+        threads=threads,
+        calibrate=calibrate,
+        num_classes=num_classes,
+    )
     if target_ms is None:
         space = SearchSpace()
         target = round(table.predict(space.to_spec(space.base_tokens(), name="base")), 3)
         source = TARGET_BASE
-        if not getattr(table, "frozen", False):
+        if not table.frozen:
             table.save(path)
     else:
         target, source = float(target_ms), "given"
@@ -235,8 +223,8 @@ def run_settings(
     extra: dict[str, Any] = {}
     # New settings are recorded only when used, so that searches started before they existed
     # still resume.
-    if isinstance(setup.table, ContextLatencyTable):
-        extra["predictor"] = "context"
+    if setup.table.kind != "layers":
+        extra["predictor"] = setup.table.kind
     if setup.trainer.augment:
         extra["proxy_augment"] = True
     return {
@@ -330,7 +318,7 @@ def run_one(
             cpus_per_trial=settings["threads"],
         )
     finally:
-        if not getattr(setup.table, "frozen", False):
+        if not setup.table.frozen:
             setup.table.save(setup.table_path)  # keep the layers measured so far, even on Ctrl-C
     search_seconds = time.perf_counter() - started
 
@@ -341,7 +329,7 @@ def run_one(
         report = validate_latency(setup.table, validate, seed=seed)
         timings["latency_validation_seconds"] = time.perf_counter() - started
         logger.info("%s", report)
-        if not getattr(setup.table, "frozen", False):
+        if not setup.table.frozen:
             setup.table.save(setup.table_path)
 
     best = result.best

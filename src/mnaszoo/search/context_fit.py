@@ -9,12 +9,13 @@ later search).
 from __future__ import annotations
 
 import math
-import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidArgumentError
+from ._kit_runner import cpu_name as device_cpu
 from .steady import SteadyTiming
+from .timing import runtime_version
 
 __all__ = [
     "CALIBRATION_NETWORKS",
@@ -197,30 +198,3 @@ def fit_context_calibration(
         "No calibration could be fitted: the end-to-end timings do not grow with the summed"
         " entries. Measure again with more rounds, on a quieter machine."
     )
-
-
-def device_cpu() -> str:
-    """The CPU model as the OS reports it (``/proc/cpuinfo``), else the platform's guess."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                key = line.split(":", 1)[0].strip().lower()
-                if key in ("model name", "hardware", "cpu model"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown cpu"
-
-
-def runtime_version(backend: str) -> str:
-    """The version of what runs the backend (torch or onnxruntime)."""
-    if backend == "onnxruntime":
-        try:
-            import onnxruntime
-
-            return f"onnxruntime {onnxruntime.__version__}"
-        except ImportError:
-            return "onnxruntime not installed"
-    import torch
-
-    return f"torch {torch.__version__}"

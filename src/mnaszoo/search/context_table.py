@@ -48,6 +48,7 @@ from .context_fit import (
     fit_context_calibration,
     runtime_version,
 )
+from .predictor import block_key
 from .steady import CLOCKS, SteadyTiming, time_steady
 from .timing import BACKENDS, as_plan
 
@@ -65,14 +66,6 @@ class ContextLayer:
     shape: tuple[int, ...]
     block: BlockPlan | None = None
     channels: tuple[int, ...] = ()
-
-
-def _block_key(block: BlockPlan, size: int) -> str:
-    return (
-        f"block:{block.kind.value}:k{block.kernel}:s{block.stride}:i{block.in_channels}"
-        f":m{block.mid_channels}:o{block.out_channels}:se{block.se_channels}"
-        f":r{int(block.residual)}:h{size}"
-    )
 
 
 def context_layers(
@@ -93,7 +86,7 @@ def context_layers(
     for block in plan.blocks:
         layers.append(
             ContextLayer(
-                _block_key(block, size),
+                block_key(block, size),
                 "block",
                 (batch_size, block.in_channels, size, size),
                 block=block,
@@ -184,7 +177,14 @@ class ContextLatencyTable:
         self.measurements = 0
         self.reference_ms: float | None = None
 
+    kind = "context"
+
     # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def measured_on(self) -> dict[str, str]:
+        """``{"device": ..., "runtime": ...}``: where and with what the entries were timed."""
+        return {"device": str(self.origin["device_cpu"]), "runtime": str(self.origin["runtime"])}
 
     @property
     def fingerprint(self) -> dict[str, Any]:

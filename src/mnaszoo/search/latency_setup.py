@@ -17,6 +17,7 @@ from ..models.specs import NetworkSpec
 from .context_fit import CALIBRATION_NETWORKS, DEVICE_FORMAT, TABLE_FORMAT
 from .context_table import ContextLatencyTable
 from .latency_table import LatencyTable
+from .predictor import LatencyPredictor
 from .space import SearchSpace
 from .timing import BACKENDS
 from .validation import PredictorReport, validate_predictor
@@ -26,6 +27,7 @@ __all__ = [
     "latency_function",
     "open_context_table",
     "open_latency_table",
+    "open_predictor",
     "sample_specs",
     "spec_key",
     "validate_latency",
@@ -118,9 +120,7 @@ def open_latency_table(
     return table
 
 
-def validate_latency(
-    table: LatencyTable | ContextLatencyTable, n: int = 10, seed: int = 0
-) -> PredictorReport:
+def validate_latency(table: LatencyPredictor, n: int = 10, seed: int = 0) -> PredictorReport:
     """Measure ``n`` random networks end to end and compare the table's predictions with them.
 
     The networks are drawn from the default :class:`~mnaszoo.search.space.SearchSpace` with a
@@ -134,15 +134,18 @@ def validate_latency(
     Returns:
         A :class:`~mnaszoo.search.validation.PredictorReport` (Spearman correlation, MAPE, errors).
     """
-    if not isinstance(table, (LatencyTable, ContextLatencyTable)):
-        raise ArgumentTypeError(f"table must be a LatencyTable, got {type(table).__name__}.")
+    if not all(callable(getattr(table, name, None)) for name in ("predict", "measure")):
+        raise ArgumentTypeError(
+            f"table must be a latency predictor (LatencyTable, ContextLatencyTable), got"
+            f" {type(table).__name__}."
+        )
     check_int("n", n, minimum=2)
     check_int("seed", seed, minimum=0)
     specs = sample_specs(SearchSpace(), n, f"mnaszoo-latency-validation-{seed}", "validation")
     return validate_predictor(table.predict, table.measure, specs)
 
 
-def latency_function(table: LatencyTable | ContextLatencyTable) -> Any:
+def latency_function(table: LatencyPredictor) -> Any:
     def latency(spec: NetworkSpec) -> float:
         # A calibration with a negative offset could push a tiny network to <= 0 ms, which the
         # reward cannot take; such a network is simply "as fast as it gets".
@@ -221,3 +224,32 @@ def open_context_table(
         )
     table.save(target)
     return table
+
+
+def open_predictor(
+    path: str | os.PathLike[str],
+    *,
+    predictor: str,
+    backend: str,
+    image_size: int,
+    threads: int,
+    calibrate: int,
+    num_classes: int,
+) -> LatencyPredictor:
+    """Open the latency predictor at ``path``: the kind the file holds, else ``predictor``.
+
+    A file holding an in-context or device table opens as one whatever ``predictor`` says; a new
+    file is measured and calibrated as ``predictor`` (``"layers"`` or ``"context"``).
+    """
+    if predictor == "context" or is_context_table(path):
+        return open_context_table(
+            path,
+            backend=backend,
+            image_size=image_size,
+            threads=threads,
+            calibrate=calibrate,
+            num_classes=num_classes,
+        )
+    return open_latency_table(
+        path, backend=backend, image_size=image_size, threads=threads, calibrate=calibrate
+    )

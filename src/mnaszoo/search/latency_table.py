@@ -30,8 +30,9 @@ from ..deploy._timing import intra_op_threads
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ..models.counting import conv_output_size
 from ..models.layers import ConvBnAct, make_block
-from ..models.plan import BlockPlan, NetworkPlan
+from ..models.plan import NetworkPlan
 from ..models.specs import NetworkSpec
+from .predictor import block_key
 from .steady import MAX_LATENCY_MS
 from .timing import (
     Backend,
@@ -57,14 +58,6 @@ LayerTimer = Callable[[nn.Module, tuple[int, ...]], float]
 # --------------------------------------------------------------------------- lookup table
 
 
-def _block_key(block: BlockPlan, size: int) -> str:
-    return (
-        f"block:{block.kind.value}:k{block.kernel}:s{block.stride}:i{block.in_channels}"
-        f":m{block.mid_channels}:o{block.out_channels}:se{block.se_channels}"
-        f":r{int(block.residual)}:h{size}"
-    )
-
-
 @dataclass(frozen=True)
 class _Layer:
     key: str
@@ -87,7 +80,7 @@ def _layers(plan: NetworkPlan, image_size: int, batch: int, num_classes: int) ->
     for block in plan.blocks:
         layers.append(
             _Layer(
-                _block_key(block, size),
+                block_key(block, size),
                 functools.partial(make_block, block, drop_path=0.0, bn_eps=1e-5, bn_momentum=0.01),
                 (batch, block.in_channels, size, size),
             )
@@ -193,15 +186,29 @@ class LatencyTable:
         self._entries: dict[str, float] = {}
         self._calibration: Calibration | None = None
         self.measurements = 0
+        self.frozen = False  # a per-layer table always times what it lacks here
+
+    kind = "layers"
 
     # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def measured_on(self) -> dict[str, str]:
+        """``{"device": ..., "runtime": ...}``: where and with what the entries were timed."""
+        return {"device": device_name(self.device), "runtime": runtime_version(self.backend)}
 
     @property
     def fingerprint(self) -> dict[str, Any]:
         """What the entries are valid for: this machine and the table's settings."""
         return {
             "torch": torch.__version__,
-            "runtime": runtime_version(self.backend),
+            # Saved per-layer tables record onnxruntime's bare version ("" for torch, whose
+            # version has its own field), so the fingerprint keeps that form.
+            "runtime": (
+                runtime_version(self.backend).removeprefix("onnxruntime ")
+                if self.backend == "onnxruntime"
+                else ""
+            ),
             "device": self.device,
             "device_name": device_name(self.device),
             "backend": self.backend,

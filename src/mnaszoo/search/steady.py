@@ -20,13 +20,13 @@ accepted with one thread.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .._validate import check_choice, check_float, check_int
+from ..deploy._timing import percentile
 from ..errors import InvalidArgumentError, MnaszooError
 
 __all__ = ["CLOCKS", "NoisyMeasurementError", "SteadyTiming", "time_steady"]
@@ -103,16 +103,10 @@ class SteadyTiming:
             raise InvalidArgumentError(f"{what} lacks the field {error}.") from error
 
 
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    position = (len(ordered) - 1) * q
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def _summary(times: list[float], attempts: int) -> SteadyTiming:
     ordered = sorted(times)
-    median = _quantile(ordered, 0.5) * 1e3
-    p25, p75 = _quantile(ordered, 0.25) * 1e3, _quantile(ordered, 0.75) * 1e3
+    median = percentile(ordered, 0.5) * 1e3
+    p25, p75 = percentile(ordered, 0.25) * 1e3, percentile(ordered, 0.75) * 1e3
     median = max(median, 1e-6)  # a clock tick of 0 on a coarse clock
     return SteadyTiming(median, p25, p75, (p75 - p25) / median, len(times), attempts)
 

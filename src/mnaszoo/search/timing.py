@@ -12,7 +12,6 @@ number of intra-op threads; on CUDA the device is synchronised around every time
 
 from __future__ import annotations
 
-import platform
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass
@@ -22,12 +21,13 @@ from typing import Any, Literal, get_args
 import torch
 from torch import nn
 
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_device as validate_device, check_int
 from ..deploy._timing import intra_op_threads, percentile, time_calls
 from ..deploy.runtimes import make_runner
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..models.plan import NetworkPlan, resolve_plan
 from ..models.specs import NetworkSpec
+from ._kit_runner import cpu_name
 
 __all__ = ["BACKENDS", "Backend", "LatencyStats", "measure_latency"]
 
@@ -45,18 +45,16 @@ def check_backend(backend: object) -> str:
 
 
 def check_device(device: object) -> str:
-    if isinstance(device, torch.device):
-        device = device.type
-    if not isinstance(device, str) or device not in _DEVICES:
-        raise InvalidArgumentError(
-            f"Unknown device {device!r}; accepted: 'cpu' or 'cuda' (the current CUDA device)."
-        )
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError(
-            "device='cuda' but torch.cuda.is_available() is False; use device='cpu' or install a"
-            " CUDA build of PyTorch."
-        )
-    return device
+    """``"cpu"`` or ``"cuda"`` (the current CUDA device), checked by the package's one device
+    check; latency is timed on the current device only."""
+    accepted = "accepted: 'cpu' or 'cuda' (the current CUDA device)"
+    try:
+        parsed = validate_device(device)
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{error} Latency devices: {accepted}.") from error
+    if parsed.type not in _DEVICES or parsed.index not in (None, 0):
+        raise InvalidArgumentError(f"Unknown device {device!r}; {accepted}.")
+    return str(parsed.type)
 
 
 def check_threads(threads: object) -> int | None:
@@ -238,26 +236,20 @@ def measure_latency(
 
 
 def device_name(device: str) -> str:
-    """The GPU's name, or the CPU model from /proc/cpuinfo (else what :mod:`platform` knows)."""
+    """The GPU's name, or the CPU model as the OS reports it (the one definition, shared with
+    the latency kit's runner)."""
     if device == "cuda":
         return str(torch.cuda.get_device_name())
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown cpu"
+    return cpu_name()
 
 
 def runtime_version(backend: str) -> str:
-    """The version of the runtime ``backend`` uses besides torch (onnxruntime's), else ``""``."""
-    if backend != "onnxruntime":
-        return ""
-    try:
-        import onnxruntime
+    """What runs ``backend``, with its version: ``"torch 2.x"`` or ``"onnxruntime 1.x"``."""
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime
 
-        return str(onnxruntime.__version__)
-    except ImportError:
-        return "not installed"
+            return f"onnxruntime {onnxruntime.__version__}"
+        except ImportError:
+            return "onnxruntime not installed"
+    return f"torch {torch.__version__}"
