@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from mnaszoo import build
-from mnaszoo.search.compare import compare_strategies
-from mnaszoo.search.experiment import DEFAULT_BUDGET, REWARDS, load_spec, search_digits
+from mnaszoo.search.run.compare import compare_strategies
+from mnaszoo.search.run.digits import DEFAULT_BUDGET, REWARDS, load_spec, search_digits
 
 STRATEGIES = ("controller", "ppo", "random")
 BACKENDS = ("torch", "torch-optimized", "onnxruntime")

@@ -87,7 +87,7 @@ def test_keywords_name_one_field_each() -> None:
 def test_workers_reach_the_image_search(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
 ) -> None:
-    import mnaszoo.search._session as session
+    import mnaszoo.search.run.session as session
 
     seen: dict[str, Any] = {}
 

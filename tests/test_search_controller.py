@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from mnaszoo.search.controller import (
+from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.strategies.controller import (
     LSTMController,
     PPOController,
     RandomSearch,
@@ -18,7 +19,6 @@ from mnaszoo.search.controller import (
     decode_state,
     encode_state,
 )
-from mnaszoo.search.space import SearchSpace
 
 NUM_OPTIONS = SearchSpace().num_options  # 42 decisions of 2 to 4 options
 

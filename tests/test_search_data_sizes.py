@@ -18,8 +18,8 @@ from torch import nn
 
 from mnaszoo.cli.main import main
 from mnaszoo.errors import InvalidArgumentError, SearchStateError
-from mnaszoo.search.image_data import load_image_folder_proxy
-from mnaszoo.search.proxy import ProxyTrainer
+from mnaszoo.search.proxy.image_data import load_image_folder_proxy
+from mnaszoo.search.proxy.trainer import ProxyTrainer
 
 # A search as small as it gets: latency measured at 32 px with no calibration, trained at 16 px.
 QUICK = ["--budget", "2", "--strategy", "random", "--calibrate", "0", "--image-size", "32"]
@@ -133,7 +133,7 @@ def test_out_of_range_flags_are_refused_under_their_own_name(
 def test_damaged_tables_are_refused_at_load(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None
 ) -> None:
-    from mnaszoo.search.context_table import ContextLatencyTable
+    from mnaszoo.search.latency.context_table import ContextLatencyTable
 
     fixture = Path(__file__).parent / "fixtures" / "search_trials" / "images_table.json"
     table = tmp_path / "table.json"

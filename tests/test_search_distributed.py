@@ -37,8 +37,8 @@ from typing import Any
 import pytest
 
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.experiment import search_digits
-from mnaszoo.search.runner import SearchResult, run_search
+from mnaszoo.search.run.digits import search_digits
+from mnaszoo.search.run.runner import SearchResult, run_search
 
 from .support.ray_driver import REWARD, SPACE, pseudo_accuracy, trials, without_seconds
 
@@ -304,7 +304,7 @@ def test_a_score_that_cannot_be_pickled_is_refused_clearly(
 
 def test_an_address_where_nothing_listens_fails_fast() -> None:
     from mnaszoo.errors import MnaszooError
-    from mnaszoo.search.distributed import RayExecutor
+    from mnaszoo.search.run.distributed import RayExecutor
 
     port = _free_port()  # bound and released: nothing listens there now
     # Without the check, ray.init would retry the connection for ever (tried: 3 minutes).

@@ -20,11 +20,11 @@ import mnaszoo
 from mnaszoo.cli.main import main
 from mnaszoo.errors import MnaszooError, SearchStateError
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.compare import compare_strategies
-from mnaszoo.search.experiment import load_spec, search_digits
 from mnaszoo.search.plot import plot_pareto
 from mnaszoo.search.reward import Reward
-from mnaszoo.search.runner import SearchResult, Trial
+from mnaszoo.search.run.compare import compare_strategies
+from mnaszoo.search.run.digits import load_spec, search_digits
+from mnaszoo.search.run.runner import SearchResult, Trial
 from mnaszoo.search.space import SearchSpace
 
 pytest.importorskip("sklearn")

@@ -12,10 +12,10 @@ from torch import nn
 
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.controller import LSTMController, RandomSearch
 from mnaszoo.search.reward import Reward
-from mnaszoo.search.runner import SearchResult, Trial, run_search
+from mnaszoo.search.run.runner import SearchResult, Trial, run_search
 from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.strategies.controller import LSTMController, RandomSearch
 
 SPACE = SearchSpace()
 REWARD = Reward.soft(60.0)
@@ -243,8 +243,8 @@ def test_invalid_arguments(kwargs: dict[str, Any], error: type[Exception], messa
 def test_latency_is_timed_only_while_no_trial_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every latency is taken before the executor opens (a Ray cluster's start keeps the cores
     busy) or between batches, never while one of the search's trials trains."""
-    import mnaszoo.search.runner as runner
-    from mnaszoo.search.trials import InProcessExecutor
+    import mnaszoo.search.run.runner as runner
+    from mnaszoo.search.run.trials import InProcessExecutor
 
     events: list[str] = []
     running = {"trials": False}

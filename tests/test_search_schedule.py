@@ -1,4 +1,5 @@
-"""The one-cycle schedule of proxy training and finalize (mnaszoo.search.schedule): identical to
+"""The one-cycle schedule of proxy training and finalize (mnaszoo.search.proxy.schedule):
+identical to
 torch's OneCycleLR wherever that one is defined, and defined for every dataset size, batch size
 and epoch count (torch's divides by zero when the warm-up is one step long)."""
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from mnaszoo.search.schedule import OneCycle, cycle_position, planned_steps
+from mnaszoo.search.proxy.schedule import OneCycle, cycle_position, planned_steps
 
 PCT = st.sampled_from([0.25, 0.1]) | st.floats(0.01, 0.99)
 

@@ -142,8 +142,9 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--calibrate",
         type=non_negative_int,
-        # mnaszoo.search.context_fit.CALIBRATION_NETWORKS, written out: importing mnaszoo.search
-        # loads torch, and building the parser must not (a test keeps the two equal).
+        # mnaszoo.search.latency.calibration.CALIBRATION_NETWORKS, written out: importing
+        # mnaszoo.search loads torch, and building the parser must not (a test keeps the two
+        # equal).
         default=16,
         metavar="N",
         help="networks timed end to end to calibrate a new latency table, 0: none (16)",
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         args.subparser.error("several --seeds need --compare")
     if args.strategies and not args.compare:
         args.subparser.error("--strategies needs --compare (or pass --strategy)")
-    from ..search import compare, experiment
+    from ..search.run import compare, digits
 
     config = _config(args)
     if args.compare:
@@ -219,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         print((Path(args.output) / "comparison.md").read_text(encoding="utf-8"), end="")
         print(f"runs, comparison.json and comparison.md in {args.output}")
         return 0
-    result = experiment.search_digits(args.output, config)
+    result = digits.search_digits(args.output, config)
     _report(result, args, num_classes=10)
     return 0
 
@@ -279,7 +280,7 @@ def _config(args: argparse.Namespace) -> Any:
 def _run_images(args: argparse.Namespace) -> int:
     if args.compare or len(args.seeds) > 1:
         args.subparser.error("--compare is for the digits demo; run one search per --data")
-    from ..search.launch import launch
+    from ..search.run.launch import launch
 
     result, finals = launch(args.output, _config(args))
     summary = json.loads((Path(args.output) / "summary.json").read_text(encoding="utf-8"))

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._validate import check_bool, check_choice, check_float, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from .context_fit import CALIBRATION_NETWORKS
+from .latency.calibration import CALIBRATION_NETWORKS
 
 __all__ = [
     "KEYWORDS",

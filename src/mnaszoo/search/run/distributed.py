@@ -1,6 +1,6 @@
 """Run a search's trials in parallel on a Ray cluster: a local one, or one you join.
 
-:func:`~mnaszoo.search.runner.run_search` (and ``search_digits``, ``mnaszoo search``) use
+:func:`~mnaszoo.search.run.runner.run_search` (and ``search_digits``, ``mnaszoo search``) use
 :class:`RayExecutor` when given ``workers=N`` (start a local Ray cluster of N trial slots) or
 ``ray_address=ADDR`` (join a running cluster). The controller stays in the calling process: it
 proposes a batch, looks up or measures the batch's latency itself, sends one small task per trial
@@ -25,8 +25,8 @@ import sys
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from .._validate import check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from ..._validate import check_int
+from ...errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 from .trials import TrialFunction, TrialTask, run_trial
 
 __all__ = ["RayExecutor"]
@@ -250,6 +250,6 @@ def _probe(address: str) -> None:
 
 
 def _spec_of(task: TrialTask) -> Any:
-    from ..models.specs import NetworkSpec
+    from ...models.specs import NetworkSpec
 
     return NetworkSpec.from_dict(task.spec)

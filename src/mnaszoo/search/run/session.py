@@ -1,5 +1,5 @@
-"""The machinery behind :func:`~mnaszoo.search.experiment.search_digits` and
-:func:`~mnaszoo.search.compare.compare_strategies`: the shared setup (latency table, target, proxy
+"""The machinery behind :func:`~mnaszoo.search.run.digits.search_digits` and
+:func:`~mnaszoo.search.compare_strategies`: the shared setup (latency table, target, proxy
 task), the settings a run must keep, and one resumable run."""
 
 from __future__ import annotations
@@ -17,25 +17,25 @@ from typing import Any
 
 import torch
 
-from .._io import read_json_object, write_text_atomic
-from .._validate import check_bool, check_choice, check_float, check_int
-from ..errors import SearchStateError
-from ..models.specs import NetworkSpec
-from .image_data import ImageFolderTask
-from .latency_setup import (
+from ..._io import read_json_object, write_text_atomic
+from ..._validate import check_bool, check_choice, check_float, check_int
+from ...errors import SearchStateError
+from ...models.specs import NetworkSpec
+from ..latency.open import (
     NUM_CLASSES,
     latency_function,
     open_predictor,
     spec_key,
     validate_latency,
 )
-from .predictor import LatencyPredictor
-from .proxy import ProxyTrainer, load_digits_proxy
-from .reward import Reward
+from ..latency.predictor import LatencyPredictor
+from ..latency.timing import BACKENDS
+from ..latency.validation import PredictorReport
+from ..proxy.image_data import ImageFolderTask
+from ..proxy.trainer import ProxyTrainer, load_digits_proxy
+from ..reward import Reward
+from ..space import SearchSpace
 from .runner import SearchResult, Trial, run_search
-from .space import SearchSpace
-from .timing import BACKENDS
-from .validation import PredictorReport
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ProxyScore:
         self.num_classes = num_classes
 
     def __call__(self, spec: NetworkSpec) -> float:
-        from ..models.factory import build
+        from ...models.factory import build
 
         key = spec_key(spec)
         if key not in self.cache:
@@ -80,7 +80,8 @@ class ProxyScore:
             self.cache[key] = self.trainer(model)
         return self.cache[key]
 
-    # Distributed trials (mnaszoo.search.distributed): the controller asks before sending a network
+    # Distributed trials (mnaszoo.search.run.distributed): the controller asks before sending a
+    # network
     # to a worker, and keeps what the workers found.
     def cached(self, spec: NetworkSpec) -> float | None:
         return self.cache.get(spec_key(spec))
@@ -385,7 +386,7 @@ def plot_front(result: SearchResult, path: Path, target_ms: float) -> None:
             "matplotlib is not installed, so no %s (pip install 'mnaszoo[bench]')", path.name
         )
         return
-    from .plot import plot_pareto
+    from ..plot import plot_pareto
 
     plot_pareto(result, path, target_ms=target_ms)
 
@@ -400,8 +401,8 @@ def checked_setup(
     proxy: dict[str, Any],
     **prepare: Any,
 ) -> tuple[Path, dict[str, Any], Setup]:
-    """Check the arguments shared by :func:`~mnaszoo.search.experiment.search_digits` and
-    :func:`~mnaszoo.search.compare.compare_strategies`, then
+    """Check the arguments shared by :func:`~mnaszoo.search.run.digits.search_digits` and
+    :func:`~mnaszoo.search.run.compare.compare_strategies`, then
     open the latency table, the target and the proxy task they run on."""
     check_choice("reward", reward, REWARDS)
     check_int("budget", budget, minimum=1)

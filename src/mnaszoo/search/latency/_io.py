@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._validate import check_float, check_int
-from ..errors import InvalidArgumentError
-from .context_fit import DEVICE_FORMAT, ContextCalibration, fit_context_calibration
+from ..._validate import check_float, check_int
+from ...errors import InvalidArgumentError
+from .calibration import DEVICE_FORMAT, ContextCalibration, fit_context_calibration
 from .steady import MAX_LATENCY_MS, SteadyTiming
 
 
@@ -42,7 +42,8 @@ def _calibration(data: Any) -> Any:
 
 
 def table_from_data(cls: Any, data: dict[str, Any]) -> Any:
-    """Build a :class:`~mnaszoo.search.context_table.ContextLatencyTable` from saved data."""
+    """Build a :class:`~mnaszoo.search.latency.context_table.ContextLatencyTable` from saved
+    data."""
     if data["version"] != 1:
         raise InvalidArgumentError(f"version {data['version']!r} is not supported (expected 1)")
     if data["format"] == DEVICE_FORMAT:

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .._validate import check_float, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from ..._validate import check_float, check_int
+from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 
 __all__ = [
     "LSTMController",
@@ -55,7 +55,7 @@ class SearchStrategy(abc.ABC):
     """The interface every search strategy implements.
 
     Attributes:
-        name: the identifier :func:`~mnaszoo.search.runner.run_search` accepts as ``strategy=``
+        name: the identifier :func:`~mnaszoo.search.run.runner.run_search` accepts as ``strategy=``
             and records in its state file.
         num_options: options per decision, as :attr:`SearchSpace.num_options`.
     """

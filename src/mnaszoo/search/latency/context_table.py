@@ -19,7 +19,8 @@ calibration network is timed interleaved and re-measured while its spread is too
 (:mod:`.steady`); the table stores each spread, and a calibration whose networks stay noisy is
 refused instead of being saved into every later search.
 
-A table can also come from a device: :func:`~mnaszoo.search.kit.write_latency_kit` writes the
+A table can also come from a device: :func:`~mnaszoo.search.latency.kit.write_latency_kit` writes
+the
 blocks as ONNX files and a runner script; :meth:`ContextLatencyTable.load` reads what it measured.
 Such a table is *frozen* (it cannot measure missing layers here).
 """
@@ -34,13 +35,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import read_json, write_text_atomic
-from .._validate import check_bool, check_choice, check_float, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from ..models.counting import conv_output_size
-from ..models.plan import BlockPlan, NetworkPlan
-from ..models.specs import BlockKind, NetworkSpec
-from .context_fit import (
+from ..._io import read_json, write_text_atomic
+from ..._validate import check_bool, check_choice, check_float, check_int
+from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from ...models.counting import conv_output_size
+from ...models.plan import BlockPlan, NetworkPlan
+from ...models.specs import BlockKind, NetworkSpec
+from .calibration import (
     DEVICE_FORMAT,
     TABLE_FORMAT,
     ContextCalibration,
@@ -121,7 +122,8 @@ class ContextLatencyTable:
         warmup: untimed calls first.
         max_spread: largest accepted ``(p75 - p25) / median`` of an entry or calibration network.
         retries: re-measurements of what spread more.
-        refuse_noisy: raise :class:`~mnaszoo.search.steady.NoisyMeasurementError` for entries
+        refuse_noisy: raise :class:`~mnaszoo.search.latency.steady.NoisyMeasurementError` for
+        entries
             that stay noisy (default: keep them, marked ``noisy`` with their spread).
 
     Example:
@@ -243,7 +245,7 @@ class ContextLatencyTable:
         minutes apart and the end-to-end calibration timings stay comparable. On a quiet machine
         the factor is 1.
         """
-        from ._context_runners import layer_call
+        from ._runners import layer_call
 
         reference = layer_call(self._reference_layer(), self.backend, self.threads)
         timings = self._time([*calls, reference], [*names, "reference block"])
@@ -267,7 +269,7 @@ class ContextLatencyTable:
     def _time(
         self, calls: Sequence[Callable[[], object]], names: Sequence[str]
     ) -> list[SteadyTiming]:
-        from ..deploy._timing import intra_op_threads
+        from ...deploy._timing import intra_op_threads
 
         with intra_op_threads(self.threads):
             return time_steady(
@@ -291,7 +293,7 @@ class ContextLatencyTable:
         Raises:
             SearchStateError: the table is frozen (measured on a device) and lacks a layer.
         """
-        from ._context_runners import layer_call
+        from ._runners import layer_call
 
         missing: dict[str, ContextLayer] = {}
         for spec in specs:
@@ -334,7 +336,7 @@ class ContextLatencyTable:
         :func:`mnaszoo.optimize_for_inference` (``channels_last``), or for onnxruntime a
         BatchNorm-folded ONNX graph of the whole network (:func:`.onnx_blocks.network_graph`).
         """
-        from ._context_runners import network_call
+        from ._runners import network_call
 
         if self.frozen:
             raise SearchStateError(
@@ -428,7 +430,7 @@ class ContextLatencyTable:
             SearchStateError: not a latency table, corrupt, or a calibration that cannot be fitted
                 from it (the message names the file and what is wrong).
         """
-        from ._context_io import table_from_data
+        from ._io import table_from_data
 
         source = Path(os.fspath(path))
         data = read_json(source, "the latency table")

@@ -24,14 +24,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import read_json, write_text_atomic
-from .._validate import check_bool, check_float, check_int
-from ..deploy._timing import intra_op_threads
-from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from ..models.counting import conv_output_size
-from ..models.layers import ConvBnAct, make_block
-from ..models.plan import NetworkPlan
-from ..models.specs import NetworkSpec
+from ..._io import read_json, write_text_atomic
+from ..._validate import check_bool, check_float, check_int
+from ...deploy._timing import intra_op_threads
+from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from ...models.counting import conv_output_size
+from ...models.layers import ConvBnAct, make_block
+from ...models.plan import NetworkPlan
+from ...models.specs import NetworkSpec
 from .predictor import block_key
 from .steady import MAX_LATENCY_MS
 from .timing import (

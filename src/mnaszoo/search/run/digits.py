@@ -3,9 +3,11 @@
 :func:`search_digits` wires the pieces of :mod:`mnaszoo.search` together the way the MnasNet
 paper does on a laptop scale: architectures from the default
 :class:`~mnaszoo.search.space.SearchSpace`, latency predicted by a per-layer
-:class:`~mnaszoo.search.latency_table.LatencyTable` measured on this machine (calibrated against a
+:class:`~mnaszoo.search.latency.layer_table.LatencyTable` measured on this machine (calibrated
+against a
 few end-to-end measurements), accuracy from a short training run on scikit-learn's handwritten
-digits (:class:`~mnaszoo.search.proxy.ProxyTrainer`), and the paper's reward. Everything lands in
+digits (:class:`~mnaszoo.search.proxy.trainer.ProxyTrainer`), and the paper's reward. Everything
+lands in
 one output folder::
 
     config.json          the experiment's settings (a rerun must use the same ones)
@@ -16,7 +18,7 @@ one output folder::
     pareto.png           accuracy against latency (needs matplotlib: mnaszoo[bench])
     latency_table.json   the latency lookup table, unless ``table_path`` names a shared one
 
-:func:`~mnaszoo.search.compare.compare_strategies` runs several strategies for several seeds
+:func:`~mnaszoo.search.run.compare.compare_strategies` runs several strategies for several seeds
 with equal budgets, the same latency table, target and proxy task, and tabulates the results
 (``comparison.json``, ``comparison.md``).
 
@@ -31,14 +33,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._io import read_json
-from ..errors import InvalidArgumentError, SearchStateError
-from ..models.specs import NetworkSpec
-from ._session import DEFAULT_BUDGET, REWARDS
-from .config import SearchConfig
-from .latency_setup import open_latency_table, validate_latency
+from ..._io import read_json
+from ...errors import InvalidArgumentError, SearchStateError
+from ...models.specs import NetworkSpec
+from ..config import SearchConfig
+from ..latency.open import open_latency_table, validate_latency
 from .launch import launch
 from .runner import SearchResult
+from .session import DEFAULT_BUDGET, REWARDS
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -90,7 +92,7 @@ def search_digits(
             ``progress``, ``workers``, ``ray_address`` and ``predictor``.
 
     Returns:
-        The :class:`~mnaszoo.search.runner.SearchResult`, every trial included.
+        The :class:`~mnaszoo.search.run.runner.SearchResult`, every trial included.
 
     Raises:
         MnaszooError: scikit-learn is not installed (``pip install 'mnaszoo[examples]'``).

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._validate import check_choice, check_float, check_int
-from ..deploy._timing import percentile
-from ..errors import InvalidArgumentError, MnaszooError
+from ..._validate import check_choice, check_float, check_int
+from ...deploy._timing import percentile
+from ...errors import InvalidArgumentError, MnaszooError
 
 __all__ = ["CLOCKS", "NoisyMeasurementError", "SteadyTiming", "time_steady"]
 

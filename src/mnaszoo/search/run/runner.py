@@ -9,7 +9,7 @@ With ``state_path`` the whole search (space, strategy and its random states, rew
 trial and the batch in progress) is saved atomically after each trial; running again with the same
 arguments resumes where it stopped and ends with exactly the trials an uninterrupted run would have
 produced (timings aside). Trials run in this process, or in parallel on Ray workers
-(``workers=``/``ray_address=``, :mod:`mnaszoo.search.distributed`) with the same result.
+(``workers=``/``ray_address=``, :mod:`mnaszoo.search.run.distributed`) with the same result.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
-from .._io import read_json_object, write_text_atomic
-from .._validate import check_bool, check_float, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from ..models.specs import NetworkSpec
-from .controller import LSTMController, PPOController, RandomSearch, SearchStrategy
+from ..._io import read_json_object, write_text_atomic
+from ..._validate import check_bool, check_float, check_int
+from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
+from ...models.specs import NetworkSpec
+from ..reward import Reward
+from ..space import SearchSpace
+from ..strategies.controller import LSTMController, PPOController, RandomSearch, SearchStrategy
 from .distributed import check_placement
-from .reward import Reward
-from .space import SearchSpace
 from .trials import InProcessExecutor, TrialExecutor, TrialFunction, TrialTask
 
 __all__ = ["STRATEGIES", "SearchResult", "Trial", "make_strategy", "run_search"]
@@ -195,9 +195,11 @@ def run_search(
             the trial index (the global CPU RNG state is restored afterwards), so its initialisation
             does not depend on what ran before: that is what makes a resumed search identical.
         score: maps a spec to an accuracy in [0, 1] without building a model.
-        strategy: ``"controller"`` (:class:`~mnaszoo.search.controller.LSTMController`, REINFORCE),
-            ``"ppo"`` (:class:`~mnaszoo.search.controller.PPOController`), ``"random"`` or a
-            :class:`~mnaszoo.search.controller.SearchStrategy` instance.
+        strategy: ``"controller"`` (:class:`~mnaszoo.search.strategies.controller.LSTMController`,
+        REINFORCE),
+            ``"ppo"`` (:class:`~mnaszoo.search.strategies.controller.PPOController`), ``"random"``
+            or a
+            :class:`~mnaszoo.search.strategies.controller.SearchStrategy` instance.
         num_classes: classifier outputs of the models given to ``evaluate``.
         seed: seed of a strategy given by name and of the models' initialisation.
         state_path: JSON file saved after every trial; if it exists the search resumes from it.

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from .._validate import check_bool, check_choice, check_float, check_int
-from ..deploy._timing import intra_op_threads
-from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from ..._validate import check_bool, check_choice, check_float, check_int
+from ...deploy._timing import intra_op_threads
+from ...errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 from .schedule import OneCycle, planned_steps
 
 __all__ = ["ProxyTrainer", "TensorPair", "load_digits_proxy"]
@@ -67,7 +67,7 @@ def _check_pair(name: str, pair: object) -> TensorPair:
 
 def _reinitialize(model: nn.Module) -> None:
     """Fresh weights and BatchNorm statistics, as :func:`mnaszoo.build` would give."""
-    from ..models.mnasnet import init_weights
+    from ...models.mnasnet import init_weights
 
     for module in model.modules():
         reset = getattr(module, "reset_parameters", None)
@@ -298,7 +298,7 @@ def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def _digits_preprocessing(image_size: int) -> Any:
-    from ..weights.manifest import Preprocessing
+    from ...weights.manifest import Preprocessing
 
     # The same recipe as examples/finetune.py: bilinear upscaling, grey [0, 1] mapped to [-1, 1].
     return Preprocessing(
@@ -369,7 +369,7 @@ def load_digits_proxy(
     import numpy as np
     from PIL import Image
 
-    from ..data.transforms import make_transform
+    from ...data.transforms import make_transform
 
     digits = load_digits()
     # Scans hold 0..16 (white ink on black); scale to 8-bit grey as the example does.

@@ -21,12 +21,12 @@ from typing import Any, Literal, get_args
 import torch
 from torch import nn
 
-from .._validate import check_choice, check_device as validate_device, check_int
-from ..deploy._timing import intra_op_threads, percentile, time_calls
-from ..deploy.runtimes import make_runner
-from ..errors import ArgumentTypeError, InvalidArgumentError
-from ..models.plan import NetworkPlan, resolve_plan
-from ..models.specs import NetworkSpec
+from ..._validate import check_choice, check_device as validate_device, check_int
+from ...deploy._timing import intra_op_threads, percentile, time_calls
+from ...deploy.runtimes import make_runner
+from ...errors import ArgumentTypeError, InvalidArgumentError
+from ...models.plan import NetworkPlan, resolve_plan
+from ...models.specs import NetworkSpec
 from ._kit_runner import cpu_name
 
 __all__ = ["BACKENDS", "Backend", "LatencyStats", "measure_latency"]
@@ -145,7 +145,7 @@ def time_module(
 
 
 def build_random(plan: NetworkPlan, num_classes: int) -> nn.Module:
-    from ..models.factory import build
+    from ...models.factory import build
 
     model = build(
         plan.spec, width_mult=plan.width_mult, depth_mult=plan.depth_mult, num_classes=num_classes

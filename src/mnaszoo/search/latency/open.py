@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._validate import check_choice, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError
-from ..models.specs import NetworkSpec
-from .context_fit import CALIBRATION_NETWORKS, DEVICE_FORMAT, TABLE_FORMAT
+from ..._validate import check_choice, check_int
+from ...errors import ArgumentTypeError, InvalidArgumentError
+from ...models.specs import NetworkSpec
+from ..space import SearchSpace
+from .calibration import CALIBRATION_NETWORKS, DEVICE_FORMAT, TABLE_FORMAT
 from .context_table import ContextLatencyTable
-from .latency_table import LatencyTable
+from .layer_table import LatencyTable
 from .predictor import LatencyPredictor
-from .space import SearchSpace
 from .timing import BACKENDS
 from .validation import PredictorReport, validate_predictor
 
@@ -66,7 +66,8 @@ def open_latency_table(
         threads: intra-op CPU threads while measuring.
         calibrate: when the table has no calibration yet and ``calibrate >= 2``, measure that many
             random networks of the default space end to end and fit
-            :meth:`~mnaszoo.search.latency_table.LatencyTable.fit_calibration` (the same networks
+            :meth:`~mnaszoo.search.latency.layer_table.LatencyTable.fit_calibration` (the same
+            networks
             for every table, so repeated calls agree). A fit that fails (too noisy) is logged and
             the table stays uncalibrated. 0 skips calibration.
 
@@ -132,7 +133,8 @@ def validate_latency(table: LatencyPredictor, n: int = 10, seed: int = 0) -> Pre
         seed: picks the networks.
 
     Returns:
-        A :class:`~mnaszoo.search.validation.PredictorReport` (Spearman correlation, MAPE, errors).
+        A :class:`~mnaszoo.search.latency.validation.PredictorReport` (Spearman correlation, MAPE,
+        errors).
     """
     if not all(callable(getattr(table, name, None)) for name in ("predict", "measure")):
         raise ArgumentTypeError(

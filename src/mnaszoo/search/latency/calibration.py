@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import InvalidArgumentError
+from ...errors import InvalidArgumentError
 from ._kit_runner import cpu_name as device_cpu
 from .steady import SteadyTiming
 from .timing import runtime_version

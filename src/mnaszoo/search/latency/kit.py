@@ -6,7 +6,8 @@ latency table (:mod:`.context_table`) can need for a search space, each as a sma
 networks, ``manifest.json`` and ``measure.py``: a script that needs only Python, numpy and
 onnxruntime (no mnaszoo, no torch). Copy the folder to the device and run
 ``python measure.py``; it writes ``table.json``, which ``mnaszoo search --table table.json``
-(or :meth:`ContextLatencyTable.load <mnaszoo.search.context_table.ContextLatencyTable.load>`)
+(or :meth:`ContextLatencyTable.load
+<mnaszoo.search.latency.context_table.ContextLatencyTable.load>`)
 reads. The table records the runtime and its version, the threads, the clock, the device's CPU
 and the spread of every measurement.
 """
@@ -21,16 +22,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._validate import check_bool, check_float, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError
-from ..models.counting import conv_output_size
-from ..models.plan import resolve_plan
-from ..models.specs import NetworkSpec
-from ._context_runners import layer_onnx
-from .context_fit import CALIBRATION_NETWORKS
+from ..._validate import check_bool, check_float, check_int
+from ...errors import ArgumentTypeError, InvalidArgumentError
+from ...models.counting import conv_output_size
+from ...models.plan import resolve_plan
+from ...models.specs import NetworkSpec
+from ..space import SearchSpace
+from ._runners import layer_onnx
+from .calibration import CALIBRATION_NETWORKS
 from .context_table import ContextLayer, context_layers
 from .onnx_blocks import network_graph
-from .space import SearchSpace
 
 __all__ = ["KIT_FORMAT", "space_layers", "write_latency_kit"]
 
@@ -128,7 +129,7 @@ def write_latency_kit(
             f"{target} exists and is not an empty folder; choose a new kit folder or pass"
             " overwrite=True (--overwrite)."
         )
-    from .latency_setup import sample_specs
+    from .open import sample_specs
 
     layers = space_layers(space, image_size, batch_size, num_classes)
     networks = sample_specs(space, calibration, "mnaszoo-latency-kit", "calibration")

@@ -1,11 +1,12 @@
 """Platform-aware search on your own image folder (and, with a kit's table, your own device).
 
-:func:`search_images` is :func:`~mnaszoo.search.experiment.search_digits` with the proxy task
-decoded from a class-per-folder dataset (:func:`~mnaszoo.search.image_data.load_image_folder_proxy`)
+:func:`search_images` is :func:`~mnaszoo.search.run.digits.search_digits` with the proxy task
+decoded from a class-per-folder dataset
+(:func:`~mnaszoo.search.proxy.image_data.load_image_folder_proxy`)
 and, by default, the in-context latency predictor (:mod:`.context_table`); a latency table
 measured on the target device by a latency kit (:mod:`.kit`) makes it predict that device. The
 output folder holds the same files as a digits search; ``finalize`` then trains the best
-architectures fully (:func:`~mnaszoo.search.finalize.finalize_search`).
+architectures fully (:func:`~mnaszoo.search.proxy.finalize.finalize_search`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import dataclasses
 import os
 from typing import Any
 
-from .config import SearchConfig
-from .finalize import FinalModel
+from ..config import SearchConfig
+from ..proxy.finalize import FinalModel
 from .launch import launch
 from .runner import SearchResult
 
@@ -40,12 +41,12 @@ def search_images(
             ``image_size=``, ``table_path=``, ``finalize=``, ``workers=``...).
 
     Returns:
-        ``(result, finals)``: the search's :class:`~mnaszoo.search.runner.SearchResult` and the
-        :class:`~mnaszoo.search.finalize.FinalModel` of every finalized architecture.
+        ``(result, finals)``: the search's :class:`~mnaszoo.search.run.runner.SearchResult` and the
+        :class:`~mnaszoo.search.proxy.finalize.FinalModel` of every finalized architecture.
 
     Raises:
         InvalidArgumentError: bad folders or settings (see
-            :func:`~mnaszoo.search.image_data.load_image_folder_proxy`), refused before any
+            :func:`~mnaszoo.search.proxy.image_data.load_image_folder_proxy`), refused before any
             latency is measured.
         InvalidImageError: ``corrupt="error"`` and unreadable images.
         SearchStateError: ``output`` holds a search with other settings (the message names

@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
-from ._session import Setup, checked_setup, run_one, run_settings
-from .config import SearchConfig, check_resume, record_config
-from .context_fit import DEVICE_FORMAT
+from ...errors import InvalidArgumentError
+from ..config import SearchConfig, check_resume, record_config
+from ..latency.calibration import DEVICE_FORMAT
+from ..proxy.finalize import FinalModel, finalize_search
+from ..proxy.image_data import ImageFolderTask, load_image_folder_proxy
 from .distributed import check_placement
-from .finalize import FinalModel, finalize_search
-from .image_data import ImageFolderTask, load_image_folder_proxy
 from .runner import SearchResult
+from .session import Setup, checked_setup, run_one, run_settings
 
 __all__ = ["launch", "open_setup", "run_configured_one"]
 

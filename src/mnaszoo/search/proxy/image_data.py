@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from .._validate import check_choice, check_float, check_int
-from ..errors import InvalidArgumentError, InvalidImageError
-from .proxy import TensorPair, _stratified_split
+from ..._validate import check_choice, check_float, check_int
+from ...errors import InvalidArgumentError, InvalidImageError
+from .trainer import TensorPair, _stratified_split
 
 __all__ = ["CORRUPT_POLICIES", "ImageFolderTask", "load_image_folder_proxy"]
 
@@ -52,7 +52,7 @@ class ImageFolderTask:
 
 
 def _scan(folder: str | os.PathLike[str]) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
-    from ..tasks.evaluation import check_image_folder, scan_image_folder
+    from ...tasks.evaluation import check_image_folder, scan_image_folder
 
     root = check_image_folder(folder)
     count = sum(1 for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
@@ -148,7 +148,7 @@ def load_image_folder_proxy(
         check_int("images_per_class", images_per_class, minimum=1)
     check_int("seed", seed, minimum=0)
     check_choice("corrupt", corrupt, CORRUPT_POLICIES)
-    from ..data.transforms import make_transform
+    from ...data.transforms import make_transform
 
     transform = make_transform(None, input_size=image_size)
     classes, samples = _scan(data)

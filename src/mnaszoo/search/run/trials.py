@@ -1,12 +1,13 @@
 """One trial's training and scoring as a pure function of its description, and the in-process
 executor that runs a batch of them.
 
-The search controller (:func:`~mnaszoo.search.runner.run_search`) proposes a batch of
+The search controller (:func:`~mnaszoo.search.run.runner.run_search`) proposes a batch of
 architectures, measures (or looks up) their latency itself, and hands the batch to an executor as
 :class:`TrialTask` items. A task holds everything the accuracy depends on besides the scoring
 function: the spec, the search seed, the trial index and the number of classes. The scoring
 function (:class:`TrialFunction`) is fixed for the whole search, so a remote executor ships it to
-each worker once (:mod:`mnaszoo.search.distributed`) and then sends only the small task per trial.
+each worker once (:mod:`mnaszoo.search.run.distributed`) and then sends only the small task per
+trial.
 Because :func:`run_trial` depends on nothing else, a trial gives the same accuracy whichever
 process runs it, and a trial retried after a worker died gives the same accuracy as the first try
 would have.
@@ -26,7 +27,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
-from ..models.specs import NetworkSpec
+from ...models.specs import NetworkSpec
 
 __all__ = ["InProcessExecutor", "TrialExecutor", "TrialFunction", "TrialTask", "run_trial"]
 
@@ -50,7 +51,7 @@ class TrialTask:
 
 @dataclass(frozen=True)
 class TrialFunction:
-    """The search's scoring function, as :func:`~mnaszoo.search.runner.run_search` received it.
+    """The search's scoring function, as :func:`~mnaszoo.search.run.runner.run_search` received it.
 
     Attributes:
         kind: ``"score"`` (``fn`` rates a :class:`~mnaszoo.models.specs.NetworkSpec`) or
@@ -80,7 +81,7 @@ def run_trial(function: TrialFunction, task: TrialTask) -> tuple[object, float]:
 def _evaluate(
     evaluate: Callable[[nn.Module], object], spec: NetworkSpec, task: TrialTask
 ) -> object:
-    from ..models.factory import build
+    from ...models.factory import build
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(task.seed * 1_000_003 + task.index)

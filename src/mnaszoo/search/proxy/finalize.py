@@ -20,13 +20,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from .._io import read_json_object
-from .._validate import check_float, check_int
-from ..errors import SearchStateError
-from ..models.specs import NetworkSpec
+from ..._io import read_json_object
+from ..._validate import check_float, check_int
+from ...errors import SearchStateError
+from ...models.specs import NetworkSpec
+from ..latency.open import spec_key
+from ..run.runner import Trial
 from .image_data import ImageFolderTask
-from .latency_setup import spec_key
-from .runner import Trial
 from .schedule import OneCycle, planned_steps
 
 __all__ = ["FinalModel", "finalize_search"]
@@ -81,9 +81,9 @@ def _train(
     seed: int,
     augment: bool,
 ) -> tuple[Any, float]:
-    from ..models.factory import build
-    from ..tasks.finetune import param_groups
-    from .proxy import ProxyTrainer, _augment
+    from ...models.factory import build
+    from ...tasks.finetune import param_groups
+    from .trainer import ProxyTrainer, _augment
 
     images, labels = task.train
     with torch.random.fork_rng(devices=[]):
@@ -131,7 +131,8 @@ def finalize_search(
 
     Args:
         output: a search's output folder (its ``state.json``).
-        task: the data (:func:`~mnaszoo.search.image_data.load_image_folder_proxy`), usually the
+        task: the data (:func:`~mnaszoo.search.proxy.image_data.load_image_folder_proxy`), usually
+        the
             search's own, perhaps at a higher resolution or with all images per class.
         top: how many architectures, best reward first (networks met twice count once).
         epochs: training epochs for each.
@@ -148,9 +149,9 @@ def finalize_search(
         SearchStateError: ``output`` holds no finished search.
         InvalidArgumentError: an out-of-range argument.
     """
-    from .._io import write_text_atomic
-    from ..weights.hub import save_pretrained
-    from ..weights.manifest import LocalSource, WeightsRecord
+    from ..._io import write_text_atomic
+    from ...weights.hub import save_pretrained
+    from ...weights.manifest import LocalSource, WeightsRecord
 
     folder = Path(os.fspath(output))
     check_int("top", top, minimum=1)

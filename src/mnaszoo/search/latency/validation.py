@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .._validate import check_float
-from ..errors import ArgumentTypeError, InvalidArgumentError
+from ..._validate import check_float
+from ...errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["PredictorReport", "spearman_correlation", "validate_predictor"]
 

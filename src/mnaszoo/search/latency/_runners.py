@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.layers import ConvBnAct, make_block
-from ..models.plan import NetworkPlan
+from ...models.layers import ConvBnAct, make_block
+from ...models.plan import NetworkPlan
 from .onnx_blocks import block_graph, head_graph, network_graph, stem_graph
 
 Call = Callable[[], object]
@@ -18,7 +18,7 @@ Call = Callable[[], object]
 def ort_call(model: bytes, shape: tuple[int, ...], threads: int) -> Call:
     """An onnxruntime session (all graph optimisations, ``threads`` intra-op threads) on a fixed
     random input."""
-    from ..deploy.onnx_runtime import import_onnxruntime
+    from ...deploy.onnx_runtime import import_onnxruntime
 
     ort = import_onnxruntime()
     options = ort.SessionOptions()
@@ -35,7 +35,7 @@ def ort_call(model: bytes, shape: tuple[int, ...], threads: int) -> Call:
 def torch_call(module: nn.Module, shape: tuple[int, ...], optimized: bool) -> Call:
     """Eager ``module`` (or its :func:`mnaszoo.optimize_for_inference` copy, fed
     ``channels_last``) under inference mode on a fixed random input."""
-    from ..deploy.optimize import optimize_for_inference
+    from ...deploy.optimize import optimize_for_inference
 
     module = module.eval()
     example = torch.randn(shape, generator=torch.Generator().manual_seed(0))
@@ -73,7 +73,7 @@ def layer_onnx(layer: Any) -> bytes:
 
 
 def layer_call(layer: Any, backend: str, threads: int) -> Call:
-    """Run one :class:`~mnaszoo.search.context_table.ContextLayer` on ``backend``."""
+    """Run one :class:`~mnaszoo.search.latency.context_table.ContextLayer` on ``backend``."""
     if backend == "onnxruntime":
         return ort_call(layer_onnx(layer), layer.shape, threads)
     with torch.random.fork_rng(devices=[]):
@@ -95,7 +95,7 @@ def network_call(
         return ort_call(
             network_graph(plan, image_size, num_classes, batch_size=batch_size), shape, threads
         )
-    from ..models.factory import build
+    from ...models.factory import build
 
     with torch.random.fork_rng(devices=[]):
         model = build(

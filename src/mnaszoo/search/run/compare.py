@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._validate import check_choice, check_int
-from ..errors import InvalidArgumentError
-from ._session import write_json
-from .config import SearchConfig, check_resume
-from .latency_setup import validate_latency
+from ..._validate import check_choice, check_int
+from ...errors import InvalidArgumentError
+from ..config import SearchConfig, check_resume
+from ..latency.open import validate_latency
 from .launch import open_setup, run_configured_one
 from .runner import STRATEGIES, SearchResult
+from .session import write_json
 
 __all__ = ["compare_strategies"]
 

@@ -1,8 +1,10 @@
 """The one interface of a latency predictor, which the search uses without knowing which it is.
 
 Two predictors implement it: the per-layer
-:class:`~mnaszoo.search.latency_table.LatencyTable` (layers timed in isolation) and the in-context
-:class:`~mnaszoo.search.context_table.ContextLatencyTable` (layers timed as the backend runs them,
+:class:`~mnaszoo.search.latency.layer_table.LatencyTable` (layers timed in isolation) and the
+in-context
+:class:`~mnaszoo.search.latency.context_table.ContextLatencyTable` (layers timed as the backend
+runs them,
 or read from a device's kit). Both predict a network's latency, time a network end to end,
 calibrate on a few such timings, save themselves, and say where they were measured.
 """
@@ -14,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..models.plan import BlockPlan, NetworkPlan
-from ..models.specs import NetworkSpec
+from ...models.plan import BlockPlan, NetworkPlan
+from ...models.specs import NetworkSpec
 
 __all__ = ["LatencyPredictor", "block_key"]
 
@@ -34,7 +36,8 @@ class LatencyPredictor(Protocol):
     """A latency predictor for the networks of a search.
 
     Attributes:
-        kind: ``"layers"`` or ``"context"``: what :func:`~mnaszoo.search.open_latency_table`
+        kind: ``"layers"`` or ``"context"``: what
+        :func:`~mnaszoo.search.latency.open.open_latency_table`
             and the recorded settings call it.
         backend: what it times with (``"torch"``, ``"torch-optimized"``, ``"onnxruntime"``).
         image_size: the input resolution it predicts at.

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import MnaszooError
-from ..models.counting import conv_output_size
-from ..models.plan import BlockPlan, NetworkPlan
-from ..models.specs import BlockKind
+from ...errors import MnaszooError
+from ...models.counting import conv_output_size
+from ...models.plan import BlockPlan, NetworkPlan
+from ...models.specs import BlockKind
 
 __all__ = ["OPSET", "block_graph", "head_graph", "network_graph", "stem_graph"]
 
