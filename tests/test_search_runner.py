@@ -15,7 +15,8 @@ from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search.reward import Reward
 from mnaszoo.search.run.runner import SearchResult, Trial, run_search
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.strategies.controller import LSTMController, RandomSearch
+from mnaszoo.search.strategies.controller import LSTMController
+from mnaszoo.search.strategies.random_search import RandomSearch
 
 SPACE = SearchSpace()
 REWARD = Reward.soft(60.0)

@@ -20,7 +20,8 @@ from mnaszoo.models.specs import NetworkSpec
 from mnaszoo.search.reward import Reward
 from mnaszoo.search.run.runner import make_strategy, run_search
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.strategies.controller import LSTMController, PPOController, SearchStrategy
+from mnaszoo.search.strategies.controller import LSTMController, SearchStrategy
+from mnaszoo.search.strategies.ppo import PPOController
 
 from .test_search_runner import fake_accuracy, fake_latency
 

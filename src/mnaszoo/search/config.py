@@ -14,13 +14,12 @@ is read or measured, under the field's name. ``mnaszoo search`` maps its flags o
 one to one; :func:`~mnaszoo.search.search_images` and :func:`~mnaszoo.search.search_digits` take
 a ``config`` and, as a shorthand, the fields as keywords (:data:`KEYWORDS`). The output folder
 records the config (``search_config.json``); resuming with another one is refused, naming the
-field that differs (:func:`check_resume`).
+field that differs (:func:`~mnaszoo.search.run.resume.check_resume`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,6 @@ __all__ = [
     "LatencyConfig",
     "ProxyConfig",
     "SearchConfig",
-    "check_resume",
-    "record_config",
 ]
 
 STRATEGY_NAMES: tuple[str, ...] = ("controller", "ppo", "random")
@@ -369,54 +366,3 @@ class SearchConfig:
         from .._io import read_json
 
         return cls.from_dict(read_json(Path(os.fspath(output)) / CONFIG_FILE, "the search config"))
-
-
-# What a search may resume with changed: where the trials run (it changes nothing in them), how
-# many trials there are in all, and what happens around the trials (calibrating a new table,
-# validating, finalizing; a table file that moved).
-_PLACEMENT = {
-    ("execution", "workers"),
-    ("execution", "ray_address"),
-    ("execution", "progress"),
-    ("controller", "budget"),
-    ("latency", "table"),
-    ("latency", "calibrate"),
-    ("latency", "validate"),
-    ("proxy", "finalize"),
-    ("proxy", "finalize_epochs"),
-}
-
-
-def check_resume(output: Path, config: SearchConfig) -> None:
-    """Refuse to continue the search in ``output`` with a config other than the recorded one,
-    naming each field that differs.
-
-    Raises:
-        SearchStateError: the recorded config differs (placement aside).
-    """
-    path = output / CONFIG_FILE
-    if path.exists():
-        saved = SearchConfig.load(output).to_dict()
-        now = config.to_dict()
-        keyword = {place: word for word, place in reversed(KEYWORDS.items())}
-        differ = [
-            f"{section}.{name} ({keyword.get((section, name), name)}=): saved"
-            f" {saved[section][name]!r}, now {now[section][name]!r}"
-            for section in _SECTIONS
-            for name in now[section]
-            if (section, name) not in _PLACEMENT and saved[section][name] != now[section][name]
-        ]
-        if differ:
-            raise SearchStateError(
-                f"{output} holds a search with other settings ({'; '.join(differ)}). Rerun with"
-                " the saved settings to continue it (SearchConfig.load reads them), or choose"
-                " another output folder."
-            )
-
-
-def record_config(output: Path, config: SearchConfig) -> None:
-    """Write ``config`` into ``output`` (atomically) for :func:`check_resume` and
-    :meth:`SearchConfig.load`."""
-    from .._io import write_text_atomic
-
-    write_text_atomic(output / CONFIG_FILE, json.dumps(config.to_dict(), indent=1) + "\n")

@@ -30,7 +30,7 @@ from ...models.specs import NetworkSpec
 from ..space import SearchSpace
 from ._runners import layer_onnx
 from .calibration import CALIBRATION_NETWORKS
-from .context_table import ContextLayer, context_layers
+from .context_layers import ContextLayer, context_layers
 from .onnx_blocks import network_graph
 
 __all__ = ["KIT_FORMAT", "space_layers", "write_latency_kit"]

@@ -11,7 +11,6 @@ measurements.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -24,16 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..._io import read_json, write_text_atomic
-from ..._validate import check_bool, check_float, check_int
+from ..._io import write_text_atomic
+from ..._validate import check_float, check_int
 from ...deploy._timing import intra_op_threads
-from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from ...models.counting import conv_output_size
-from ...models.layers import ConvBnAct, make_block
+from ...errors import ArgumentTypeError, InvalidArgumentError
 from ...models.plan import NetworkPlan
 from ...models.specs import NetworkSpec
-from .predictor import block_key
-from .steady import MAX_LATENCY_MS
+from .layer_units import _Layer, _layers
 from .timing import (
     Backend,
     as_plan,
@@ -48,56 +44,10 @@ from .timing import (
 
 __all__ = ["Calibration", "LatencyTable", "LayerTimer"]
 
-_TABLE_FORMAT = "mnaszoo-latency-table"
-_TABLE_VERSION = 1
+from ._layer_io import TABLE_FORMAT as _TABLE_FORMAT, TABLE_VERSION as _TABLE_VERSION
 
 LayerTimer = Callable[[nn.Module, tuple[int, ...]], float]
 """Times one layer: ``(module in eval mode, input shape) -> milliseconds``."""
-
-
-# --------------------------------------------------------------------------- lookup table
-
-
-@dataclass(frozen=True)
-class _Layer:
-    key: str
-    make: Callable[[], nn.Module]
-    shape: tuple[int, ...]
-
-
-def _layers(plan: NetworkPlan, image_size: int, batch: int, num_classes: int) -> list[_Layer]:
-    """The stem, every block and the head+classifier, each with its key and input shape."""
-    layers: list[_Layer] = []
-    stem = plan.stem_channels
-    layers.append(
-        _Layer(
-            f"stem:i3:o{stem}:h{image_size}",
-            lambda: ConvBnAct(3, stem, 3, 2),
-            (batch, 3, image_size, image_size),
-        )
-    )
-    size = conv_output_size(image_size, 3, 2)
-    for block in plan.blocks:
-        layers.append(
-            _Layer(
-                block_key(block, size),
-                functools.partial(make_block, block, drop_path=0.0, bn_eps=1e-5, bn_momentum=0.01),
-                (batch, block.in_channels, size, size),
-            )
-        )
-        size = conv_output_size(size, block.kernel, block.stride)
-    last, head = plan.blocks[-1].out_channels, plan.head_channels
-
-    def make_head() -> nn.Module:
-        classifier: nn.Module = nn.Linear(head, num_classes) if num_classes else nn.Identity()
-        return nn.Sequential(
-            ConvBnAct(last, head, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), classifier
-        )
-
-    layers.append(
-        _Layer(f"head:i{last}:o{head}:c{num_classes}:h{size}", make_head, (batch, last, size, size))
-    )
-    return layers
 
 
 @dataclass(frozen=True)
@@ -443,63 +393,7 @@ class LatencyTable:
                 another machine or software stack (without ``force``); the message names the
                 file and the fields that differ.
         """
-        source = Path(os.fspath(path))
-        check_bool("force", force)
-        data = read_json(source, "the latency table")
-        if not isinstance(data, dict) or data.get("format") != _TABLE_FORMAT:
-            raise SearchStateError(
-                f"{source} is not a mnaszoo latency table (no format {_TABLE_FORMAT!r})."
-            )
-        if data.get("version") != _TABLE_VERSION:
-            raise SearchStateError(
-                f"{source} has latency-table version {data.get('version')!r}; this mnaszoo reads"
-                f" version {_TABLE_VERSION}. Rebuild the table."
-            )
-        try:
-            stored = dict(data["fingerprint"])
-            settings = dict(data["settings"])
-            table = cls(
-                backend=stored["backend"],
-                device=stored["device"],
-                image_size=stored["image_size"],
-                batch_size=stored["batch_size"],
-                threads=stored["threads"],
-                num_classes=settings["num_classes"],
-                warmup=settings["warmup"],
-                repeats=settings["repeats"],
-                timer=timer,
-            )
-            entries = {
-                str(k): check_float(f"entry {k!r}", v, minimum=0.0, maximum=MAX_LATENCY_MS)
-                for k, v in dict(data["entries"]).items()
-            }
-            calibration = data.get("calibration")
-            if calibration is not None:
-                calibration = Calibration(
-                    scale=check_float(
-                        "calibration scale", calibration["scale"], minimum=0.0, maximum=1e6
-                    ),
-                    offset=check_float(
-                        "calibration offset",
-                        calibration["offset"],
-                        minimum=-MAX_LATENCY_MS,
-                        maximum=MAX_LATENCY_MS,
-                    ),
-                    samples=check_int("calibration samples", calibration["samples"], minimum=2),
-                )
-        except (KeyError, TypeError, ValueError) as error:
-            raise SearchStateError(f"Latency table {source} is corrupt: {error}") from error
-        current = table.fingerprint
-        differ = sorted(k for k in set(current) | set(stored) if current.get(k) != stored.get(k))
-        if differ and not force:
-            details = "; ".join(
-                f"{k}: file {stored.get(k)!r}, here {current.get(k)!r}" for k in differ
-            )
-            raise SearchStateError(
-                f"Latency table {source} was measured elsewhere ({details}). Its entries would"
-                " mispredict this machine: build a new table here, or pass force=True to use it"
-                " anyway."
-            )
-        table._entries = entries
-        table._calibration = calibration
+        from ._layer_io import read_layer_table
+
+        table: LatencyTable = read_layer_table(cls, path, force=force, timer=timer)
         return table

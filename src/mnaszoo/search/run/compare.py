@@ -13,9 +13,10 @@ from typing import Any
 
 from ..._validate import check_choice, check_int
 from ...errors import InvalidArgumentError
-from ..config import SearchConfig, check_resume
+from ..config import SearchConfig
 from ..latency.open import validate_latency
 from .launch import open_setup, run_configured_one
+from .resume import check_resume
 from .runner import STRATEGIES, SearchResult
 from .session import write_json
 

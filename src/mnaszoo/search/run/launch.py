@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidArgumentError
-from ..config import SearchConfig, check_resume, record_config
+from ..config import SearchConfig
 from ..latency.calibration import DEVICE_FORMAT
 from ..proxy.finalize import FinalModel, finalize_search
 from ..proxy.image_data import ImageFolderTask, load_image_folder_proxy
 from .distributed import check_placement
+from .resume import check_resume, record_config
 from .runner import SearchResult
 from .session import Setup, checked_setup, run_one, run_settings
 

@@ -20,7 +20,6 @@ import torch
 from ..._io import read_json_object, write_text_atomic
 from ..._validate import check_bool, check_choice, check_float, check_int
 from ...errors import SearchStateError
-from ...models.specs import NetworkSpec
 from ..latency.open import (
     NUM_CLASSES,
     latency_function,
@@ -32,6 +31,7 @@ from ..latency.predictor import LatencyPredictor
 from ..latency.timing import BACKENDS
 from ..latency.validation import PredictorReport
 from ..proxy.image_data import ImageFolderTask
+from ..proxy.score import ProxyScore
 from ..proxy.trainer import ProxyTrainer, load_digits_proxy
 from ..reward import Reward
 from ..space import SearchSpace
@@ -58,40 +58,6 @@ def write_json(path: Path, data: Any) -> None:
 
 def make_reward(kind: str, target_ms: float) -> Reward:
     return Reward.soft(target_ms) if kind == "soft" else Reward.hard(target_ms)
-
-
-class ProxyScore:
-    """``spec -> proxy accuracy``, building the model and caching by network."""
-
-    def __init__(
-        self, trainer: ProxyTrainer, cache: dict[str, float], num_classes: int = NUM_CLASSES
-    ) -> None:
-        self.trainer = trainer
-        self.cache = cache
-        self.num_classes = num_classes
-
-    def __call__(self, spec: NetworkSpec) -> float:
-        from ...models.factory import build
-
-        key = spec_key(spec)
-        if key not in self.cache:
-            with torch.random.fork_rng(devices=[]):  # building draws from the global RNG
-                model = build(spec, num_classes=self.num_classes)
-            self.cache[key] = self.trainer(model)
-        return self.cache[key]
-
-    # Distributed trials (mnaszoo.search.run.distributed): the controller asks before sending a
-    # network
-    # to a worker, and keeps what the workers found.
-    def cached(self, spec: NetworkSpec) -> float | None:
-        return self.cache.get(spec_key(spec))
-
-    def remember(self, spec: NetworkSpec, accuracy: float) -> None:
-        self.cache.setdefault(spec_key(spec), accuracy)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Workers get the trainer, not the controller's cache (which grows with the search).
-        return {**self.__dict__, "cache": {}}
 
 
 @dataclass
