@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +12,29 @@ from ..._validate import check_bool, check_float, check_int
 from ...errors import SearchStateError
 from .steady import MAX_LATENCY_MS
 
-__all__ = ["read_layer_table"]
+__all__ = ["Calibration", "read_layer_table"]
 
 TABLE_FORMAT = "mnaszoo-latency-table"
 TABLE_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """A linear map from summed per-layer latency to end-to-end latency: ``scale * x + offset``.
+
+    Attributes:
+        scale: slope (> 0).
+        offset: intercept, milliseconds.
+        samples: how many measured networks it was fitted on.
+    """
+
+    scale: float
+    offset: float
+    samples: int
+
+
 def read_layer_table(cls: Any, path: str | os.PathLike[str], *, force: bool, timer: Any) -> Any:
     """What :meth:`~mnaszoo.search.latency.layer_table.LatencyTable.load` returns."""
-    from .layer_table import Calibration
-
     source = Path(os.fspath(path))
     check_bool("force", force)
     data = read_json(source, "the latency table")

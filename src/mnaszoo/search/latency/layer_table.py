@@ -16,7 +16,7 @@ import math
 import os
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,25 +44,10 @@ from .timing import (
 
 __all__ = ["Calibration", "LatencyTable", "LayerTimer"]
 
-from ._layer_io import TABLE_FORMAT as _TABLE_FORMAT, TABLE_VERSION as _TABLE_VERSION
+from ._layer_io import TABLE_FORMAT as _TABLE_FORMAT, TABLE_VERSION as _TABLE_VERSION, Calibration
 
 LayerTimer = Callable[[nn.Module, tuple[int, ...]], float]
 """Times one layer: ``(module in eval mode, input shape) -> milliseconds``."""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A linear map from summed per-layer latency to end-to-end latency: ``scale * x + offset``.
-
-    Attributes:
-        scale: slope (> 0).
-        offset: intercept, milliseconds.
-        samples: how many measured networks it was fitted on.
-    """
-
-    scale: float
-    offset: float
-    samples: int
 
 
 class LatencyTable:
