@@ -120,7 +120,7 @@ def test_image_folder_search_on_two_workers_gives_the_recorded_trials(tmp_path: 
     settings = record.IMAGES
     argv = ["search", str(tmp_path / "run"), "--data", str(folder), "--table", str(table)]
     argv += ["--strategy", settings["strategy"], "--budget", str(settings["budget"])]
-    argv += ["--seed", str(settings["seed"]), "--image-size", str(settings["image_size"])]
+    argv += ["--seed", str(settings["seed"]), "--input-size", str(settings["input_size"])]
     argv += ["--proxy-size", str(settings["proxy_size"]), "--calibrate", "0"]
     argv += ["--proxy-epochs", str(settings["proxy_epochs"]), "--no-progress", "--workers", "2"]
     assert main(argv) == 0
@@ -243,7 +243,7 @@ def _cli(output: Path, table: Path, *extra: str) -> list[str]:
         "3",
         "--target-ms",
         "5",
-        "--image-size",
+        "--input-size",
         "32",
         "--proxy-epochs",
         "1",
