@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..._io import read_json
 from ..._validate import check_bool, check_float, check_int
 from ...errors import SearchStateError
+from .calibration import Calibration
 from .steady import MAX_LATENCY_MS
 
 __all__ = ["Calibration", "read_layer_table"]
 
 TABLE_FORMAT = "mnaszoo-latency-table"
 TABLE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A linear map from summed per-layer latency to end-to-end latency: ``scale * x + offset``.
-
-    Attributes:
-        scale: slope (> 0).
-        offset: intercept, milliseconds.
-        samples: how many measured networks it was fitted on.
-    """
-
-    scale: float
-    offset: float
-    samples: int
 
 
 def read_layer_table(cls: Any, path: str | os.PathLike[str], *, force: bool, timer: Any) -> Any:
@@ -68,6 +53,7 @@ def read_layer_table(cls: Any, path: str | os.PathLike[str], *, force: bool, tim
         calibration = data.get("calibration")
         if calibration is not None:
             calibration = Calibration(
+                form=str(calibration.get("form", "scale+offset")),
                 scale=check_float(
                     "calibration scale", calibration["scale"], minimum=0.0, maximum=1e6
                 ),

@@ -44,7 +44,8 @@ from .timing import (
 
 __all__ = ["Calibration", "LatencyTable", "LayerTimer"]
 
-from ._layer_io import TABLE_FORMAT as _TABLE_FORMAT, TABLE_VERSION as _TABLE_VERSION, Calibration
+from ._layer_io import TABLE_FORMAT as _TABLE_FORMAT, TABLE_VERSION as _TABLE_VERSION
+from .calibration import Calibration
 
 LayerTimer = Callable[[nn.Module, tuple[int, ...]], float]
 """Times one layer: ``(module in eval mode, input shape) -> milliseconds``."""
@@ -238,7 +239,7 @@ class LatencyTable:
         raw = self.predict_raw(spec)
         if self._calibration is None:
             return raw
-        return self._calibration.scale * raw + self._calibration.offset
+        return self._calibration.apply(raw, 0)
 
     def measure(self, spec: NetworkSpec | NetworkPlan, *, repeats: int | None = None) -> float:
         """The end-to-end median latency with this table's settings (:func:`measure_latency`)."""
@@ -319,7 +320,9 @@ class LatencyTable:
                 " with the per-layer sums. Measure with more repeats, or use networks of more"
                 " different cost."
             )
-        self._calibration = Calibration(scale=scale, offset=offset, samples=len(specs))
+        self._calibration = Calibration(
+            scale=scale, offset=offset, samples=len(specs), form="scale+offset"
+        )
         return self._calibration
 
     def reset_calibration(self) -> None:
