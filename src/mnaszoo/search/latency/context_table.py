@@ -74,8 +74,7 @@ class ContextLatencyTable:
         max_spread: largest accepted ``(p75 - p25) / median`` of an entry or calibration network.
         retries: re-measurements of what spread more.
         refuse_noisy: raise :class:`~mnaszoo.search.latency.steady.NoisyMeasurementError` for
-        entries
-            that stay noisy (default: keep them, marked ``noisy`` with their spread).
+            entries that stay noisy (default: keep them, marked ``noisy`` with their spread).
 
     Example:
         >>> from mnaszoo.models.architectures import MNASNET_SMALL
