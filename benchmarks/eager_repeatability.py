@@ -26,11 +26,11 @@ import time
 import torch
 
 from mnaszoo.models.factory import build
-from mnaszoo.search._context_runners import torch_call
-from mnaszoo.search.context_table import ContextLatencyTable
-from mnaszoo.search.latency_setup import sample_specs
+from mnaszoo.search.latency._runners import torch_call
+from mnaszoo.search.latency.context_table import ContextLatencyTable
+from mnaszoo.search.latency.open import sample_specs
+from mnaszoo.search.latency.validation import spearman_correlation
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.validation import spearman_correlation
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """How right is the in-context latency predictor? MAPE and Spearman on held-out networks.
 
-For each backend, a :class:`mnaszoo.search.context_table.ContextLatencyTable` times every layer of
+For each backend, a :class:`mnaszoo.search.latency.context_table.ContextLatencyTable` times every
+layer of
 the networks in context. Then 8 calibration networks and 30 other random networks of the default
 search space are measured end to end as a user runs them (``mnaszoo.build``;
 ``optimize_for_inference``; for onnxruntime the real ``mnaszoo.export`` ONNX file of the
@@ -27,13 +28,13 @@ import torch
 
 from mnaszoo.models.factory import build
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search._context_runners import Call, ort_call, torch_call
-from mnaszoo.search.context_fit import CALIBRATION_NETWORKS
-from mnaszoo.search.context_table import ContextLatencyTable
-from mnaszoo.search.latency_setup import CALIBRATION_SEED, sample_specs
+from mnaszoo.search.latency._runners import Call, ort_call, torch_call
+from mnaszoo.search.latency.calibration import CALIBRATION_NETWORKS
+from mnaszoo.search.latency.context_table import ContextLatencyTable
+from mnaszoo.search.latency.open import CALIBRATION_SEED, sample_specs
+from mnaszoo.search.latency.steady import SteadyTiming
+from mnaszoo.search.latency.validation import spearman_correlation
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.steady import SteadyTiming
-from mnaszoo.search.validation import spearman_correlation
 
 
 def exported_call(spec: NetworkSpec, image_size: int, num_classes: int, folder: Path) -> Call:
@@ -128,7 +129,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def refit(path: str) -> list[dict[str, Any]]:
     """Recompute the figures of a saved run with the current calibration code (no timing)."""
-    from mnaszoo.search.context_fit import fit_context_calibration
+    from mnaszoo.search.latency.calibration import fit_context_calibration
 
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     rows = []

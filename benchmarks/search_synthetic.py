@@ -33,7 +33,9 @@ from typing import Any
 from mnaszoo.models.counting import count_macs
 from mnaszoo.models.plan import resolve_plan
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search import Reward, SearchSpace, run_search
+from mnaszoo.search import SearchSpace
+from mnaszoo.search.reward import Reward
+from mnaszoo.search.run.runner import run_search
 
 STAGE_FIELDS = ("kind", "expansion", "kernel", "se_ratio", "skip", "out_channels", "repeats")
 

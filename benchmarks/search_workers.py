@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnaszoo.search.distributed import RayExecutor
-from mnaszoo.search.experiment import search_digits
+from mnaszoo.search.run.digits import search_digits
+from mnaszoo.search.run.distributed import RayExecutor
 
 
 def main() -> None:

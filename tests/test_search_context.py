@@ -18,14 +18,14 @@ from mnaszoo.errors import InvalidArgumentError, SearchStateError
 from mnaszoo.models.layers import ConvBnAct, make_block
 from mnaszoo.models.plan import BlockPlan, resolve_plan
 from mnaszoo.models.specs import BlockKind
-from mnaszoo.search.context_fit import (
+from mnaszoo.search.latency.calibration import (
     CALIBRATION_NETWORKS,
     device_cpu,
     fit_context_calibration,
 )
-from mnaszoo.search.context_table import ContextLatencyTable, context_layers
+from mnaszoo.search.latency.context_table import ContextLatencyTable, context_layers
+from mnaszoo.search.latency.steady import NoisyMeasurementError, SteadyTiming, time_steady
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.steady import NoisyMeasurementError, SteadyTiming, time_steady
 
 TINY = SearchSpace(
     ops=("mb3", "dconv"),
@@ -72,7 +72,7 @@ def _folded_weights(module: torch.nn.Module, prefix: str) -> dict[str, object]:
 def test_block_graph_matches_eager_pytorch(plan: BlockPlan) -> None:
     ort = pytest.importorskip("onnxruntime", reason="the block graphs run in onnxruntime")
     pytest.importorskip("onnx", reason="the block graphs are written with onnx")
-    from mnaszoo.search.onnx_blocks import block_graph
+    from mnaszoo.search.latency.onnx_blocks import block_graph
 
     torch.manual_seed(0)
     module = make_block(plan, drop_path=0.0, bn_eps=1e-5, bn_momentum=0.01)
@@ -91,7 +91,7 @@ def test_block_graph_matches_eager_pytorch(plan: BlockPlan) -> None:
 def test_stem_and_head_graphs_match_eager_pytorch() -> None:
     ort = pytest.importorskip("onnxruntime", reason="the graphs run in onnxruntime")
     pytest.importorskip("onnx", reason="the graphs are written with onnx")
-    from mnaszoo.search.onnx_blocks import head_graph, stem_graph
+    from mnaszoo.search.latency.onnx_blocks import head_graph, stem_graph
 
     torch.manual_seed(1)
     stem = ConvBnAct(3, 8, 3, 2)
@@ -173,14 +173,14 @@ def test_command_line_calibrates_on_as_many_networks_as_the_library() -> None:
     import inspect
 
     from mnaszoo.cli import latency_kit, search as search_command
-    from mnaszoo.search.image_search import search_images
-    from mnaszoo.search.kit import write_latency_kit
+    from mnaszoo.search.config import LatencyConfig
+    from mnaszoo.search.latency.kit import write_latency_kit
 
     for command, option in ((search_command, "calibrate"), (latency_kit, "calibration")):
         parser = argparse.ArgumentParser()
         command.add_arguments(parser)
         assert parser.get_default(option) == CALIBRATION_NETWORKS, command.NAME
-    assert inspect.signature(search_images).parameters["calibrate"].default == CALIBRATION_NETWORKS
+    assert LatencyConfig().calibrate == CALIBRATION_NETWORKS
     kit_default = inspect.signature(write_latency_kit).parameters["calibration"].default
     assert kit_default == CALIBRATION_NETWORKS
 
@@ -209,7 +209,7 @@ def test_table_predicts_saves_and_loads(tmp_path: Path, one_thread: None) -> Non
 
 
 def test_kit_covers_every_layer_of_the_space() -> None:
-    from mnaszoo.search.kit import space_layers
+    from mnaszoo.search.latency.kit import space_layers
 
     keys = {layer.key for layer in space_layers(TINY, 64, 1, 10)}
     rng = random.Random(0)
@@ -235,7 +235,7 @@ def _runtime_only_path(folder: Path) -> str:
 def test_kit_runs_with_onnxruntime_alone_and_feeds_a_table(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
     pytest.importorskip("onnx", reason="the kit's models are written with onnx")
-    from mnaszoo.search.kit import space_layers, write_latency_kit
+    from mnaszoo.search.latency.kit import space_layers, write_latency_kit
 
     kit = write_latency_kit(
         tmp_path / "kit", space=TINY, image_size=32, num_classes=10, calibration=4

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from mnaszoo.search.controller import (
+from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.strategies.controller import (
     LSTMController,
-    PPOController,
-    RandomSearch,
     SearchStrategy,
     decode_state,
     encode_state,
 )
-from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.strategies.ppo import PPOController
+from mnaszoo.search.strategies.random_search import RandomSearch
 
 NUM_OPTIONS = SearchSpace().num_options  # 42 decisions of 2 to 4 options
 

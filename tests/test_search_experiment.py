@@ -20,11 +20,11 @@ import mnaszoo
 from mnaszoo.cli.main import main
 from mnaszoo.errors import MnaszooError, SearchStateError
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.compare import compare_strategies
-from mnaszoo.search.experiment import load_spec, search_digits
 from mnaszoo.search.plot import plot_pareto
 from mnaszoo.search.reward import Reward
-from mnaszoo.search.runner import SearchResult, Trial
+from mnaszoo.search.run.compare import compare_strategies
+from mnaszoo.search.run.digits import load_spec, search_digits
+from mnaszoo.search.run.runner import SearchResult, Trial
 from mnaszoo.search.space import SearchSpace
 
 pytest.importorskip("sklearn")
@@ -161,7 +161,7 @@ def test_cli_search_end_to_end_without_matplotlib(
         "random",
         "--target-ms",
         "5",
-        "--image-size",
+        "--input-size",
         "32",
         "--proxy-epochs",
         "1",
@@ -195,7 +195,7 @@ def test_cli_search_help_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
         "--target-ms",
         "--reward",
         "--latency-backend",
-        "--image-size",
+        "--input-size",
         "--proxy-size",
         "--proxy-epochs",
         "--threads",

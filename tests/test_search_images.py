@@ -15,7 +15,7 @@ import mnaszoo
 from mnaszoo.cli.main import main
 from mnaszoo.data.transforms import make_transform
 from mnaszoo.errors import InvalidArgumentError, InvalidImageError, SearchStateError
-from mnaszoo.search.image_data import load_image_folder_proxy
+from mnaszoo.search.proxy.image_data import load_image_folder_proxy
 
 CLASSES = ("ant", "bee", "cat")
 
@@ -85,7 +85,7 @@ def test_search_finalize_and_use_the_model(tmp_path: Path, one_thread: None) -> 
     out = tmp_path / "run"
     argv = ["search", str(out), "--data", str(train), "--val", str(val), "--budget", "2"]
     argv += ["--strategy", "random", "--proxy-size", "16", "--proxy-epochs", "1"]
-    argv += ["--image-size", "32", "--calibrate", "0", "--finalize", "1"]
+    argv += ["--input-size", "32", "--calibrate", "0", "--finalize", "1"]
     argv += ["--finalize-epochs", "1", "--augment", "--no-progress"]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -109,7 +109,7 @@ def test_search_finalize_and_use_the_model(tmp_path: Path, one_thread: None) -> 
 
 def test_search_refuses_a_device_table_for_another_space(tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="kits are written with onnx")
-    from mnaszoo.search.image_search import search_images
+    from mnaszoo.search.run.images import search_images
     from mnaszoo.search.space import SearchSpace
 
     table = {

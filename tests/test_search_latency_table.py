@@ -15,9 +15,13 @@ from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateE
 from mnaszoo.models.architectures import MNASNET_A1, MNASNET_B1, MNASNET_SMALL
 from mnaszoo.models.plan import resolve_plan
 from mnaszoo.models.specs import NetworkSpec, StageSpec
-from mnaszoo.search.latency_table import LatencyTable
-from mnaszoo.search.timing import LatencyStats, measure_latency
-from mnaszoo.search.validation import PredictorReport, spearman_correlation, validate_predictor
+from mnaszoo.search.latency.layer_table import LatencyTable
+from mnaszoo.search.latency.timing import LatencyStats, measure_latency
+from mnaszoo.search.latency.validation import (
+    PredictorReport,
+    spearman_correlation,
+    validate_predictor,
+)
 
 # One thread: on a shared two-core machine two OpenMP threads can stall each other badly, while
 # one thread degrades gracefully under load. Sizes stay small so every test runs in seconds.

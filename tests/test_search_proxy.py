@@ -1,4 +1,4 @@
-"""The short-training accuracy proxy and the digits proxy task (mnaszoo.search.proxy)."""
+"""The short-training accuracy proxy and the digits proxy task (mnaszoo.search.proxy.trainer)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import mnaszoo
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError
 from mnaszoo.models.specs import NetworkSpec, StageSpec
-from mnaszoo.search.proxy import ProxyTrainer, load_digits_proxy
+from mnaszoo.search.proxy.trainer import ProxyTrainer, load_digits_proxy
 
 pytest.importorskip("sklearn")
 

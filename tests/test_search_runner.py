@@ -12,10 +12,11 @@ from torch import nn
 
 from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.controller import LSTMController, RandomSearch
 from mnaszoo.search.reward import Reward
-from mnaszoo.search.runner import SearchResult, Trial, run_search
+from mnaszoo.search.run.runner import SearchResult, Trial, run_search
 from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.strategies.controller import LSTMController
+from mnaszoo.search.strategies.random_search import RandomSearch
 
 SPACE = SearchSpace()
 REWARD = Reward.soft(60.0)
@@ -238,3 +239,46 @@ def test_progress_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_invalid_arguments(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         _search(**kwargs)
+
+
+def test_latency_is_timed_only_while_no_trial_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every latency is taken before the executor opens (a Ray cluster's start keeps the cores
+    busy) or between batches, never while one of the search's trials trains."""
+    import mnaszoo.search.run.runner as runner
+    from mnaszoo.search.run.trials import InProcessExecutor
+
+    events: list[str] = []
+    running = {"trials": False}
+
+    class Watched(InProcessExecutor):
+        def run(self, function: Any, tasks: Any) -> Any:
+            running["trials"] = True
+            try:
+                yield from super().run(function, tasks)
+            finally:
+                running["trials"] = False
+
+    def open_executor(*args: Any) -> Watched:
+        events.append("open")
+        return Watched()
+
+    def latency(spec: NetworkSpec) -> float:
+        assert not running["trials"], "latency timed while a trial trains"
+        events.append("time")
+        return fake_latency(spec)
+
+    monkeypatch.setattr(runner, "_open_executor", open_executor)
+    result = run_search(
+        SPACE,
+        latency=latency,
+        score=fake_accuracy,
+        reward=REWARD,
+        budget=6,
+        strategy="controller",
+        seed=0,
+        workers=2,
+    )
+    assert len(result.trials) == 6
+    assert events.index("open") > 0 and events.count("open") == 1  # opened after the first timing
+    reference = _search(seed=0, budget=6)
+    assert _without_time(result) == _without_time(reference)  # the same search in-process

@@ -17,10 +17,11 @@ import pytest
 from mnaszoo.cli.main import main
 from mnaszoo.errors import InvalidArgumentError, MnaszooError
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.controller import LSTMController, PPOController, SearchStrategy
 from mnaszoo.search.reward import Reward
-from mnaszoo.search.runner import make_strategy, run_search
+from mnaszoo.search.run.runner import make_strategy, run_search
 from mnaszoo.search.space import SearchSpace
+from mnaszoo.search.strategies.controller import LSTMController, SearchStrategy
+from mnaszoo.search.strategies.ppo import PPOController
 
 from .test_search_runner import fake_accuracy, fake_latency
 

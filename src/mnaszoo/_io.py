@@ -212,7 +212,8 @@ def read_json(path: Path, what: str, hint: str = "Delete it to start afresh.") -
     """
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    # RecursionError: a file nested deeper than the parser's recursion limit.
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise SearchStateError(
             f"Cannot read {what} {str(path)!r}: {error}. {hint}".rstrip()
         ) from error

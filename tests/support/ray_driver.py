@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from mnaszoo.models.specs import NetworkSpec
-from mnaszoo.search.distributed import RayExecutor
 from mnaszoo.search.reward import Reward
-from mnaszoo.search.runner import SearchResult, run_search
+from mnaszoo.search.run.distributed import RayExecutor
+from mnaszoo.search.run.runner import SearchResult, run_search
+from mnaszoo.search.run.trials import TrialFunction, TrialTask
 from mnaszoo.search.space import SearchSpace
-from mnaszoo.search.trials import TrialFunction, TrialTask
 
 SPACE = SearchSpace()
 REWARD = Reward.soft(6.0)

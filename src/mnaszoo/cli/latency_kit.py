@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit status."""
     import json
 
-    from ..search.kit import write_latency_kit
+    from ..search.latency.kit import write_latency_kit
 
     kit = write_latency_kit(
         args.kit,

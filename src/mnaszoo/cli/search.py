@@ -6,18 +6,24 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import MnaszooError
-from ._options import non_negative_int, positive_float, positive_int
+from ..errors import InvalidArgumentError, MnaszooError
+from ._options import non_negative_int, number_type, positive_float, positive_int
+
+# Resolutions: a MnasNet's stride of 32 leaves no pixel below 16 (refused here, under the flag's
+# own name, rather than deep in the search under a parameter's).
+side = number_type(int, lambda v: v >= 16, "an integer >= 16")
+fraction = number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1 (exclusive)")
 
 NAME = "search"
 HELP = "platform-aware architecture search on digits or your own images"
 DESCRIPTION = (
     "Search MnasNet's factorised space for networks that are accurate on a"
     " short proxy task and fast on the target: by default scikit-learn's digits (no"
-    " download) and this machine (a measured latency table at --image-size); with --data, a"
+    " download) and this machine (a measured latency table at --input-size); with --data, a"
     " folder of your images (one subfolder per class); with --table FILE from"
     " `mnaszoo latency-kit`, your device. Writes state.json (rerun the same command to"
     " continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with matplotlib)"
@@ -25,6 +31,25 @@ DESCRIPTION = (
     " (a save_pretrained folder). With --compare, runs each strategy for each of --seeds"
     " with equal budgets and writes comparison.md/json."
 )
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of a flag: sets the same value, and warns once that it goes."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        warnings.warn(
+            f"{option_string} is deprecated and goes in the next release; use --input-size"
+            " (the same value).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        setattr(namespace, self.dest, values)
 
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
@@ -35,7 +60,7 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     data.add_argument("--val", metavar="DIR", help="validation images, same class subfolders")
     data.add_argument(
         "--val-fraction",
-        type=positive_float,
+        type=fraction,
         default=0.2,
         metavar="F",
         help="share of each class held out when there is no --val (0.2)",
@@ -92,15 +117,23 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         help="what latency is measured with (torch)",
     )
     sub.add_argument(
-        "--image-size",
-        type=positive_int,
+        "--input-size",
+        type=side,
         default=224,
         metavar="N",
-        help="resolution latency is measured at (224)",
+        help="input resolution latency is measured at: the deployment resolution (224)",
+    )
+    sub.add_argument(
+        "--image-size",
+        dest="input_size",
+        type=side,
+        action=_Deprecated,
+        metavar="N",
+        help="deprecated spelling of --input-size",
     )
     sub.add_argument(
         "--proxy-size",
-        type=positive_int,
+        type=side,
         metavar="N",
         help="proxy-training resolution, >= 16 (16 for digits, 32 for --data)",
     )
@@ -124,14 +157,22 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--table",
         metavar="FILE",
-        help="latency table shared between runs (default: OUTPUT/latency_table.json), or the"
-        " table.json a latency kit measured on your device",
+        help="an existing latency table shared between runs (default: OUTPUT/latency_table.json,"
+        " measured when missing), or the table.json a latency kit measured on your device",
+    )
+    sub.add_argument(
+        "--new-table",
+        action="store_true",
+        help="measure this machine into --table FILE when FILE does not exist yet (without it, a"
+        " missing --table is refused: a mistyped path would otherwise measure this machine"
+        " instead of your device)",
     )
     sub.add_argument(
         "--calibrate",
         type=non_negative_int,
-        # mnaszoo.search.context_fit.CALIBRATION_NETWORKS, written out: importing mnaszoo.search
-        # loads torch, and building the parser must not (a test keeps the two equal).
+        # mnaszoo.search.latency.calibration.CALIBRATION_NETWORKS, written out: importing
+        # mnaszoo.search loads torch, and building the parser must not (a test keeps the two
+        # equal).
         default=16,
         metavar="N",
         help="networks timed end to end to calibrate a new latency table, 0: none (16)",
@@ -171,6 +212,14 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit status."""
+    if args.new_table and args.table is None:
+        args.subparser.error("--new-table needs --table FILE")
+    if args.table is not None and not args.new_table and not Path(args.table).is_file():
+        raise InvalidArgumentError(
+            f"The latency table {args.table!r} does not exist. Check the path (a kit's table is"
+            " OUTPUT/table.json of `mnaszoo latency-kit`), or pass --new-table to measure this"
+            " machine into it."
+        )
     if args.data is not None:
         return _run_images(args)
     for flag, value in (("--val", args.val), ("--images-per-class", args.images_per_class)):
@@ -188,71 +237,80 @@ def run(args: argparse.Namespace) -> int:
         args.subparser.error("several --seeds need --compare")
     if args.strategies and not args.compare:
         args.subparser.error("--strategies needs --compare (or pass --strategy)")
-    from ..search import compare, experiment
+    from ..search.run import compare, digits
 
-    options: dict[str, Any] = {
-        "budget": args.budget,
-        "target_ms": args.target_ms,
-        "reward": args.reward,
-        "latency_backend": args.latency_backend,
-        "image_size": args.image_size,
-        "proxy_size": args.proxy_size or 16,
-        "proxy_epochs": args.proxy_epochs or 2,
-        "proxy_train_limit": args.train_limit or None,
-        "threads": args.threads,
-        "table_path": args.table,
-        "calibrate": args.calibrate,
-        "validate": args.validate_latency,
-        "progress": not (args.no_progress or args.quiet),
-        "workers": args.workers,
-        "ray_address": args.ray_address,
-    }
+    config = _config(args)
     if args.compare:
         strategies = args.strategies or ["controller", "random"]
-        compare.compare_strategies(args.output, strategies=strategies, seeds=args.seeds, **options)
+        compare.compare_strategies(
+            args.output, strategies=strategies, seeds=args.seeds, config=config
+        )
         print((Path(args.output) / "comparison.md").read_text(encoding="utf-8"), end="")
         print(f"runs, comparison.json and comparison.md in {args.output}")
         return 0
-    if args.predictor == "context":
-        options["predictor"] = "context"
-    result = experiment.search_digits(
-        args.output, strategy=args.strategy, seed=args.seeds[0], **options
-    )
+    result = digits.search_digits(args.output, config)
     _report(result, args, num_classes=10)
     return 0
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The flags as a SearchConfig: one flag, one field."""
+    from ..search.config import (
+        ControllerConfig,
+        DataConfig,
+        ExecutionConfig,
+        LatencyConfig,
+        ProxyConfig,
+        SearchConfig,
+    )
+
+    return SearchConfig(
+        data=DataConfig(
+            folder=args.data,
+            val=args.val,
+            val_fraction=args.val_fraction,
+            images_per_class=args.images_per_class,
+            corrupt=args.corrupt,
+            # --train-limit 0 means every image; its default (800) is the digits' only.
+            train_limit=args.train_limit if args.data is None else None,
+        ),
+        proxy=ProxyConfig(
+            input_size=args.proxy_size,
+            epochs=args.proxy_epochs,
+            augment=args.augment,
+            finalize=args.finalize,
+            finalize_epochs=args.finalize_epochs,
+        ),
+        latency=LatencyConfig(
+            backend=args.latency_backend,
+            predictor=args.predictor,
+            input_size=args.input_size,
+            table=args.table,
+            calibrate=args.calibrate,
+            validate=args.validate_latency,
+        ),
+        controller=ControllerConfig(
+            strategy=args.strategy,
+            budget=args.budget,
+            seed=args.seeds[0],
+            reward=args.reward,
+            target_ms=args.target_ms,
+        ),
+        execution=ExecutionConfig(
+            threads=args.threads,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            progress=not (args.no_progress or getattr(args, "quiet", False)),
+        ),
+    )
 
 
 def _run_images(args: argparse.Namespace) -> int:
     if args.compare or len(args.seeds) > 1:
         args.subparser.error("--compare is for the digits demo; run one search per --data")
-    from ..search.image_search import search_images
+    from ..search.run.launch import launch
 
-    result, finals = search_images(
-        args.output,
-        args.data,
-        val=args.val,
-        val_fraction=args.val_fraction,
-        images_per_class=args.images_per_class,
-        corrupt=args.corrupt,
-        augment=args.augment,
-        strategy=args.strategy,
-        budget=args.budget,
-        seed=args.seeds[0],
-        target_ms=args.target_ms,
-        reward=args.reward,
-        latency_backend=args.latency_backend,
-        predictor=args.predictor or "context",
-        image_size=args.image_size,
-        proxy_size=args.proxy_size or 32,
-        proxy_epochs=args.proxy_epochs or 3,
-        threads=args.threads,
-        table_path=args.table,
-        calibrate=args.calibrate,
-        validate=args.validate_latency,
-        finalize=args.finalize,
-        finalize_epochs=args.finalize_epochs,
-        progress=not (args.no_progress or args.quiet),
-    )
+    result, finals = launch(args.output, _config(args))
     summary = json.loads((Path(args.output) / "summary.json").read_text(encoding="utf-8"))
     _report(result, args, num_classes=len(summary["task"]["classes"]))
     for final in finals:
@@ -264,7 +322,8 @@ def _run_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -> None:
+def _report(result: Any, args: argparse.Namespace, *, num_classes: int) -> None:
+    from ..models.config import ModelConfig
     from ..models.summary import describe as describe_spec
 
     best = result.best
@@ -275,7 +334,9 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -
         f" reward {best.reward:.4f}"
     )
     print()
-    print(describe_spec(best.network_spec(), image_size=args.image_size))
+    # The summary of the network as the search built it: its classes, not ImageNet's 1000.
+    config = ModelConfig.resolve(best.network_spec(), num_classes=num_classes)
+    print(describe_spec(config, image_size=args.input_size))
     print()
     output = Path(args.output)
     files = ", ".join(
@@ -284,7 +345,7 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int | None) -
         if (output / name).exists()
     )
     print(f"{files} in {output}")
-    classes = "N" if num_classes is None else str(num_classes)
     print(
-        f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'), num_classes={classes})"
+        f"rebuild: mnaszoo.build(load_spec('{output / 'best_spec.json'}'),"
+        f" num_classes={num_classes})"
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._validate import check_float
 from ..errors import ArgumentTypeError, MnaszooError, SearchStateError
-from .runner import SearchResult
+from .run.runner import SearchResult
 
 __all__ = ["plot_pareto"]
 
@@ -33,7 +33,7 @@ def plot_pareto(
     """Save a scatter plot of accuracy against latency for every trial of a search.
 
     Trials are coloured by their index (early to late), the accuracy/latency Pareto front
-    (:meth:`~mnaszoo.search.runner.SearchResult.pareto_front`) is drawn as a red staircase, the
+    (:meth:`~mnaszoo.search.run.runner.SearchResult.pareto_front`) is drawn as a red staircase, the
     best-reward trial is starred and the latency target is a dashed vertical line.
 
     Args:
@@ -47,7 +47,7 @@ def plot_pareto(
     Raises:
         MnaszooError: matplotlib is not installed (``pip install 'mnaszoo[bench]'``).
         SearchStateError: the result has no trials.
-        ArgumentTypeError: ``result`` is not a :class:`~mnaszoo.search.runner.SearchResult`.
+        ArgumentTypeError: ``result`` is not a :class:`~mnaszoo.search.run.runner.SearchResult`.
     """
     if not isinstance(result, SearchResult):
         raise ArgumentTypeError(f"result must be a SearchResult, got {type(result).__name__}.")

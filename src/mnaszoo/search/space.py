@@ -22,7 +22,7 @@ from typing import Any
 from .._validate import check_bool, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..models.plan import BlockPlan, make_divisible, resolve_plan
-from ..models.specs import BlockKind, NetworkSpec, StageSpec
+from ..models.specs import NetworkSpec, StageSpec
 from .choices import (
     DEFAULT_FILTERS,
     DEFAULT_KERNELS,
@@ -46,7 +46,7 @@ from .choices import (
 
 __all__ = ["SearchSpace"]
 
-_SPACE_FORMAT = 1
+from ._space_io import SPACE_FORMAT as _SPACE_FORMAT
 
 
 class SearchSpace:
@@ -289,25 +289,9 @@ out_channels=24, se_ratio=0.0, skip=True)
         ``"mbE"`` with the nearest ``E``), and the options nearest to kernel 3, no SE, skips on,
         filters 1.0 and layers 0. With the default options every block is matched exactly.
         """
-        tokens: list[int] = []
-        for block in self.base:
-            targets: dict[str, Any] = {
-                "op": None,
-                "kernel": 3,
-                "se_ratio": 0.0,
-                "skip": True,
-                "filters": 1.0,
-                "layers": 0,
-            }
-            for name in FIELDS:
-                options = self.options[name]
-                keys: list[Any]
-                if name == "op":
-                    keys = [_op_distance(op, block.expansion) for op in options]
-                else:
-                    keys = [abs(float(option) - float(targets[name])) for option in options]
-                tokens.append(min(range(len(options)), key=keys.__getitem__))
-        return tuple(tokens)
+        from ._space_io import nearest_tokens
+
+        return nearest_tokens(self)
 
     # -- specs ---------------------------------------------------------------------------------
 
@@ -374,35 +358,10 @@ out_channels=24, se_ratio=0.0, skip=True)
         Raises:
             InvalidArgumentError: unknown or missing keys, or invalid values.
         """
-        if not isinstance(data, Mapping):
-            raise ArgumentTypeError(f"space data must be a mapping, got {type(data).__name__}.")
-        expected = {"format", "base", "stem_channels", "head_channels", *FIELDS}
-        if set(data) != expected:
-            raise InvalidArgumentError(
-                f"space data must have exactly the keys {sorted(expected)}, got {sorted(data)}."
-            )
-        if data["format"] != _SPACE_FORMAT:
-            raise InvalidArgumentError(
-                f"space data format {data['format']!r} is not supported; expected {_SPACE_FORMAT}."
-            )
-        base = data["base"]
-        if not isinstance(base, list) or not all(
-            isinstance(row, list) and len(row) == 4 for row in base
-        ):
-            raise InvalidArgumentError(
-                "space data 'base' must be a list of [expansion, channels, repeats, stride]."
-            )
-        return cls(
-            tuple(BaseBlock(*row) for row in base),
-            stem_channels=data["stem_channels"],
-            head_channels=data["head_channels"],
-            ops=data["op"],
-            kernels=data["kernel"],
-            se_ratios=data["se_ratio"],
-            skips=data["skip"],
-            filters=data["filters"],
-            layers=data["layers"],
-        )
+        from ._space_io import space_from_dict
+
+        space: SearchSpace = space_from_dict(cls, data)
+        return space
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SearchSpace):
@@ -414,23 +373,9 @@ out_channels=24, se_ratio=0.0, skip=True)
 
     def describe(self) -> str:
         """A few lines: the skeleton, the options, the size and the distinct size."""
-        lines = [
-            f"SearchSpace: {self.num_blocks} blocks x {len(FIELDS)} decisions"
-            f" = {len(self.decisions)} tokens",
-            f"  stem {self.stem_channels}, head {self.head_channels}",
-        ]
-        for index, b in enumerate(self.base):
-            lines.append(
-                f"  block {index}: base expansion {b.expansion}, channels {b.channels},"
-                f" repeats {b.repeats}, stride {b.stride}"
-            )
-        for name in FIELDS:
-            lines.append(f"  {name}: {self.options[name]}")
-        lines.append(
-            f"  size: {self.choices_per_block}^{self.num_blocks} = {self.size:.3e} token sequences"
-        )
-        lines.append(f"  distinct networks: {self.distinct_size():.3e}")
-        return "\n".join(lines)
+        from ._space_io import describe_space
+
+        return describe_space(self)
 
     def __repr__(self) -> str:
         return (
@@ -438,13 +383,3 @@ out_channels=24, se_ratio=0.0, skip=True)
             f" size={self.choices_per_block}^{self.num_blocks}={self.size:.3e},"
             f" distinct={self.distinct_size():.3e})"
         )
-
-
-def _op_distance(op: str, expansion: int) -> tuple[float, int]:
-    kind, op_expansion = op_kind(op)
-    # Expansion 1 is a depthwise-separable block (MobileNetV2's first block); prefer it to mb1,
-    # and a regular convolution is the last resort for any skeleton block.
-    rank = {BlockKind.DS: 0, BlockKind.MB: 1, BlockKind.CONV: 2}[kind]
-    if kind is BlockKind.CONV:
-        return (math.inf, rank)
-    return (abs(op_expansion - expansion), rank)

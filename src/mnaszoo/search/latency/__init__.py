@@ -1,0 +1,1 @@
+"""Latency: measuring networks, and the two predictors behind one interface."""

@@ -1,0 +1,1 @@
+"""Accuracy: the short-training proxy, the data it trains on, and finalize."""

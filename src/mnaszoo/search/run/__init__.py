@@ -1,0 +1,1 @@
+"""The search loop: configured runs, trials in-process or on Ray, comparisons."""

@@ -1,0 +1,1 @@
+"""Strategies: what proposes the next network (REINFORCE and PPO controllers, random)."""
