@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     DownloadError,
     MnaszooError,

@@ -144,7 +144,7 @@ def save_pretrained(
     # safetensors needs contiguous CPU tensors; channels_last weights are not NCHW-contiguous.
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     _check_loadable(model, tensors)
-    from .. import __version__
+    from .._version import __version__
 
     config = {
         "library_name": "mnaszoo",
