@@ -19,8 +19,12 @@ from .models.counting import count_params
 from .models.factory import build_from_config
 from .models.mnasnet import MnasNet, MnasNetFeatures
 from .models.registry import MODELS, ModelEntry
-from .weights.aliases import peer_name
-from .weights.hub_repo import HubCheckpoint, fetch_hub_checkpoint, parse_hub_name
+from .weights.hub_repo import (
+    HubCheckpoint,
+    fetch_hub_checkpoint,
+    parse_hub_name,
+    registered_model,
+)
 from .weights.loading import load_into
 from .weights.manifest import DEFAULT_PREPROCESSING, HubSource, WeightsRecord
 from .weights.provenance import hub_provenance
@@ -109,25 +113,8 @@ def _base_config(found: HubCheckpoint, num_classes: int, options: dict[str, Any]
 
 
 def _entry_for_architecture(found: HubCheckpoint) -> ModelEntry:
-    name = str(found.architecture)
-    model = name.partition(".")[0]
-    peer = peer_name(name) or peer_name(model)
-    if peer is not None:
-        return MODELS[peer.model]
-    if model in MODELS:
-        return MODELS[model]
-    known = sorted({*MODELS, *(n for n in _peer_models())})
-    raise IncompatibleWeightsError(
-        f"hf-hub:{found.repo_id}@{found.revision[:8]}: its config.json names the architecture"
-        f" {name!r}, which is not a MnasNet. mnaszoo loads MnasNet checkpoints only; the"
-        f" architectures it knows are: {', '.join(known)}."
-    )
-
-
-def _peer_models() -> list[str]:
-    from .weights.aliases import PEER_NAMES
-
-    return [n for n, p in PEER_NAMES.items() if not p.names_weights]
+    name = registered_model(str(found.architecture), found.repo_id, found.revision)
+    return MODELS[name]
 
 
 def _entry_config(entry: ModelEntry, num_classes: int, options: dict[str, Any]) -> ModelConfig:

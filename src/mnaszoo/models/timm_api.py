@@ -188,7 +188,8 @@ class TimmSurface(PretrainedCfg):
         if 0 in wanted:
             intermediates.append(x)
         position = 0
-        for position, stage in enumerate(self.stages[:last], start=1):
+        stages: list[nn.Module] = list(self.stages)[:last]
+        for position, stage in enumerate(stages, start=1):
             x = stage(x)
             if position in wanted:
                 intermediates.append(x)
@@ -219,7 +220,7 @@ class TimmSurface(PretrainedCfg):
         chosen, deepest = take_indices(len(ends), indices)
         keep = ends[deepest]
         cut = keep < len(self.stages)
-        self.stages = self.stages[:keep]
+        self.stages = nn.Sequential(*list(self.stages)[:keep])
         if prune_norm or cut:
             self.head = nn.Identity()
         if prune_head:

@@ -242,7 +242,7 @@ def fetch_hub_checkpoint(
         commit, listing = _repo_listing(repo_id, requested, token, cache, Deadline())
     files: dict[str, str] = {}
     config: dict[str, Any] = {}
-    common = {
+    common: dict[str, Any] = {
         "cache_dir": cache_dir,
         "local_files_only": local_files_only,
         "force_download": force_download,
@@ -254,7 +254,9 @@ def fetch_hub_checkpoint(
         files[CONFIG_NAME] = file_digest(config_path)[0]
         config = _read_config(config_path, repo_id)
     mnaszoo_config = _mnaszoo_config(config, repo_id)
-    architecture = config.get("architecture") if isinstance(config, dict) else None
+    architecture = config.get("architecture") if mnaszoo_config is None else None
+    if isinstance(architecture, str):
+        registered_model(architecture, repo_id, commit)  # refuse before downloading weights
     if not weights:
         empty = LoadedState({}, "mnaszoo", f"hf-hub:{repo_id}", None)
         return HubCheckpoint(
@@ -271,12 +273,14 @@ def fetch_hub_checkpoint(
         )
     filename = _pick_weights(repo_id, sorted(listing))
     path = fetch_hub_file(repo_id, filename, commit, sha256=listing.get(filename), **common)
+    if not offline and requested != commit:
+        _remember_ref(cache, repo_id, requested, commit)
     files[filename] = file_digest(path)[0]
     try:
         state = read_state(path)
     except IncompatibleWeightsError as error:
         raise IncompatibleWeightsError(
-            f"hf-hub:{repo_id}@{commit[:8]} is not a MnasNet checkpoint: its {filename} {error}"
+            f"hf-hub:{repo_id}@{commit[:8]} is not a MnasNet checkpoint ({filename}): {error}"
         ) from error
     return HubCheckpoint(
         repo_id=repo_id,
@@ -338,3 +342,39 @@ def _mnaszoo_config(config: dict[str, Any], repo_id: str) -> ModelConfig | None:
             f"The config.json of hf-hub:{repo_id} says mnaszoo but has no 'architecture' object."
         )
     return _model_config(config, Path(f"hf-hub:{repo_id}/{CONFIG_NAME}"))
+
+
+def _remember_ref(cache: Path, repo_id: str, ref: str, commit: str) -> None:
+    """Record where a branch or tag pointed, as huggingface_hub does, for offline loads."""
+    from .._io import write_text_atomic
+
+    path = cache / f"models--{repo_id.replace('/', '--')}" / "refs" / ref
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, commit)
+    except OSError:
+        pass  # only offline loads by branch name need it; the files themselves are cached
+
+
+def registered_model(architecture: str, repo_id: str, commit: str) -> str:
+    """The registered mnaszoo model an architecture name (mnaszoo's, timm's or torchvision's,
+    with or without a ``.tag``) stands for.
+
+    Raises:
+        IncompatibleWeightsError: the name is no MnasNet that mnaszoo knows.
+    """
+    from ..models.registry import MODELS
+    from .aliases import PEER_NAMES, peer_name
+
+    model = architecture.partition(".")[0]
+    peer = peer_name(architecture) or peer_name(model)
+    if peer is not None:
+        return peer.model
+    if model in MODELS:
+        return model
+    known = sorted({*MODELS, *(n for n, p in PEER_NAMES.items() if not p.names_weights)})
+    raise IncompatibleWeightsError(
+        f"hf-hub:{repo_id}@{commit[:8]}: its config.json names the architecture"
+        f" {architecture!r}, which is not a MnasNet. mnaszoo loads MnasNet checkpoints only; the"
+        f" architectures it knows are: {', '.join(known)}."
+    )
