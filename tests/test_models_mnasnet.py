@@ -332,7 +332,7 @@ def test_get_classifier_and_pretrained_cfg() -> None:
     assert cfg["tag"] is None and cfg["crop_pct"] == 0.875 and cfg["pool_size"] == (7, 7)
 
 
-def test_pretrained_cfg_carries_the_weights_recipe(served: Served) -> None:
+def test_pretrained_cfg_carries_the_weights_recipe(served: Served) -> None:  # noqa: F811
     model = mnaszoo.create("mnasnet1_3", pretrained=True)
     cfg = model.pretrained_cfg
     # torchvision's recipe: resize 232, crop 224, bilinear (MNASNet1_3_Weights.IMAGENET1K_V1).
