@@ -42,6 +42,8 @@ def test_round_trip(tmp_path: Path) -> None:
     model = _trained(num_classes=3, drop_path_rate=0.1)
     mnaszoo.save_pretrained(model, tmp_path / "ckpt", labels=["cat", "dog", "fox"])
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "README.md",
+        "architecture.svg",
         "config.json",
         "model.safetensors",
     ]

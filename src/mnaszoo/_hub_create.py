@@ -27,6 +27,7 @@ from .weights.hub_repo import (
 )
 from .weights.loading import load_into
 from .weights.manifest import DEFAULT_PREPROCESSING, HubSource, WeightsRecord
+from .weights.model_card import state_digest
 from .weights.provenance import hub_provenance
 from .weights.resolve import LoadedState, resolve_config
 
@@ -86,6 +87,7 @@ def create_from_hub(
     )
     model.weights_info = _record(found, config)
     model.provenance = hub_provenance(repo_id, found.revision, found.files, state.layout, config)
+    model.provenance["state_sha256"] = state_digest(model)
     return model.eval()
 
 

@@ -211,6 +211,7 @@ def create(
         )
         return build_from_config(config, features_only=features_only, out_indices=out_indices)
 
+    from .weights.model_card import state_digest
     from .weights.provenance import file_provenance
     from .weights.resolve import (
         check_weights_fix_architecture,
@@ -243,6 +244,7 @@ def create(
     model.provenance = file_provenance(
         record, path if path is not None else checkpoint, state.layout, config
     )
+    model.provenance["state_sha256"] = state_digest(model)
     return model.eval()
 
 
