@@ -205,6 +205,7 @@ def _save(
             (staging / CARD_NAME).write_text(card, "utf-8")
             (staging / DIAGRAM_NAME).write_text(draw(model.config), "utf-8")
             config["card_sha256"] = file_digest(staging / CARD_NAME)[0]
+            config["files"] = {DIAGRAM_NAME: file_digest(staging / DIAGRAM_NAME)[0]}
             names += [CARD_NAME, DIAGRAM_NAME]
         else:
             config["card_sha256"] = None

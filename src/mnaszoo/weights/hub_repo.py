@@ -145,7 +145,7 @@ def _pick_weights(repo_id: str, files: list[str]) -> str:
     )
 
 
-def _repo_listing(
+def repo_listing(
     repo_id: str, revision: str, token: str | bool | None, cache: Path, deadline: Deadline
 ) -> tuple[str, dict[str, str | None]]:
     """The commit ``revision`` names and the repository's files there, each with the sha256 the
@@ -239,7 +239,7 @@ def fetch_hub_checkpoint(
     if offline:
         commit, listing = _cached_listing(repo_id, requested, cache)
     else:
-        commit, listing = _repo_listing(repo_id, requested, token, cache, Deadline())
+        commit, listing = repo_listing(repo_id, requested, token, cache, Deadline())
     files: dict[str, str] = {}
     config: dict[str, Any] = {}
     common: dict[str, Any] = {
