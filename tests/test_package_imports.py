@@ -102,7 +102,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read() -> None:
     graph = import_graph()
-    assert "mnaszoo.models.factory" in graph["mnaszoo.tasks.prediction"] or any(
+    assert "mnaszoo.factory" in graph["mnaszoo.tasks.prediction"] or any(
         t.startswith("mnaszoo.models") for t in graph["mnaszoo.tasks.prediction"]
     )
     assert "mnaszoo.errors" in graph["mnaszoo.weights.hub_download"]

@@ -25,9 +25,10 @@ from ..errors import (
 )
 from ..models.config import ModelConfig
 from ._cache import is_offline
-from ._deadline import Deadline, check_resolvable
+from ._deadline import Deadline
 from ._files import file_digest
 from .hub_download import fetch_hub_file, with_retries
+from .hub_listing import repo_listing
 from .manifest import Preprocessing
 from .resolve import LoadedState
 
@@ -143,30 +144,6 @@ def _pick_weights(repo_id: str, files: list[str]) -> str:
         f" load (files: {listing}). mnaszoo reads one model.safetensors, pytorch_model.bin, or a"
         " single .safetensors/.pth/.pt/.bin file at the top of the repository."
     )
-
-
-def repo_listing(
-    repo_id: str, revision: str, token: str | bool | None, cache: Path, deadline: Deadline
-) -> tuple[str, dict[str, str | None]]:
-    """The commit ``revision`` names and the repository's files there, each with the sha256 the
-    Hub states for it (Git-LFS files) or ``None`` (small files kept in git)."""
-    from huggingface_hub import HfApi, hf_hub_url
-
-    what = f"the file list of {repo_id}@{revision}"
-    check_resolvable(hf_hub_url(repo_id, CONFIG_NAME, revision=revision), deadline, what)
-    info = with_retries(
-        lambda: HfApi(token=token).model_info(repo_id, revision=revision, files_metadata=True),
-        what,
-        cache,
-        deadline,
-    )
-    if not info.sha:
-        raise IncompatibleWeightsError(f"The Hub sent no commit for {repo_id}@{revision}.")
-    files: dict[str, str | None] = {}
-    for sibling in info.siblings or []:
-        lfs = getattr(sibling, "lfs", None)
-        files[sibling.rfilename] = getattr(lfs, "sha256", None) if lfs is not None else None
-    return info.sha, files
 
 
 def _cached_listing(repo_id: str, revision: str, cache: Path) -> tuple[str, dict[str, str | None]]:

@@ -106,7 +106,7 @@ def _hub_lfs_sha256(
     from huggingface_hub import constants
 
     from ._deadline import Deadline
-    from .hub_repo import repo_listing
+    from .hub_listing import repo_listing
 
     _, files = repo_listing(
         source.repo_id,
