@@ -101,15 +101,21 @@ def create(
     download_timeout: float | None = None,
     revision: str | None = None,
 ) -> MnasNet | MnasNetFeatures:
-    """Create a registered MnasNet by name, randomly initialised or with pretrained weights.
+    """Create a MnasNet by name, randomly initialised or with pretrained weights.
 
     Args:
-        name: a registered name (see :func:`mnaszoo.list_models`), e.g. ``"mnasnet_a1"``.
+        name: a registered name (see :func:`mnaszoo.list_models`), e.g. ``"mnasnet_a1"``; a
+            weights id (``"mnasnet_a1.rmsp_in1k"``); timm's or torchvision's name for the same
+            model or weights (``"semnasnet_100"``, ``"mnasnet1_0"``,
+            ``"MNASNet1_0_Weights.IMAGENET1K_V1"``; with ``pretrained=True`` they load that
+            publisher's file); or ``"hf-hub:OWNER/REPO[@REVISION]"``, any Hub repository holding
+            a MnasNet checkpoint in mnaszoo's, timm's or torchvision's layout (the architecture
+            comes from its config.json, else from the tensors' shapes).
         pretrained: ``True`` loads the model's default weights (its best reported top-1), a
-            string picks a tag (``"tv_in1k"``) or a full weights id; see
-            :func:`mnaszoo.list_weights`. The file is downloaded once, verified by sha256,
+            string picks a tag (``"tv_in1k"``), a full weights id or a torchvision weights name;
+            see :func:`mnaszoo.list_weights`. The file is downloaded once, verified by sha256,
             converted from its publisher's layout, and the model is returned in eval mode with
-            ``model.weights_info`` set.
+            ``model.weights_info`` and ``model.provenance`` set.
         checkpoint: a local weights file instead (safetensors or ``.pth``, in mnaszoo's, timm's or
             torchvision's layout, detected from its keys); loaded strictly, in eval mode.
         num_classes: classifier outputs. ``None``: as in the weights (or 1000). Another value
@@ -133,6 +139,9 @@ def create(
         token: Hugging Face token for private or gated repositories.
         download_timeout: seconds the download may take in all, retries included (default:
             ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120); see docs/reliability.md.
+        revision: with an ``hf-hub:`` name, the branch, tag or commit to load (also written
+            ``hf-hub:OWNER/REPO@REVISION``); the commit loaded is recorded in
+            ``model.weights_info.source.revision``.
 
     Returns:
         A :class:`~mnaszoo.models.mnasnet.MnasNet` (or
@@ -140,6 +149,8 @@ def create(
 
     Raises:
         UnknownModelError: ``name`` is not registered (close matches are suggested).
+        IncompatibleWeightsError: an ``hf-hub:`` repository is not a MnasNet, or its tensors do
+            not fit its architecture (the message says what was found).
         UnknownWeightsError: no such weights for this model.
         InvalidArgumentError: an argument is out of range or conflicts with the name or weights.
         ArgumentTypeError: an argument has the wrong type.
