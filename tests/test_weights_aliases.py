@@ -71,6 +71,7 @@ def test_peer_names_load_their_publishers_file(served: Served) -> None:  # noqa:
         ("mnasnet_100", "mnasnet_b1.rmsp_in1k"),
         ("mnasnet_100.rmsp_in1k", "mnasnet_b1.rmsp_in1k"),
         ("semnasnet_075.rmsp_in1k", "mnasnet_a1_075.rmsp_in1k"),
+        ("mnasnet_b1.tv_in1k", "mnasnet_b1.tv_in1k"),  # mnaszoo's own ids are names too
     ]:
         model = mnaszoo.create(name, pretrained=True)
         assert model.weights_info is not None and model.weights_info.id == weights_id, name

@@ -169,3 +169,10 @@ def test_bad_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["verify", "not_a_model"]) != 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "does not exist" in err
+
+
+def test_download_takes_peer_names(served: Served, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    assert main(["download", "mnasnet1_0", "semnasnet_075.rmsp_in1k"]) == 0
+    ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert ids == ["mnasnet_b1.tv_in1k", "mnasnet_a1_075.rmsp_in1k"]
+    assert _verify(capsys, "mnasnet1_0")[0] == 0 and _verify(capsys, "semnasnet_075")[0] == 0
