@@ -142,6 +142,21 @@ def test_mnaszoo_folder_on_the_hub(hub: HubEnv, tmp_path: Path) -> None:
     assert same.config == model.config
 
 
+def test_a_saved_grayscale_model_keeps_its_input_channels(hub: HubEnv, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = mnaszoo.create("mnasnet_small", num_classes=2, in_chans=1).eval()
+    folder = mnaszoo.save_pretrained(model, tmp_path / "gray")
+    for file in sorted(folder.iterdir()):
+        lfs = file.suffix == ".safetensors"
+        hub.server.add_hub_file("me/gray", file.name, file.read_bytes(), FIRST, lfs=lfs)
+    loaded = mnaszoo.create("hf-hub:me/gray", pretrained=True)
+    assert loaded.config.in_chans == 1
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert mnaszoo.create("hf-hub:me/gray", pretrained=True, in_chans=3).config.in_chans == 3
+
+
 def test_revisions_are_pinned_and_recorded(hub: HubEnv) -> None:
     first = publisher_bytes(load_case("timm_semnasnet_100"), "model.safetensors")
     second = publisher_bytes(load_case("timm_semnasnet_075"), "model.safetensors")

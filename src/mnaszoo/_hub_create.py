@@ -120,8 +120,9 @@ def _entry_for_architecture(found: HubCheckpoint) -> ModelEntry:
 
 
 def _entry_config(entry: ModelEntry, num_classes: int, options: dict[str, Any]) -> ModelConfig:
+    chosen = {**options, "in_chans": 3 if options["in_chans"] is None else options["in_chans"]}
     return ModelConfig.resolve(
-        entry.spec, width_mult=entry.width_mult, num_classes=num_classes, **options
+        entry.spec, width_mult=entry.width_mult, num_classes=num_classes, **chosen
     )
 
 

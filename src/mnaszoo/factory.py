@@ -38,7 +38,7 @@ def create(
     num_classes: int | None = ...,
     width_mult: float | None = ...,
     depth_mult: float | None = ...,
-    in_chans: int = ...,
+    in_chans: int | None = ...,
     drop_rate: float | None = ...,
     drop_path_rate: float = ...,
     bn_eps: float | None = ...,
@@ -63,7 +63,7 @@ def create(
     num_classes: int | None = ...,
     width_mult: float | None = ...,
     depth_mult: float | None = ...,
-    in_chans: int = ...,
+    in_chans: int | None = ...,
     drop_rate: float | None = ...,
     drop_path_rate: float = ...,
     bn_eps: float | None = ...,
@@ -87,7 +87,7 @@ def create(
     num_classes: int | None = None,
     width_mult: float | None = None,
     depth_mult: float | None = None,
-    in_chans: int = 3,
+    in_chans: int | None = None,
     drop_rate: float | None = None,
     drop_path_rate: float = 0.0,
     bn_eps: float | None = None,
@@ -124,7 +124,8 @@ def create(
         width_mult: override the width of a base name (``mnasnet_a1``, ``mnasnet_b1``, ...). Names
             with a width suffix fix their width; weights fix both width and depth.
         depth_mult: block-count multiplier (repeats round up); default 1.0.
-        in_chans: input image channels (pretrained stems are adapted, as timm does).
+        in_chans: input image channels (pretrained stems are adapted, as timm does);
+            ``None``: 3, or the saved model's own for a mnaszoo checkpoint on the Hub.
         drop_rate: dropout before the classifier; ``None`` takes the spec's (0.2).
         drop_path_rate: stochastic-depth rate (linear over blocks, training only).
         bn_eps: BatchNorm epsilon; ``None`` takes the spec's.
@@ -344,6 +345,8 @@ def _config(
         )
     else:
         width = width_mult
+    if options.get("in_chans") is None:
+        options["in_chans"] = 3
     return ModelConfig.resolve(
         entry.spec,
         width_mult=width,
