@@ -63,11 +63,11 @@ def _weights_table() -> str:
         metric = next(m for m in r.metrics if m.dataset == "imagenet-1k-val")
         p = r.preprocessing
         verified = (
-            "sha256"
+            "sha256 (published)"
             if r.sha256
-            else f"sha256 prefix {r.sha256_prefix}"
+            else f"sha256 prefix {r.sha256_prefix}, then pinned on first use"
             if r.sha256_prefix
-            else "Hub LFS sha256"
+            else "Hub LFS sha256, then pinned on first use"
         )
         default = "yes" if manifest.defaults[r.model] == weights_id else ""
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import mnaszoo
 from mnaszoo import MnasNet, MnasNetFeatures
 
 from .conftest import assert_close_to_scale
+from .support.served import Served, served  # noqa: F401  (the fixture)
 
 KEYS = Path(__file__).parent / "fixtures" / "keys"
 
@@ -231,3 +233,119 @@ def test_gradients_reach_every_parameter() -> None:
     loss = model(torch.randn(2, 3, 64, 64)).logsumexp(1).sum()
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+# --- timm's surface: feature_info object, forward_intermediates, pruning, classifier, cfg -------
+
+_TIMM_REFERENCE = json.loads(
+    (Path(__file__).parent / "fixtures/reference/reference_models.json").read_text()
+)["timm"]
+
+
+@pytest.mark.parametrize(
+    ("timm_name", "name"),
+    [
+        ("semnasnet_100", "mnasnet_a1"),
+        ("mnasnet_100", "mnasnet_b1"),
+        ("mnasnet_small", "mnasnet_small"),
+    ],
+)
+def test_feature_info_answers_as_timms(timm_name: str, name: str) -> None:
+    timm = _TIMM_REFERENCE[timm_name]["feature_info"]  # timm's own get_dicts(), recorded
+    info = mnaszoo.create(name, features_only=True).feature_info
+    assert info.channels() == [f["num_chs"] for f in timm]
+    assert info.reduction() == [f["reduction"] for f in timm]
+    # Our modules are named stages.<s> where timm's are blocks.<s>; stage and index agree.
+    assert info.module_name() == [f["module"].replace("blocks.", "stages.") for f in timm]
+    assert [
+        {k: d[k] for k in ("num_chs", "reduction", "stage", "index")} for d in info.get_dicts()
+    ] == [{k: f[k] for k in ("num_chs", "reduction", "stage", "index")} for f in timm]
+    picked = mnaszoo.create(name, features_only=True, out_indices=(1, 3)).feature_info
+    # Without idx: the selected levels; with idx: any level of the network (timm's semantics).
+    assert picked.channels() == [timm[1]["num_chs"], timm[3]["num_chs"]]
+    assert picked.channels(0) == timm[0]["num_chs"] and picked.reduction(-1) == 32
+    assert picked.get_dicts(keys=("module",), idx=[0, 4]) == [
+        {"module": "stages.0"},
+        {"module": "stages.6"},
+    ]
+    assert len(picked) == 2 and picked[0].num_chs == timm[1]["num_chs"]  # still a tuple
+    with pytest.raises(mnaszoo.InvalidArgumentError, match="out of range"):
+        picked.channels(5)
+
+
+def test_forward_intermediates_matches_the_feature_backbone() -> None:
+    model = _eval_model("mnasnet_a1")
+    backbone = mnaszoo.create("mnasnet_a1", features_only=True).eval()
+    backbone.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith(("stem.", "stages."))}
+    )
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        final, maps = model.forward_intermediates(x)
+        expected = backbone(x)
+        assert torch.equal(final, model.forward_features(x))
+        assert all(torch.equal(a, b) for a, b in zip(maps, expected, strict=True))
+        # indices: an int takes the last n levels, a sequence picks (negative from the end).
+        last2 = model.forward_intermediates(x, indices=2, intermediates_only=True)
+        assert [m.shape[1] for m in last2] == [112, 320]
+        picked = model.forward_intermediates(x, indices=[0, -1], intermediates_only=True)
+        assert torch.equal(picked[0], expected[0]) and torch.equal(picked[1], expected[4])
+        # stop_early: the final output is the deepest selected level's map, no head.
+        early, early_maps = model.forward_intermediates(x, indices=[1], stop_early=True)
+        assert torch.equal(early, expected[1]) and torch.equal(early_maps[0], expected[1])
+        assert model.forward_intermediates(x, norm=True)[0].shape == final.shape
+    for bad, error in [
+        ({"indices": 6}, mnaszoo.InvalidArgumentError),
+        ({"indices": [5]}, mnaszoo.InvalidArgumentError),
+        ({"indices": []}, mnaszoo.InvalidArgumentError),
+        ({"indices": "1"}, mnaszoo.ArgumentTypeError),
+        ({"output_fmt": "NHWC"}, mnaszoo.InvalidArgumentError),
+    ]:
+        with pytest.raises(error):
+            model.forward_intermediates(x, **bad)  # type: ignore[arg-type]
+
+
+def test_prune_intermediate_layers() -> None:
+    model = _eval_model("mnasnet_b1")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        wanted = model.forward_intermediates(x, indices=[0, 2], intermediates_only=True)
+    assert model.prune_intermediate_layers([0, 2]) == [0, 2]
+    assert len(model.stages) == 3 and isinstance(model.head, torch.nn.Identity)
+    assert model.num_classes == 0 and isinstance(model.get_classifier(), torch.nn.Identity)
+    with torch.no_grad():
+        got = model.forward_intermediates(x, indices=[0, 2], intermediates_only=True)
+    assert all(torch.equal(a, b) for a, b in zip(got, wanted, strict=True))
+    # Keeping the last level keeps the head unless asked otherwise (timm's prune_norm).
+    whole = mnaszoo.create("mnasnet_small")
+    whole.prune_intermediate_layers(indices=1, prune_head=False)
+    assert not isinstance(whole.head, torch.nn.Identity) and whole.num_classes == 1000
+
+
+def test_get_classifier_and_pretrained_cfg() -> None:
+    model = mnaszoo.create("mnasnet_small", num_classes=7)
+    assert model.get_classifier() is model.classifier and model.get_classifier().out_features == 7
+    cfg = model.pretrained_cfg
+    assert cfg["num_classes"] == 7 and cfg["input_size"] == (3, 224, 224)
+    assert cfg["first_conv"] == "stem.conv" and cfg["classifier"] == "classifier"
+    assert dict(model.named_modules())[cfg["first_conv"]] is model.stem.conv
+    assert cfg["tag"] is None and cfg["crop_pct"] == 0.875 and cfg["pool_size"] == (7, 7)
+
+
+def test_pretrained_cfg_carries_the_weights_recipe(served: Served) -> None:  # noqa: F811
+    model = mnaszoo.create("mnasnet1_3", pretrained=True)
+    cfg = model.pretrained_cfg
+    # torchvision's recipe: resize 232, crop 224, bilinear (MNASNet1_3_Weights.IMAGENET1K_V1).
+    assert (cfg["resize_size"], cfg["input_size"], cfg["interpolation"]) == (
+        232,
+        (3, 224, 224),
+        "bilinear",
+    )
+    assert cfg["crop_pct"] == round(224 / 232, 4) and cfg["tag"] == "tv_in1k"
+    assert "PR #6019" in cfg["recipe"] and cfg["metrics"][0]["top1"] == 76.506
+    assert cfg["license"] == "bsd-3-clause"
+    timm_model = mnaszoo.create("semnasnet_100", pretrained=True)
+    assert timm_model.pretrained_cfg["hf_hub_id"] == "timm/semnasnet_100.rmsp_in1k"
+    assert mnaszoo.create("mnasnet_a1", features_only=True).pretrained_cfg["architecture"] == (
+        "mnasnet_a1"
+    )

@@ -46,7 +46,7 @@ def test_registry_is_read_only() -> None:
     [
         ("mnasnet_a", "Did you mean 'mnasnet_a1'"),
         ("mnasnet-b1", "Did you mean 'mnasnet_b1'"),
-        ("mnasnet_a1.rmsp_in1k", "has no '.<tag>'"),
+        ("mnasnet_a1.no_such_tag", "has no '.<tag>'"),  # a known weights id is a name too
         ("resnet50", "Available models: mnasnet_a1, "),
     ],
 )

@@ -102,7 +102,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read() -> None:
     graph = import_graph()
-    assert "mnaszoo.models.factory" in graph["mnaszoo.tasks.prediction"] or any(
+    assert "mnaszoo.factory" in graph["mnaszoo.tasks.prediction"] or any(
         t.startswith("mnaszoo.models") for t in graph["mnaszoo.tasks.prediction"]
     )
     assert "mnaszoo.errors" in graph["mnaszoo.weights.hub_download"]
@@ -132,8 +132,8 @@ def _part(module: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[1] in LOWER_PARTS else None
 
 
-# create(name, pretrained=True) loads weights, so the factory sits above both models and weights.
-ALSO_ALLOWED = {"mnaszoo.models.factory": {"weights"}}
+# create(name, pretrained=True) loads weights: mnaszoo.factory sits above both models and weights.
+ALSO_ALLOWED: dict[str, set[str]] = {}
 
 
 def test_parts_import_only_lower_parts() -> None:
@@ -199,11 +199,36 @@ def test_top_level_names_are_the_sub_packages_objects() -> None:
         if isinstance(node, ast.ImportFrom)
         for alias in node.names
     }
-    parts = (mnaszoo.models, mnaszoo.weights, mnaszoo.data, mnaszoo.tasks, mnaszoo.deploy)
+    import mnaszoo.factory
+
+    parts = (
+        mnaszoo.models,
+        mnaszoo.weights,
+        mnaszoo.data,
+        mnaszoo.tasks,
+        mnaszoo.deploy,
+        mnaszoo.factory,
+    )
     assert typed == {name for part in parts for name in part.__all__}
     for part in parts:
         for name in part.__all__:
             assert getattr(mnaszoo, name) is getattr(part, name), name
+
+
+def test_the_version_is_stated_once() -> None:
+    import mnaszoo
+    from mnaszoo._version import __version__
+
+    assert mnaszoo.__version__ is __version__
+    stated = [p for p in PACKAGE.rglob("*.py") if "__version__ = " in p.read_text("utf-8")]
+    assert stated == [PACKAGE / "_version.py"]
+    imports_the_package_version = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if "from .. import __version__" in p.read_text("utf-8")
+        or "from . import __version__" in p.read_text("utf-8")
+    ]
+    assert imports_the_package_version == []
 
 
 def test_listing_models_from_the_command_line_loads_no_torch() -> None:

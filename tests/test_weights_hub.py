@@ -42,6 +42,8 @@ def test_round_trip(tmp_path: Path) -> None:
     model = _trained(num_classes=3, drop_path_rate=0.1)
     mnaszoo.save_pretrained(model, tmp_path / "ckpt", labels=["cat", "dog", "fox"])
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "README.md",
+        "architecture.svg",
         "config.json",
         "model.safetensors",
     ]
@@ -139,31 +141,33 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
         yield env
 
 
-def test_from_hub_and_push(hub: HubEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_hub_and_push(hub: HubEnv) -> None:
+    # A real upload: huggingface_hub's create_repo, README metadata check, preupload and commit
+    # requests go to the loopback Hub (tests/support/hub_uploads.py), which stores the commit.
+    hub.server.accept_uploads = True
     model = _trained(num_classes=2)
-    uploaded: dict[str, Any] = {}
-
-    def create_repo(self: Any, repo_id: str, **kwargs: Any) -> str:
-        uploaded["repo"] = (repo_id, kwargs)
-        return repo_id
-
-    def upload_folder(self: Any, *, repo_id: str, folder_path: str, **kwargs: Any) -> str:
-        # Publish what push_to_hub would upload on the loopback Hub, as a real commit.
-        for file in sorted(Path(folder_path).iterdir()):
-            hub.server.add_hub_file(
-                repo_id, file.name, file.read_bytes(), REVISION, lfs=file.suffix == ".safetensors"
-            )
-        return f"{hub.server.url}/{repo_id}/commit/{REVISION}"
-
-    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", create_repo)
-    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", upload_folder)
-    url = mnaszoo.push_to_hub(model, "me/tiny", private=True, labels=["no", "yes"])
-    assert url.endswith(REVISION) and uploaded["repo"] == (
-        "me/tiny",
-        {"private": True, "exist_ok": True},
-    )
-    loaded = mnaszoo.from_pretrained("me/tiny", revision=REVISION)
+    url = mnaszoo.push_to_hub(model, "me/tiny", private=True, labels=["no", "yes"], token="hf_t")
+    posts = [(r.path, r.status) for r in hub.server.requests if r.method == "POST"]
+    assert ("/api/repos/create", 200) in posts and ("/api/validate-yaml", 200) in posts
+    assert posts[-1] == ("/api/models/me/tiny/commit/main", 200)
+    revision = url.rsplit("/", 1)[1]
+    # Private: only the creator's token reads it.
+    with pytest.raises(mnaszoo.WeightsError):
+        mnaszoo.from_pretrained("me/tiny", revision=revision)
+    loaded = mnaszoo.from_pretrained("me/tiny", revision=revision, token="hf_t")
     _same_outputs(model, loaded)
     assert loaded.weights_info is not None and loaded.weights_info.labels == ("no", "yes")
+    assert loaded.provenance is not None and loaded.provenance["revision"] == revision
+    card = hub.repo_cache("me/tiny") / "snapshots" / revision / "README.md"
+    assert not card.exists()  # the card is not needed to load; it is on the Hub:
+    from huggingface_hub import hf_hub_download
+
+    text = Path(
+        hf_hub_download("me/tiny", "README.md", revision=revision, token="hf_t")
+    ).read_text()
+    assert "mnaszoo.from_pretrained('me/tiny')" in text and "library_name: mnaszoo" in text
+    # The method form pushes a new commit to the same repository.
+    url2 = loaded.push_to_hub("me/tiny", token="hf_t", commit_message="again")
+    assert url2 != url
     hub.server.stop()
-    _same_outputs(model, mnaszoo.from_pretrained("me/tiny", revision=REVISION))
+    _same_outputs(model, mnaszoo.from_pretrained("me/tiny", revision=revision, token="hf_t"))

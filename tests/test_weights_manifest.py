@@ -61,7 +61,30 @@ def test_entry_is_pinned(weights_id: str) -> None:
         assert record.source.url.rsplit("-", 1)[1].startswith(record.sha256_prefix + ".")
     else:
         assert len(record.source.revision) == 40
-    assert record.sha256 is not None or "sha256 not recorded" in record.notes
+    # Every entry says where its full sha256 is published, or that it is pinned on first use.
+    assert record.sha256_source is not None
+    if record.sha256 is None:
+        assert record.tofu and record.sha256_source.startswith("trust-on-first-use: ")
+    else:
+        assert record.sha256_source.startswith("Hugging Face Hub, Git LFS details of ")
+        assert isinstance(record.source, HubSource)
+        assert record.source.repo_id in record.sha256_source
+        assert record.source.filename in record.sha256_source
+
+
+def test_published_hashes_are_the_hubs() -> None:
+    # The full sha256 of each Hub file, as the Hub's Git LFS details pages state them.
+    assert {r.id: r.sha256 for r in (get_weights(w) for w in list_weights()) if r.sha256} == {
+        "mnasnet_a1.rmsp_in1k": (
+            "e5a652fdfc3c7e57ffe5b51ccc645228e87633c87b10e370f50b01286df25b26"
+        ),
+        "mnasnet_b1.rmsp_in1k": (
+            "1aa3073ccc4a5d0d86bd80134fae05896b7f5561e8fc0d2d90b9a0d10bbf3c0f"
+        ),
+        "mnasnet_small.lamb_in1k": (
+            "ada9e8edd9ae61ed43b30e03b6602fb0ae392a9ba91f01356943b4fa9dbd08f4"
+        ),
+    }
 
 
 def test_defaults_are_the_best_top1() -> None:

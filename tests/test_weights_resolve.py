@@ -64,7 +64,7 @@ def test_url_weights_load_offline_once_cached(served: Served) -> None:
 
 
 def test_corrupted_download_is_rejected(served: Served) -> None:
-    served.server.corrupt("model.safetensors")
+    served.server.corrupt("timm/mnasnet_100.rmsp_in1k/pytorch_model.bin")
     with pytest.raises(IntegrityError):
         mnaszoo.create("mnasnet_b1", pretrained="rmsp_in1k")
     served.server.clear_faults()

@@ -4,8 +4,9 @@ The package has one sub-package per part, each the documented home of its public
 :mod:`mnaszoo.models` (specs, modules, factories), :mod:`mnaszoo.weights` (manifest, downloads,
 conversion, checkpoints), :mod:`mnaszoo.data` (images, transforms, labels), :mod:`mnaszoo.tasks`
 (predict, evaluate, fine-tuning), :mod:`mnaszoo.deploy` (folding, export, onnxruntime, int8,
-benchmark) and :mod:`mnaszoo.search` (the architecture search). The most used names are also
-here, the same objects: ``mnaszoo.create is mnaszoo.models.create``.
+benchmark) and :mod:`mnaszoo.search` (the architecture search). :mod:`mnaszoo.factory`, above
+``models`` and ``weights``, joins them: :func:`create` and :func:`from_pretrained`. The most used
+names are also here, the same objects: ``mnaszoo.build is mnaszoo.models.build``.
 
 ``import mnaszoo`` is light: it imports no torch; each name's module loads on first use.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import data, deploy, models, tasks, weights
+from ._version import __version__ as __version__
 from .errors import (
     AccessDeniedError as AccessDeniedError,
     ArgumentTypeError as ArgumentTypeError,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps
         optimize_for_inference as optimize_for_inference,
         quantize_int8 as quantize_int8,
     )
+    from .factory import create as create, from_pretrained as from_pretrained
     from .models import (
         ARCHITECTURES as ARCHITECTURES,
         MNASNET_A1 as MNASNET_A1,
@@ -64,7 +67,6 @@ if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps
         NetworkSpec as NetworkSpec,
         StageSpec as StageSpec,
         build as build,
-        create as create,
         decode_block as decode_block,
         decode_stages as decode_stages,
         describe as describe,
@@ -82,24 +84,31 @@ if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps
     from .weights import (
         Preprocessing as Preprocessing,
         WeightsRecord as WeightsRecord,
-        from_pretrained as from_pretrained,
         get_weights as get_weights,
         list_weights as list_weights,
         push_to_hub as push_to_hub,
         save_pretrained as save_pretrained,
     )
 
-__version__ = "0.1.0"
-"""The version of mnaszoo (also ``mnaszoo --version``)."""
 
 # Every public name of the sub-packages is also a top-level name; the sub-package is its home.
-_HOMES = {name: part for part in (models, weights, data, tasks, deploy) for name in part.__all__}
+_HOMES: dict[str, Any] = {
+    name: part for part in (models, weights, data, tasks, deploy) for name in part.__all__
+}
+# create and from_pretrained join models and weights, so their module sits above both.
+_FACTORY_NAMES = ("create", "from_pretrained")
 _ERRORS = [name for name in dir() if name.endswith("Error")]
 
-__all__ = sorted([*_HOMES, *_ERRORS, "__version__"])
+__all__ = sorted([*_HOMES, *_FACTORY_NAMES, *_ERRORS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _FACTORY_NAMES:
+        from . import factory
+
+        value = getattr(factory, name)
+        globals()[name] = value
+        return value
     part = _HOMES.get(name)
     if part is None:
         raise AttributeError(f"module 'mnaszoo' has no attribute {name!r}")

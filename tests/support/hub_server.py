@@ -255,7 +255,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self.server.owner._handle_not_allowed(self)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
+    def do_POST(self) -> None:
+        self.server.owner._handle_post(self)
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log (use `HubServer.requests`)."""
@@ -287,6 +290,7 @@ class HubServer:
         self._log: list[RecordedRequest] = []
         self._errors: list[BaseException] = []
         self._connections: set[socket.socket] = set()
+        self.accept_uploads = False  # POST uploads (tests/support/hub_uploads.py) when True
         self._hub = _RoleServer(self, "hub", host)
         self._cdn = _RoleServer(self, "cdn", host)
         self._threads = [
@@ -651,6 +655,44 @@ class HubServer:
         )
         with self._lock:
             self._log.append(entry)
+
+    def create_empty_repo(
+        self, repo_id: str, *, private: bool = False, token: str | None = None
+    ) -> bool:
+        """Create a model repo with no commit (False if it exists); a private one is readable
+        with the creator's token only."""
+        with self._lock:
+            key: tuple[RepoType, str] = ("model", repo_id)
+            if key in self._repos:
+                return False
+            self._repos[key] = _Repo()
+            if private:
+                self._access[key] = _Access(private=True, token=token)
+            return True
+
+    def commit_count(self) -> int:
+        """Commits over all repos (to make new commit ids unique)."""
+        with self._lock:
+            return sum(len(repo.commits) for repo in self._repos.values())
+
+    def _handle_post(self, handler: _Handler) -> None:
+        """Uploads (see tests/support/hub_uploads.py), when ``accept_uploads`` is set."""
+        from .hub_uploads import handle_post
+
+        path = unquote(urlsplit(handler.path).path)
+        if not self.accept_uploads or handler.server.role != "hub":
+            self._handle_not_allowed(handler)
+            return
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        status, payload = handle_post(self, path, body, handler.headers.get("Authorization"))
+        self._log_request(handler, path, status)
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def _handle_not_allowed(self, handler: _Handler) -> None:
         path = unquote(urlsplit(handler.path).path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.registry import get_entry
+from ..weights.aliases import peer_name
 from ..weights.manifest import WeightsRecord, get_weights, load_manifest
 
 NAME = "download"
@@ -12,7 +13,8 @@ HELP = "fetch weights into the cache for offline use"
 DESCRIPTION = (
     "Download and verify published weights into the cache, for offline use"
     " (HF_HUB_OFFLINE=1) here or on a machine you copy the cache to. A model name fetches its"
-    " default weights; a weights id those weights."
+    " default weights; a weights id those weights; a timm or torchvision name the file that"
+    " library publishes for it."
 )
 
 
@@ -36,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     for name in load_manifest().records if args.all else ():
         records[name] = get_weights(name)
     for name in args.names:
-        if "." not in name:
+        peer = peer_name(name)  # timm's / torchvision's names fetch that publisher's file
+        if peer is not None and peer.weights is not None:
+            name = peer.weights
+        elif "." not in name:
             get_entry(name)  # an unknown model name: suggest close matches
         record = get_weights(name)
         records.setdefault(record.id, record)

@@ -67,7 +67,7 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _model(args: argparse.Namespace) -> Any:
-    from ..models.factory import create
+    from ..factory import create
     from ..weights.hub import from_pretrained
 
     source = Path(args.source)

@@ -19,20 +19,42 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import (
     DownloadError,
     MnaszooError,
     WeightsNotCachedError,
 )
-from . import bench, download, evaluate, export, info, latency_kit, listing, predict, search
+from . import (
+    bench,
+    download,
+    evaluate,
+    export,
+    info,
+    latency_kit,
+    listing,
+    predict,
+    search,
+    verify,
+)
 from ._options import DEFAULT_MODEL
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Each command module has NAME, HELP, DESCRIPTION, add_arguments(parser) and run(args); --help
 # lists them in this order.
-COMMANDS = (listing, info, predict, download, evaluate, export, bench, search, latency_kit)
+COMMANDS = (
+    listing,
+    info,
+    predict,
+    download,
+    verify,
+    evaluate,
+    export,
+    bench,
+    search,
+    latency_kit,
+)
 
 PROG = "mnaszoo"
 
@@ -42,6 +64,7 @@ examples:
   mnaszoo info mnasnet_b1            per-stage table and the weights' provenance
   mnaszoo predict photo.jpg          top-5 ImageNet classes (mnasnet_a1's default weights)
   mnaszoo download --all             fill the cache for offline use
+  mnaszoo verify mnasnet_a1          re-check the cached weights' sha256
   mnaszoo evaluate imagenet/val --model mnasnet_b1 --weights tv_in1k
   mnaszoo export mnasnet_a1 a1.pte --format executorch   an on-device program (mnaszoo[edge])
   mnaszoo search runs/search --budget 30   architecture search on digits (needs mnaszoo[examples])

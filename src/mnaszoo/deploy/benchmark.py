@@ -213,7 +213,7 @@ def _candidates(
     threads: int,
     tmp: Path,
 ) -> list[_Candidate]:
-    from ..models.factory import create
+    from ..factory import create
 
     out: list[_Candidate] = []
     for variant in variants:

@@ -117,7 +117,7 @@ def _export_estimate(model: nn.Module) -> int:
 
 def _digest(model: nn.Module, input_size: tuple[int, int]) -> str:
     """A digest of what determines the exported graph, for the file name in the cache."""
-    from .. import __version__
+    from .._version import __version__
 
     hasher = hashlib.sha256()
     config = getattr(model, "config", None)

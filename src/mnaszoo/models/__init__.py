@@ -2,8 +2,9 @@
 
 Data flows one way: a :class:`NetworkSpec` (typed rows) is resolved with the width and depth
 multipliers into a plan (:mod:`.plan`), which the modules (:mod:`.mnasnet`), the counters
-(:mod:`.counting`) and :func:`describe` all read. :func:`create` builds a registered model by name
-(optionally with pretrained weights), :func:`build` any spec. Nothing here reads or writes files.
+(:mod:`.counting`) and :func:`describe` all read. :func:`build` builds any spec;
+:func:`mnaszoo.create`, which also loads weights, lives above ``models`` and ``weights``
+(:mod:`mnaszoo.factory`). Nothing here reads or writes files.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     )
     from .config import ModelConfig as ModelConfig
     from .diagram import draw as draw
-    from .factory import build as build, create as create
+    from .factory import build as build
     from .mnasnet import (
         FeatureInfo as FeatureInfo,
         MnasNet as MnasNet,
@@ -58,10 +59,7 @@ __getattr__, __dir__ = lazy_exports(
         ),
         ".config": ("ModelConfig",),
         ".diagram": ("draw",),
-        ".factory": (
-            "build",
-            "create",
-        ),
+        ".factory": ("build",),
         ".mnasnet": (
             "FeatureInfo",
             "MnasNet",

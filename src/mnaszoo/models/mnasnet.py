@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -13,42 +12,39 @@ from torch import nn
 from .._validate import check_bool, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from .config import ModelConfig
+from .features import FeatureInfo, FeatureLevel
+from .hub_methods import HubMethods
 from .layers import ConvBnAct, make_block
 from .plan import NetworkPlan
+from .timm_api import PretrainedCfg, TimmSurface
 
 if TYPE_CHECKING:
     from ..weights.manifest import WeightsRecord
 
-__all__ = ["FeatureInfo", "MnasNet", "MnasNetFeatures", "feature_levels", "init_weights"]
+__all__ = [
+    "FeatureInfo",
+    "FeatureLevel",
+    "MnasNet",
+    "MnasNetFeatures",
+    "feature_levels",
+    "init_weights",
+]
 
 
-@dataclass(frozen=True)
-class FeatureInfo:
-    """One feature level: the output of ``module``, ``num_chs`` channels at stride ``reduction``.
-
-    ``stage`` is the stage index whose last block produces it (-1 for the stem).
-    """
-
-    module: str
-    stage: int
-    num_chs: int
-    reduction: int
-
-
-def feature_levels(plan: NetworkPlan) -> tuple[FeatureInfo, ...]:
+def feature_levels(plan: NetworkPlan) -> FeatureInfo:
     """The taps at each distinct stride (2, 4, 8, 16, 32 for MnasNet): the last stage at each.
 
     These are the levels ``features_only`` models return and ``out_indices`` counts, as in timm.
     """
-    taps: dict[int, FeatureInfo] = {
-        plan.stem_reduction: FeatureInfo("stem", -1, plan.stem_channels, plan.stem_reduction)
+    taps: dict[int, FeatureLevel] = {
+        plan.stem_reduction: FeatureLevel("stem", -1, plan.stem_channels, plan.stem_reduction)
     }
     for index, stage in enumerate(plan.stages):
         last = stage[-1]
-        taps[last.reduction] = FeatureInfo(
+        taps[last.reduction] = FeatureLevel(
             f"stages.{index}", index, last.out_channels, last.reduction
         )
-    return tuple(taps[reduction] for reduction in sorted(taps))
+    return FeatureInfo([taps[reduction] for reduction in sorted(taps)])
 
 
 def _make_stages(config: ModelConfig, up_to_stage: int | None = None) -> nn.Sequential:
@@ -87,7 +83,7 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class MnasNet(nn.Module):
+class MnasNet(TimmSurface, HubMethods, nn.Module):
     """A MnasNet image classifier built from a :class:`~mnaszoo.models.config.ModelConfig`.
 
     Layout (state-dict prefixes): ``stem`` (3x3 stride-2 ConvBnAct), ``stages.<s>.<b>`` (blocks),
@@ -102,6 +98,10 @@ class MnasNet(nn.Module):
         feature_info: the feature levels (see :func:`feature_levels`).
         weights_info: the record of the pretrained weights loaded by :func:`mnaszoo.create`
             (labels, preprocessing, provenance), or ``None``.
+        provenance: where the loaded weights came from (source, revision, sha256 of every
+            input file, the conversion applied, the mnaszoo version), or ``None``.
+        pretrained_cfg: the weights' recipe in timm's ``pretrained_cfg`` form (see
+            :meth:`~mnaszoo.models.timm_api.TimmSurface.pretrained_cfg`).
         grad_checkpointing: whether training recomputes each stage in the backward pass (see
             :meth:`set_grad_checkpointing`).
     """
@@ -113,6 +113,7 @@ class MnasNet(nn.Module):
         plan = config.plan
         self.config = config
         self.weights_info: WeightsRecord | None = None
+        self.provenance: dict[str, Any] | None = None
         self.num_classes = config.num_classes
         self.num_features = plan.head_channels
         self.feature_info = feature_levels(plan)
@@ -246,14 +247,16 @@ def _replace_num_classes(config: ModelConfig, num_classes: int) -> ModelConfig:
     return dataclasses.replace(config, num_classes=num_classes)
 
 
-class MnasNetFeatures(nn.Module):
+class MnasNetFeatures(PretrainedCfg, nn.Module):
     """A backbone returning the feature maps of selected levels (strides 2 to 32).
 
     Its state-dict keys are the ``stem.*`` and ``stages.*`` keys of :class:`MnasNet`, so
     classifier weights load into it once the head and classifier keys are dropped.
 
     Attributes:
-        feature_info: the selected levels, in output order.
+        feature_info: the selected levels, in output order (a :class:`FeatureInfo`, which
+            also answers timm's ``channels()``, ``reduction()``, ``module_name()`` and
+            ``get_dicts()``).
         out_indices: the selected level indices.
     """
 
@@ -265,8 +268,9 @@ class MnasNetFeatures(nn.Module):
         indices = validate_out_indices(out_indices, len(levels))
         self.config = config
         self.weights_info: WeightsRecord | None = None
+        self.provenance: dict[str, Any] | None = None
         self.out_indices = indices
-        self.feature_info = tuple(levels[i] for i in indices)
+        self.feature_info = FeatureInfo(levels.levels, indices)
         eps, momentum = config.batchnorm
         self.stem = ConvBnAct(
             config.in_chans, config.plan.stem_channels, 3, 2, bn_eps=eps, bn_momentum=momentum

@@ -70,7 +70,7 @@ def _cached_model(
     cache_dir: str | None,
     local_files_only: bool,
 ) -> nn.Module:
-    from ..models.factory import create
+    from ..factory import create
     from ..weights.hub import from_pretrained
 
     if checkpoint is not None and Path(checkpoint).is_dir():

@@ -1,6 +1,6 @@
 """Pretrained weights: the manifest, verified downloads, checkpoint reading, layout conversion,
 strict loading and mnaszoo's own checkpoint directories (:func:`save_pretrained`,
-:func:`from_pretrained`, :func:`push_to_hub`).
+:func:`push_to_hub`; :func:`mnaszoo.from_pretrained` loads them).
 
 A manifest record is fetched (:mod:`.download`), verified by sha256, read (:mod:`.checkpoint`),
 converted from the publisher"s layout (:mod:`.convert`) and loaded strictly (:mod:`.loading`).
@@ -14,7 +14,6 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .hub import (
-        from_pretrained as from_pretrained,
         push_to_hub as push_to_hub,
         save_pretrained as save_pretrained,
     )
@@ -29,7 +28,6 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         ".hub": (
-            "from_pretrained",
             "push_to_hub",
             "save_pretrained",
         ),

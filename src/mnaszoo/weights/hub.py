@@ -102,12 +102,18 @@ def save_pretrained(
     overwrite: bool = False,
     labels: Sequence[str] | None = None,
 ) -> Path:
-    """Save ``model`` as ``model.safetensors`` + ``config.json`` in ``directory``.
+    """Save ``model`` as ``model.safetensors`` + ``config.json`` + a model card in ``directory``.
+
+    The model card (``README.md``, with ``architecture.svg``) carries the Hub metadata, a usage
+    snippet, the preprocessing recipe, the published results (when the weights are unchanged)
+    and the provenance of the weights; ``config.json`` records the same provenance, which
+    ``mnaszoo verify`` checks the folder against.
 
     Args:
         model: a :class:`~mnaszoo.models.mnasnet.MnasNet`.
         directory: created if needed.
-        overwrite: replace a checkpoint of another architecture found there.
+        overwrite: replace a checkpoint of another architecture found there, and a
+            ``README.md`` that mnaszoo did not write (or that was edited since).
         labels: class names (one per output) to store with the model; default: the labels of
             its pretrained weights, if the classifier is theirs.
 
@@ -130,12 +136,28 @@ def save_pretrained(
         >>> folder = tempfile.TemporaryDirectory()
         >>> path = mnaszoo.save_pretrained(model, folder.name, labels=["ant", "bee", "cat"])
         >>> sorted(p.name for p in path.iterdir())
-        ['config.json', 'model.safetensors']
+        ['README.md', 'architecture.svg', 'config.json', 'model.safetensors']
         >>> mnaszoo.from_pretrained(path).weights_info.labels
         ('ant', 'bee', 'cat')
         >>> folder.cleanup()
     """
+    return _save(model, directory, overwrite=overwrite, labels=labels, location=None)
+
+
+def _save(
+    model: torch.nn.Module,
+    directory: PathLike,
+    *,
+    overwrite: bool,
+    labels: Sequence[str] | None,
+    location: str | None,
+) -> Path:
+    """:func:`save_pretrained`; ``location`` is what the card tells users to load (default:
+    the directory)."""
     from safetensors.torch import save_file
+
+    from ..models.diagram import draw
+    from .model_card import CARD_NAME, DIAGRAM_NAME, card_is_ours, render_card
 
     if not isinstance(model, MnasNet):
         raise ArgumentTypeError(f"save_pretrained takes a MnasNet, got {type(model).__name__}.")
@@ -144,14 +166,22 @@ def save_pretrained(
     # safetensors needs contiguous CPU tensors; channels_last weights are not NCHW-contiguous.
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     _check_loadable(model, tensors)
-    from .. import __version__
+    from .._version import __version__
 
-    config = {
+    write_card = overwrite or card_is_ours(path)
+    if not write_card:
+        logger.warning(
+            "%s holds a README.md that mnaszoo did not write (or that was edited): it is kept."
+            " Pass overwrite=True to replace it with a generated model card.",
+            path,
+        )
+    config: dict[str, Any] = {
         "library_name": "mnaszoo",
         "format_version": FORMAT_VERSION,
         "mnaszoo_version": __version__,
         "architecture": model.config.to_dict(),
         **_record_dict(model, labels),
+        "provenance": model.provenance,
     }
     metadata = {
         "format": "pt",
@@ -164,14 +194,29 @@ def save_pretrained(
         # The config names the weights it belongs to: a pair torn by an interrupted update
         # (possible only where the directory cannot be swapped as a whole) fails to load.
         config["weights_sha256"] = file_digest(staging / WEIGHTS_NAME)[0]
+        names = [WEIGHTS_NAME, CONFIG_NAME]
+        if write_card:
+            card = render_card(
+                model,
+                location=location if location is not None else str(directory),
+                saved={WEIGHTS_NAME: config["weights_sha256"]},
+                version=__version__,
+            )
+            (staging / CARD_NAME).write_text(card, "utf-8")
+            (staging / DIAGRAM_NAME).write_text(draw(model.config), "utf-8")
+            config["card_sha256"] = file_digest(staging / CARD_NAME)[0]
+            config["files"] = {DIAGRAM_NAME: file_digest(staging / DIAGRAM_NAME)[0]}
+            names += [CARD_NAME, DIAGRAM_NAME]
+        else:
+            config["card_sha256"] = None
         _write_json(staging / CONFIG_NAME, config)
-        for name in (WEIGHTS_NAME, CONFIG_NAME):
+        for name in names:
             os.chmod(staging / name, new_file_mode())
 
     # Weights and config are one checkpoint: a complete new directory is written and swapped in,
     # so a failure (a full disk, a killed process) never pairs new weights with an old config.
     try:
-        replace_directory(path, fill, order=(WEIGHTS_NAME, CONFIG_NAME))
+        replace_directory(path, fill, order=(WEIGHTS_NAME, DIAGRAM_NAME, CARD_NAME, CONFIG_NAME))
     except OSError as error:
         raise CacheNotWritableError(
             f"Cannot write the checkpoint into {path} ({error}); nothing was changed there."
@@ -391,7 +436,36 @@ def from_pretrained(
         raise CorruptCheckpointError(f"Cannot read {weights_path}: {error}") from error
     load_into(model, state, source=str(weights_path), model_name=config.spec.name)
     model.weights_info = _local_record(data, config, str(location))
+    model.provenance = _folder_provenance(data, config_path, weights_path, str(location), local)
     return model.eval()
+
+
+def _folder_provenance(
+    data: dict[str, Any], config_path: Path, weights_path: Path, location: str, local: Path
+) -> dict[str, Any]:
+    """Provenance of a checkpoint folder or Hub repo in mnaszoo's format: its own files, and
+    the provenance it was saved with (``origin``)."""
+    from .._version import __version__
+    from .provenance import conversion_note
+
+    on_hub = not local.is_dir()
+    # A Hub file's cache path is .../snapshots/<commit>/<file>: the commit that was loaded.
+    revision = weights_path.parent.name if on_hub else None
+    return {
+        "source": "huggingface-hub" if on_hub else "local",
+        "repo_id": location if on_hub else None,
+        "revision": revision,
+        "url": None if on_hub else location,
+        "weights_id": data.get("weights_id"),
+        "files": {
+            WEIGHTS_NAME: file_digest(weights_path)[0],
+            CONFIG_NAME: file_digest(config_path)[0],
+        },
+        "layout": "mnaszoo",
+        "conversion": conversion_note("mnaszoo"),
+        "mnaszoo_version": __version__,
+        "origin": data.get("provenance"),
+    }
 
 
 def _looks_like_path(text: str) -> bool:
@@ -470,13 +544,7 @@ def push_to_hub(
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        save_pretrained(model, folder, labels=labels)
-        card = (
-            f"---\nlibrary_name: mnaszoo\ntags:\n- image-classification\n- mnasnet\n---\n\n"
-            f"# {repo_id}\n\nA {model.config.spec.name} saved with mnaszoo. Load it with"
-            f" `mnaszoo.from_pretrained({repo_id!r})`.\n"
-        )
-        Path(folder, "README.md").write_text(card, "utf-8")
+        _save(model, folder, overwrite=True, labels=labels, location=repo_id)
         commit = api.upload_folder(
             repo_id=repo_id, folder_path=folder, commit_message=commit_message
         )

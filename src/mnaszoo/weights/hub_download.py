@@ -162,7 +162,7 @@ def _resolve_ref(
     """Return the commit a branch or tag points at now (DownloadError if unreachable)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-    from .. import __version__
+    from .._version import __version__
 
     url = hf_hub_url(repo_id, filename, revision=ref)
     check_resolvable(url, deadline, what)
@@ -193,7 +193,7 @@ def _download_hub(
 ) -> Path:
     from huggingface_hub import hf_hub_download, hf_hub_url
 
-    from .. import __version__
+    from .._version import __version__
 
     # Why a private temporary cache. huggingface_hub never checks sha256 itself, and with
     # force_download=True it writes the new bytes over the cached blob before anyone could check

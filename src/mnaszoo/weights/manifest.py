@@ -183,6 +183,9 @@ class WeightsRecord:
         num_params: parameters of the model the weights fit.
         publisher: who published the weights, and under which name.
         notes: anything else worth knowing (training recipe, caveats).
+        sha256_source: where the full ``sha256`` is published (a page of the Hub's Git-LFS
+            details, a results file), or, for an entry without one, how the file is pinned
+            instead (``"trust-on-first-use: ..."``).
 
     Example:
         >>> record = get_weights("mnasnet_small")
@@ -206,6 +209,12 @@ class WeightsRecord:
     num_params: int
     publisher: str
     notes: str
+    sha256_source: str | None = None
+
+    @property
+    def tofu(self) -> bool:
+        """Whether the file is pinned on first download (no full sha256 is published)."""
+        return self.sha256 is None
 
     @property
     def model(self) -> str:
@@ -370,6 +379,7 @@ def _parse_record(data: object, index: int, label_sets: Mapping[str, str]) -> We
         num_params=fields.get("num_params", int),
         publisher=fields.get("publisher", str),
         notes=fields.get("notes", str),
+        sha256_source=fields.get("sha256_source", str) if "sha256_source" in fields.data else None,
     )
     fields.finish()
     # Every file is pinned by a hash: a full sha256, a hash prefix, or (Hub only) the LFS sha256

@@ -12,9 +12,10 @@ import torch
 from ..errors import ArgumentTypeError, IncompatibleWeightsError, InvalidArgumentError
 from ..models.architectures import MNASNET_B1, MNASNET_B1_TORCHVISION_V1
 from ..models.config import ModelConfig
+from ._cache import is_offline
 from .manifest import HubSource, UrlSource, WeightsRecord
 
-__all__ = ["LoadedState", "fetch_weights", "read_state", "resolve_config"]
+__all__ = ["LoadedState", "fetch_weights", "pin_key", "read_state", "resolve_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ class LoadedState:
         return None if weight is None else int(weight.shape[0])
 
 
+def pin_key(record: WeightsRecord) -> str:
+    """The key of a record's trust-on-first-use pin: its id and where its file comes from."""
+    return f"{record.id} {record.source}"
+
+
 def fetch_weights(
     record: WeightsRecord,
     *,
@@ -45,15 +51,26 @@ def fetch_weights(
     download_timeout: float | None = None,
 ) -> Path:
     """Download (or find in the cache) the file of ``record``, verified against its hash,
-    within ``download_timeout`` seconds (default: ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120)."""
-    from .download import fetch_hub_file, fetch_url
+    within ``download_timeout`` seconds (default: ``$MNASZOO_DOWNLOAD_TIMEOUT``, else 120).
 
+    An entry without a published full sha256 is checked against its trust-on-first-use pin
+    (:mod:`.pins`); the first download, checked against what is published (the Hub's Git-LFS
+    sha256, torchvision's prefix), records it. Either way the check reads the file itself, so it
+    does not depend on the cache's layout (symlinks or copies)."""
+    from ._files import file_digest
+    from .download import fetch_hub_file, fetch_url
+    from .pins import check_or_pin, pinned
+
+    pin = None if record.sha256 is not None else pinned(pin_key(record))
     if isinstance(record.source, HubSource):
-        return fetch_hub_file(
+        sha256 = record.sha256 or pin
+        if sha256 is None and not (local_files_only or is_offline()):
+            sha256 = _hub_lfs_sha256(record.source, token, download_timeout)
+        path = fetch_hub_file(
             record.source.repo_id,
             record.source.filename,
             record.source.revision,
-            sha256=record.sha256,
+            sha256=sha256,
             size=record.size,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
@@ -61,21 +78,44 @@ def fetch_weights(
             token=token,
             download_timeout=download_timeout,
         )
-    if not isinstance(record.source, UrlSource):
+    elif isinstance(record.source, UrlSource):
+        path = fetch_url(
+            record.source.url,
+            sha256=record.sha256 or pin,
+            sha256_prefix=record.sha256_prefix,
+            size=record.size,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            force_download=force_download,
+            download_timeout=download_timeout,
+        )
+    else:
         raise InvalidArgumentError(
             f"Weights {record.id!r} come from {record.source}, not from the manifest: load them"
             " with mnaszoo.from_pretrained()."
         )
-    return fetch_url(
-        record.source.url,
-        sha256=record.sha256,
-        sha256_prefix=record.sha256_prefix,
-        size=record.size,
-        cache_dir=cache_dir,
-        local_files_only=local_files_only,
-        force_download=force_download,
-        download_timeout=download_timeout,
+    if record.sha256 is None and pin is None:
+        check_or_pin(pin_key(record), file_digest(path)[0], f"the file of {record.id}")
+    return path
+
+
+def _hub_lfs_sha256(
+    source: HubSource, token: str | bool | None, download_timeout: float | None
+) -> str | None:
+    """The sha256 the Hub states (Git-LFS metadata) for a file at a commit, if it is LFS."""
+    from huggingface_hub import constants
+
+    from ._deadline import Deadline
+    from .hub_listing import repo_listing
+
+    _, files = repo_listing(
+        source.repo_id,
+        source.revision,
+        token,
+        Path(constants.HF_HUB_CACHE),
+        Deadline(download_timeout),
     )
+    return files.get(source.filename)
 
 
 def read_state(path: object, *, expected_layout: str | None = None) -> LoadedState:

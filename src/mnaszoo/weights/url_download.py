@@ -168,7 +168,7 @@ def _download_url(
     deadline: Deadline,
 ) -> Path:
     """One attempt: stream into a temp file next to ``target``, verify, ``os.replace``."""
-    from .. import __version__
+    from .._version import __version__
 
     try:
         fd, tmp_name = tempfile.mkstemp(
