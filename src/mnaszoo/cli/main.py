@@ -25,14 +25,14 @@ from ..errors import (
     MnaszooError,
     WeightsNotCachedError,
 )
-from . import bench, download, evaluate, export, info, latency_kit, listing, predict, search
+from . import bench, download, evaluate, export, info, latency_kit, listing, predict, search, train
 from ._options import DEFAULT_MODEL
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Each command module has NAME, HELP, DESCRIPTION, add_arguments(parser) and run(args); --help
 # lists them in this order.
-COMMANDS = (listing, info, predict, download, evaluate, export, bench, search, latency_kit)
+COMMANDS = (listing, info, predict, download, evaluate, export, bench, search, latency_kit, train)
 
 PROG = "mnaszoo"
 
@@ -47,6 +47,7 @@ examples:
   mnaszoo search runs/search --budget 30   architecture search on digits (needs mnaszoo[examples])
   mnaszoo search runs/mine --data photos/ --finalize 1   search on your images, train the best
   mnaszoo latency-kit kit/           blocks + runner to measure latency on your device
+  mnaszoo train photos/ runs/photos  fine-tune mnasnet_a1 on your images (one folder per class)
 
 Exit status: 0 success, 1 error (one line on stderr; --debug shows the traceback), 2 usage.
 """
