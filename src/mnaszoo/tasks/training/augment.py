@@ -156,8 +156,9 @@ def _apply(op: str, images: torch.Tensor, m: float, generator: torch.Generator) 
         return torch.where(images >= threshold, 1.0 - images, images)
     if op == "posterize":
         bits = max(1, 8 - round(4 * m))
-        step = 2 ** (8 - bits)
-        return torch.floor(images * 255 / step) * step / 255
+        step = float(2 ** (8 - bits))
+        posterized: torch.Tensor = torch.floor(images * 255 / step) * step / 255
+        return posterized
     if op == "autocontrast":
         low = images.amin(dim=(2, 3), keepdim=True)
         high = images.amax(dim=(2, 3), keepdim=True)
@@ -240,7 +241,8 @@ class RandAugment:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                return self._kornia(images).clamp(0.0, 1.0)
+                augmented: torch.Tensor = self._kornia(images)
+                return augmented.clamp(0.0, 1.0)
         m = self.magnitude / 10.0
         out = images.clone()
         for _ in range(self.num_ops):

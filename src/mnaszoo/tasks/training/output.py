@@ -26,11 +26,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from ..._io import write_text_atomic
 from ...errors import InvalidArgumentError
+from ...models.mnasnet import MnasNet
 from ...weights.manifest import LocalSource, Preprocessing, WeightsRecord
 
-__all__ = ["RUN_FILES", "STATE_PATH", "check_output", "trained_record", "write_json"]
+__all__ = [
+    "RUN_FILES",
+    "STATE_PATH",
+    "check_output",
+    "save_epoch",
+    "trained_record",
+    "write_json",
+]
 
 STATE_PATH = Path("checkpoints") / "last.pt"
 RUN_FILES = (
@@ -105,3 +115,20 @@ def trained_record(
 def write_json(path: Path, data: Any) -> None:
     """Pretty JSON, written atomically."""
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def save_epoch(out: Path, kept: nn.Module, classes: tuple[str, ...], improved: bool) -> None:
+    """The epoch's weights into ``out/last``, and into ``out`` itself when they are the best."""
+    from ...weights.hub import save_pretrained
+
+    weights = _as_mnasnet(kept)
+    (out / "last").mkdir(exist_ok=True)
+    save_pretrained(weights, out / "last", labels=classes, overwrite=True)
+    if improved:
+        save_pretrained(weights, out, labels=classes, overwrite=True)
+
+
+def _as_mnasnet(module: nn.Module) -> MnasNet:
+    if not isinstance(module, MnasNet):  # pragma: no cover - AveragedModel keeps a MnasNet
+        raise InvalidArgumentError(f"expected a MnasNet, got {type(module).__name__}")
+    return module

@@ -19,9 +19,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..._validate import check_float, check_int
 from ...errors import InvalidArgumentError, close_matches_hint
 
-__all__ = ["RECIPES", "Recipe", "get_recipe"]
+__all__ = ["RECIPES", "Recipe", "check_recipe", "get_recipe"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +161,49 @@ def get_recipe(name: str | Recipe) -> Recipe:
             + close_matches_hint(str(name), RECIPES)
         )
     return RECIPES[name]
+
+
+def check_recipe(recipe: Recipe) -> Recipe:
+    """``recipe`` if every field is in range.
+
+    Raises:
+        InvalidArgumentError: a field is out of range (the message names it and the range).
+        ArgumentTypeError: a field has the wrong type.
+    """
+
+    check_int("epochs", recipe.epochs, minimum=1)
+    check_int("batch_size", recipe.batch_size, minimum=1)
+    check_float("lr", recipe.lr, minimum=0.0, min_inclusive=False)
+    check_float("lr_finetune", recipe.lr_finetune, minimum=0.0, min_inclusive=False)
+    check_float("weight_decay", recipe.weight_decay, minimum=0.0)
+    check_float("warmup_epochs", recipe.warmup_epochs, minimum=0.0)
+    check_float("min_lr_ratio", recipe.min_lr_ratio, minimum=0.0, maximum=1.0)
+    check_float(
+        "label_smoothing", recipe.label_smoothing, minimum=0.0, maximum=1.0, max_inclusive=False
+    )
+    check_float("mixup_alpha", recipe.mixup_alpha, minimum=0.0)
+    check_float("cutmix_alpha", recipe.cutmix_alpha, minimum=0.0)
+    check_float("mix_prob", recipe.mix_prob, minimum=0.0, maximum=1.0)
+    check_int("randaugment_ops", recipe.randaugment_ops, minimum=0)
+    check_float("randaugment_magnitude", recipe.randaugment_magnitude, minimum=0.0, maximum=10.0)
+    low, high = (check_float("crop_scale", v, minimum=0.0, maximum=1.0) for v in recipe.crop_scale)
+    if not 0 < low <= high:
+        raise InvalidArgumentError(
+            f"crop_scale must satisfy 0 < low <= high <= 1, got {recipe.crop_scale}."
+        )
+    if recipe.ema_decay is not None:
+        check_float("ema_decay", recipe.ema_decay, minimum=0.0, maximum=1.0, max_inclusive=False)
+    if recipe.clip_grad is not None:
+        check_float("clip_grad", recipe.clip_grad, minimum=0.0, min_inclusive=False)
+    if recipe.layer_decay is not None:
+        check_float(
+            "layer_decay", recipe.layer_decay, minimum=0.0, maximum=1.0, min_inclusive=False
+        )
+    check_float("head_lr_mult", recipe.head_lr_mult, minimum=0.0, min_inclusive=False)
+    check_float(
+        "drop_path_rate", recipe.drop_path_rate, minimum=0.0, maximum=1.0, max_inclusive=False
+    )
+    check_int("bn_freeze_below", recipe.bn_freeze_below, minimum=0)
+    check_float("distill_alpha", recipe.distill_alpha, minimum=0.0, maximum=1.0)
+    check_float("distill_temperature", recipe.distill_temperature, minimum=0.0, min_inclusive=False)
+    return recipe
