@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import platform
 import random
 import time
@@ -31,7 +30,7 @@ from .model import ModelSource, build_optimizer, fit_head, load_model, load_teac
 from .output import STATE_PATH, check_output, save_epoch, trained_record, write_json
 from .recipes import Recipe
 from .report import Progress, TensorBoard, plot_curves, write_metrics
-from .schedule import Schedule, warmup_steps
+from .schedule import Schedule, epoch_steps, warmup_steps
 from .state import load_state, random_state, save_state, set_random_state
 
 __all__ = ["TrainResult", "run_training"]
@@ -162,15 +161,7 @@ def run_training(env: Environment, data: Path, out: Path, **kw: Any) -> TrainRes
         shuffle=True,
         seed=seed,
     )
-    per_process = math.ceil(len(datasets.train) / env.world_size)
-    batch_size = min(recipe.batch_size, per_process)
-    # Full batches only, except when the data is smaller than two batches (then one or two
-    # steps of whatever there is): a last batch of one image would upset BatchNorm.
-    steps = (
-        per_process // batch_size
-        if per_process >= 2 * batch_size
-        else math.ceil(per_process / batch_size)
-    )
+    batch_size, steps = epoch_steps(len(datasets.train), recipe.batch_size, env.world_size)
     recipe = dataclasses.replace(recipe, batch_size=batch_size)
     total = recipe.epochs * steps
     schedule = Schedule(

@@ -11,7 +11,28 @@ import math
 
 from ..._validate import check_float, check_int
 
-__all__ = ["Schedule", "warmup_steps"]
+__all__ = ["Schedule", "epoch_steps", "warmup_steps"]
+
+
+def epoch_steps(num_images: int, batch_size: int, world_size: int = 1) -> tuple[int, int]:
+    """``(batch size, steps)`` of one epoch of each process.
+
+    Each process gets ``share = ceil(num_images / world_size)`` images (``DistributedSampler``
+    pads by repeating a few). From two batches up, every step takes a full batch and the
+    remainder (fewer than ``batch_size`` images, a different few each epoch) waits for the
+    next epoch: a last batch of one image would give BatchNorm a batch of one. Below two
+    batches, the epoch is one step over the whole share.
+
+    Raises:
+        InvalidArgumentError: a count is below 1.
+    """
+    check_int("num_images", num_images, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("world_size", world_size, minimum=1)
+    share = math.ceil(num_images / world_size)
+    if share >= 2 * batch_size:
+        return batch_size, share // batch_size
+    return share, 1
 
 
 def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:
