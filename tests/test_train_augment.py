@@ -41,9 +41,11 @@ def test_full_crop_flips_exactly_left_right() -> None:
     out = random_resized_crop(
         images, torch.Generator().manual_seed(2), scale=(1.0, 1.0), ratio=(1.0, 1.0)
     )
-    flipped = [bool(torch.allclose(o, i.flip(-1), atol=1e-5)) for o, i in zip(out, images)]
-    kept = [bool(torch.allclose(o, i, atol=1e-5)) for o, i in zip(out, images)]
-    assert all(f or k for f, k in zip(flipped, kept))
+    flipped = [
+        bool(torch.allclose(o, i.flip(-1), atol=1e-5)) for o, i in zip(out, images, strict=False)
+    ]
+    kept = [bool(torch.allclose(o, i, atol=1e-5)) for o, i in zip(out, images, strict=False)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=False))
     assert 16 < sum(flipped) < 48  # about half
 
 
@@ -75,7 +77,7 @@ def test_colour_ops_match_pil(op: str, enhancer: type[ImageEnhance._Enhance]) ->
     images = photo(n=6)
     m = 0.6
     out = augment._apply(op, images, m, torch.Generator().manual_seed(3))
-    for image, result in zip(images, out):
+    for image, result in zip(images, out, strict=False):
         # The sign of the change is random: one of the two PIL factors must match.
         errors = [
             (from_pil(enhancer(to_pil(image)).enhance(factor)) - result).abs().max()
