@@ -75,6 +75,9 @@ def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
                 f"Cannot resume: {str(state)!r} does not exist (no run was checkpointed in"
                 f" {str(output)!r}). Start the run without --resume."
             )
+        # A write killed half-way leaves its temporary file (never read): tidy them up.
+        for stale in state.parent.glob(f".{state.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         return
     present = [name for name in RUN_FILES if (output / name).exists()]
     if present and not overwrite:
