@@ -172,22 +172,21 @@ def fit_head(model: MnasNet, source: ModelSource, num_classes: int) -> ModelSour
 
 
 def prepare_bn(model: MnasNet, source: ModelSource, recipe: Recipe) -> bool:
-    """BatchNorm for fine-tuning: PyTorch's momentum 0.1 instead of the published 0.01, and
-    every layer frozen when the per-process batch is below ``recipe.bn_freeze_below`` (its
-    statistics would be noise). Returns whether BatchNorm was frozen."""
-    if not source.finetune:
-        return False
+    """BatchNorm for short runs: PyTorch's momentum 0.1 instead of the published 0.01 (whose
+    running statistics, which evaluation uses, take thousands of steps to settle), and, when
+    fine-tuning with fewer images per step and process than ``recipe.bn_freeze_below``, every
+    layer frozen (batch statistics would be noise). Returns whether BatchNorm was frozen."""
     set_bn_momentum(model, FINETUNE_BN_MOMENTUM)
-    if recipe.batch_size < recipe.bn_freeze_below:
-        freeze_bn(model)
-        logger.info(
-            "batch size %d < %d: BatchNorm layers frozen (running statistics and affine"
-            " parameters kept from the checkpoint)",
-            recipe.batch_size,
-            recipe.bn_freeze_below,
-        )
-        return True
-    return False
+    if not source.finetune or recipe.batch_size >= recipe.bn_freeze_below:
+        return False
+    freeze_bn(model)
+    logger.info(
+        "batch size %d < %d: BatchNorm layers frozen (running statistics and affine"
+        " parameters kept from the checkpoint)",
+        recipe.batch_size,
+        recipe.bn_freeze_below,
+    )
+    return True
 
 
 def build_optimizer(model: MnasNet, source: ModelSource, recipe: Recipe) -> torch.optim.AdamW:
