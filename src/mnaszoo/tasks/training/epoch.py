@@ -64,7 +64,11 @@ def _augment(loop: Loop, pixels: torch.Tensor) -> torch.Tensor:
     images = pixels.to(loop.env.device, non_blocking=True).float().div_(255)
     recipe = loop.recipe
     images = random_resized_crop(
-        images, loop.generator, scale=recipe.crop_scale, hflip=recipe.hflip
+        images,
+        loop.generator,
+        scale=recipe.crop_scale,
+        ratio=recipe.crop_ratio,
+        hflip=recipe.hflip,
     )
     if loop.augment is not None:
         images = loop.augment(images, loop.generator)

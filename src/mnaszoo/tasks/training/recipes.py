@@ -46,6 +46,7 @@ class Recipe:
         randaugment_ops: operations per image of the RandAugment policy; 0 disables it.
         randaugment_magnitude: their strength, 0 to 10 (timm's scale).
         crop_scale: the random resized crop keeps this share range of the image area.
+        crop_ratio: the range of its aspect ratio (width / height).
         hflip: flip images left-right at random (turn off for text, digits, oriented scenes).
         ema_decay: decay of the exponential moving average of the weights; ``None``: no EMA.
         clip_grad: maximum gradient norm; ``None``: no clipping.
@@ -73,6 +74,7 @@ class Recipe:
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.0
     crop_scale: tuple[float, float] = (0.35, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool = True
     ema_decay: float | None = None
     clip_grad: float | None = None
@@ -103,6 +105,7 @@ class Recipe:
         """The fields as a JSON-ready dict."""
         data = dataclasses.asdict(self)
         data["crop_scale"] = list(self.crop_scale)
+        data["crop_ratio"] = list(self.crop_ratio)
         return data
 
 
@@ -190,6 +193,11 @@ def check_recipe(recipe: Recipe) -> Recipe:
     if not 0 < low <= high:
         raise InvalidArgumentError(
             f"crop_scale must satisfy 0 < low <= high <= 1, got {recipe.crop_scale}."
+        )
+    low, high = (check_float("crop_ratio", v, minimum=0.0) for v in recipe.crop_ratio)
+    if not 0 < low <= high:
+        raise InvalidArgumentError(
+            f"crop_ratio must satisfy 0 < low <= high, got {recipe.crop_ratio}."
         )
     if recipe.ema_decay is not None:
         check_float("ema_decay", recipe.ema_decay, minimum=0.0, maximum=1.0, max_inclusive=False)

@@ -389,6 +389,7 @@ def run_training(env: Environment, data: Path, out: Path, **kw: Any) -> TrainRes
 def _recipe_fields(saved: dict[str, Any]) -> dict[str, Any]:
     fields = dict(saved)
     fields["crop_scale"] = tuple(fields["crop_scale"])
+    fields["crop_ratio"] = tuple(fields["crop_ratio"])
     return fields
 
 
