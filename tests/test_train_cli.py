@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+import mnaszoo
 from mnaszoo.cli.main import main as cli
 
 from .support.train_data import image_folder
@@ -67,6 +68,8 @@ def test_train_then_resume_from_the_command_line(
     assert recipe["randaugment_ops"] == 1 and recipe["lr"] == recipe["lr_finetune"] == 0.002
     assert recipe["randaugment_magnitude"] == 9.0  # the preset's, not overridden
     assert json.loads((out / "training.json").read_text())["settings"]["seed"] == 3
+    saved = mnaszoo.from_pretrained(out).weights_info
+    assert saved is not None and saved.preprocessing.resize == saved.preprocessing.input_size == 32
     # Resuming a finished run trains nothing more and rewrites the same record.
     assert cli(["train", str(data), str(out), "--resume", "--no-tensorboard"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

@@ -162,6 +162,9 @@ def test_a_second_run_into_the_same_folder(tmp_path: Path) -> None:
         {"ema_decay": 1.0},
         {"randaugment_magnitude": 12.0},
         {"learning_rate": 0.1},
+        {"crop_pct": 0.0},
+        {"patience": 0},
+        {"crop_ratio": (2.0, 1.0)},
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(

@@ -47,6 +47,12 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         help="training and evaluation resolution (default: the weights' recipe)",
     )
     data.add_argument(
+        "--crop-pct",
+        type=number_type(float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        metavar="F",
+        help="centre crop share of the resized image (1: no crop; default: the weights' recipe)",
+    )
+    data.add_argument(
         "--corrupt",
         choices=("skip", "error"),
         default="skip",
@@ -197,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         recipe=preset,
         input_size=args.input_size,
+        crop_pct=args.crop_pct,
         seed=args.seed,
         patience=args.patience,
         teacher=args.teacher,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..._validate import check_bool, check_choice, check_int
+from ..._validate import check_bool, check_choice, check_float, check_int
 from ...models.mnasnet import MnasNet
 from ...weights.manifest import Preprocessing
 from .augment import AUGMENT_BACKENDS
@@ -48,6 +48,7 @@ def train(
     val_fraction: float = 0.2,
     recipe: str | Recipe = "standard",
     input_size: int | None = None,
+    crop_pct: float | None = None,
     preprocessing: Preprocessing | None = None,
     seed: int = 0,
     patience: int | None = None,
@@ -79,6 +80,8 @@ def train(
         recipe: ``"quick"``, ``"standard"``, ``"strong"`` or a :class:`Recipe`.
         input_size: the training and evaluation resolution (default: the weights' recipe, or
             224 from scratch); the resize scales with it.
+        crop_pct: the centre crop's share of the resized image (``1.0``: no crop, for images
+            whose content fills the frame); default: the weights' recipe (0.875 from scratch).
         preprocessing: the whole evaluation recipe (overrides ``input_size``), e.g. for images
             that must not be cropped.
         seed: seeds the split, the initial weights, the data order and the augmentation.
@@ -121,6 +124,8 @@ def train(
     check_int("seed", seed, minimum=0)
     if patience is not None:
         check_int("patience", patience, minimum=1)
+    if crop_pct is not None:
+        check_float("crop_pct", crop_pct, minimum=0.0, maximum=1.0, min_inclusive=False)
     chosen = get_recipe(recipe).replace(**settings)
     check_recipe(chosen)
     out = Path(output).expanduser()
@@ -140,6 +145,7 @@ def train(
             val_fraction=val_fraction,
             recipe=chosen,
             input_size=input_size,
+            crop_pct=crop_pct,
             preprocessing=preprocessing,
             seed=seed,
             patience=patience,

@@ -123,7 +123,9 @@ def run_training(env: Environment, data: Path, out: Path, **kw: Any) -> TrainRes
             drop_path_rate=recipe.drop_path_rate,
             local_files_only=kw["local_files_only"],
         )
-        preprocessing = _preprocessing(net_model, source, kw["input_size"], kw["preprocessing"])
+        preprocessing = _preprocessing(
+            net_model, kw["input_size"], kw["crop_pct"], kw["preprocessing"]
+        )
     datasets = load_datasets(
         data,
         preprocessing,
@@ -394,7 +396,7 @@ def _recipe_fields(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def _preprocessing(
-    model: MnasNet, source: ModelSource, input_size: int | None, given: Preprocessing | None
+    model: MnasNet, input_size: int | None, crop_pct: float | None, given: Preprocessing | None
 ) -> Preprocessing:
     if given is not None:
         if not isinstance(given, Preprocessing):
@@ -409,7 +411,10 @@ def _preprocessing(
         if model.weights_info is not None
         else DEFAULT_PREPROCESSING
     )
-    return make_transform(base, input_size=input_size).preprocessing
+    chosen = make_transform(base, input_size=input_size).preprocessing
+    if crop_pct is not None:
+        chosen = dataclasses.replace(chosen, crop_pct=crop_pct, resize_size=None)
+    return chosen
 
 
 def _best_model(out: Path, env: Environment) -> MnasNet:
