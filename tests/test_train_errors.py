@@ -199,3 +199,27 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "Traceback" not in err
     assert cli(["train", str(data), str(tmp_path / "out"), "--epochs", "0"]) == 2
     assert cli(["train", str(data), str(tmp_path / "out"), "--recipe", "huge"]) == 2
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, tuple):
+        return "-".join(f"{v:g}" for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def test_the_docs_table_is_the_presets() -> None:
+    page = (Path(__file__).parents[1] / "docs" / "train.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip().strip("`"): [c.strip() for c in line.split("|")[2:5]]
+        for line in page.splitlines()
+        if line.startswith("| `")
+    }
+    fields = [f.name for f in dataclasses.fields(Recipe) if f.name != "name"]
+    assert sorted(rows) == sorted(fields)
+    for name in fields:
+        expected = [_cell(getattr(RECIPES[r], name)) for r in ("quick", "standard", "strong")]
+        assert rows[name] == expected, name
