@@ -213,9 +213,10 @@ def _cell(value: object) -> str:
 
 def test_the_docs_table_is_the_presets() -> None:
     page = (Path(__file__).parents[1] / "docs" / "train.md").read_text(encoding="utf-8")
+    table = page.split("<!-- recipes-table")[1].split("\n\n")[0]
     rows = {
         line.split("|")[1].strip().strip("`"): [c.strip() for c in line.split("|")[2:5]]
-        for line in page.splitlines()
+        for line in table.splitlines()
         if line.startswith("| `")
     }
     fields = [f.name for f in dataclasses.fields(Recipe) if f.name != "name"]
