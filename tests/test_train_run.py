@@ -194,3 +194,40 @@ def test_distillation_from_a_trained_teacher(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "student" / "training.json").read_text())
     assert record["settings"]["teacher"] == str(tmp_path / "teacher")
     assert result.epochs == 1
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from .support.hub_env import fast_retries, hf_hub_environment
+    from .support.hub_server import HubServer
+
+    fast_retries(monkeypatch)
+    with (
+        HubServer() as server,
+        hf_hub_environment(server, tmp_path / "hf", monkeypatch=monkeypatch) as env,
+    ):
+        yield env
+
+
+@pytest.mark.slow
+def test_fine_tunes_a_model_from_the_hub(hub: Any, tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "data", classes=2, per_class=4)
+    torch.manual_seed(0)
+    saved = mnaszoo.save_pretrained(
+        mnaszoo.create("mnasnet_small", num_classes=5), tmp_path / "up", labels=list("abcde")
+    )
+    for file in sorted(saved.iterdir()):
+        hub.server.add_hub_file(
+            "me/tiny",
+            file.name,
+            file.read_bytes(),
+            "0123456789abcdef0123456789abcdef01234567",
+            lfs=file.suffix == ".safetensors",
+        )
+    settings = {k: v for k, v in TINY.items() if k not in ("model", "pretrained")}
+    result = mnaszoo.train(
+        data, tmp_path / "out", model="hf-hub:me/tiny", recipe="quick", epochs=1, **settings
+    )
+    record = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert record["model"]["kind"] == "hub" and record["model"]["finetune"] is True
+    assert record["model"]["head_replaced"] is True and result.model.num_classes == 2
