@@ -3,9 +3,10 @@
 
 scikit-learn's 1,797 8x8 digit scans (``pip install "mnaszoo[examples]"``) are written as PNG
 files into one folder per digit, then ``mnaszoo.train`` runs on that folder from scratch with
-each recipe and seed. The images are upscaled to ``--input-size`` (64) exactly as in
-``examples/finetune.py``: bilinear, no crop, grey in [0, 1] mapped to [-1, 1]; left-right flips
-are off (a mirrored 2 is no 2). 20% of every digit is held out (seeded by the run's seed).
+each recipe and seed, as ``mnaszoo train DIGITS OUT -m mnasnet_small --no-pretrained
+--input-size 64 --crop-pct 1 --no-hflip --recipe R --seed S`` would: the 8x8 scans are upscaled
+(bicubic) to ``--input-size`` without cropping (they fill their frame), and left-right flips are
+off (a mirrored 2 is no 2). 20% of every digit is held out (seeded by the run's seed).
 
 The full protocol (three recipes, three seeds, their own epoch counts)::
 
@@ -39,7 +40,6 @@ import torch
 from PIL import Image
 
 import mnaszoo
-from mnaszoo.weights.manifest import Preprocessing
 
 
 def digits_folder(root: Path) -> Path:
@@ -55,17 +55,6 @@ def digits_folder(root: Path) -> Path:
     return root
 
 
-def digits_preprocessing(input_size: int) -> Preprocessing:
-    """As examples/finetune.py: bilinear upscaling, no crop, [0, 1] -> [-1, 1]."""
-    return Preprocessing(
-        input_size=input_size,
-        interpolation="bilinear",
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        resize_size=input_size,
-    )
-
-
 def run_one(
     data: Path, out: Path, recipe: str, seed: int, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -79,7 +68,8 @@ def run_one(
         model=args.model,
         pretrained=False,
         recipe=recipe,
-        preprocessing=digits_preprocessing(args.input_size),
+        input_size=args.input_size,
+        crop_pct=1.0,
         seed=seed,
         progress=False,
         tensorboard=False,
@@ -104,9 +94,8 @@ RESUME_RUN = """
 import sys, torch
 torch.set_num_threads(1)
 import mnaszoo
-from benchmarks_train_recipes import digits_preprocessing
 mnaszoo.train(sys.argv[1], sys.argv[2], model=sys.argv[4], pretrained=False, recipe="standard",
-              epochs=int(sys.argv[5]), preprocessing=digits_preprocessing(32), hflip=False,
+              epochs=int(sys.argv[5]), input_size=32, crop_pct=1.0, hflip=False,
               resume=sys.argv[3] == "1", progress=False, tensorboard=False)
 """
 
@@ -116,12 +105,8 @@ def resume_check(data: Path, work: Path, model: str, epochs: int) -> dict[str, A
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(
-            [str(Path(mnaszoo.__file__).parents[1]), str(work / "module")]
-        ),
+        "PYTHONPATH": str(Path(mnaszoo.__file__).parents[1]),
     }
-    (work / "module").mkdir(parents=True, exist_ok=True)
-    (work / "module" / "benchmarks_train_recipes.py").write_text(Path(__file__).read_text())
 
     def start(out: Path, resume: bool) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-c", RESUME_RUN, str(data), str(out), "1" if resume else "0"]
@@ -156,10 +141,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
     parser.add_argument("--model", default="mnasnet_small")
     parser.add_argument("--input-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     parser.add_argument("--resume-check", action="store_true")
     parser.add_argument("--resume-epochs", type=int, default=3)
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument("--digits", type=Path, default=None, help="also keep the digit folder here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -167,7 +153,7 @@ def main() -> None:
     resume = None
     with tempfile.TemporaryDirectory(prefix="mnaszoo-train-bench-") as temp:
         work = Path(temp)
-        data = digits_folder(work / "digits")
+        data = digits_folder(args.digits or work / "digits")
         for recipe in args.recipes:
             for seed in args.seeds:
                 row = run_one(data, work / f"{recipe}-{seed}", recipe, seed, args)

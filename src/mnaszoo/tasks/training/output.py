@@ -36,6 +36,7 @@ from ...weights.manifest import LocalSource, Preprocessing, WeightsRecord
 __all__ = [
     "RUN_FILES",
     "STATE_PATH",
+    "as_mnasnet",
     "check_output",
     "save_epoch",
     "trained_record",
@@ -124,14 +125,15 @@ def save_epoch(out: Path, kept: nn.Module, classes: tuple[str, ...], improved: b
     """The epoch's weights into ``out/last``, and into ``out`` itself when they are the best."""
     from ...weights.hub import save_pretrained
 
-    weights = _as_mnasnet(kept)
+    weights = as_mnasnet(kept)
     (out / "last").mkdir(exist_ok=True)
     save_pretrained(weights, out / "last", labels=classes, overwrite=True)
     if improved:
         save_pretrained(weights, out, labels=classes, overwrite=True)
 
 
-def _as_mnasnet(module: nn.Module) -> MnasNet:
+def as_mnasnet(module: nn.Module) -> MnasNet:
+    """``module`` as a MnasNet (the model, or the module an EMA wrapper averages)."""
     if not isinstance(module, MnasNet):  # pragma: no cover - AveragedModel keeps a MnasNet
         raise InvalidArgumentError(f"expected a MnasNet, got {type(module).__name__}")
     return module

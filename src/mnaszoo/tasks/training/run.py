@@ -27,7 +27,14 @@ from .data import load_datasets
 from .distributed import Environment, average_bn_statistics
 from .epoch import Loop, evaluate, train_epoch
 from .model import ModelSource, build_optimizer, fit_head, load_model, load_teacher, prepare_bn
-from .output import STATE_PATH, check_output, save_epoch, trained_record, write_json
+from .output import (
+    STATE_PATH,
+    as_mnasnet,
+    check_output,
+    save_epoch,
+    trained_record,
+    write_json,
+)
 from .recipes import Recipe
 from .report import Progress, TensorBoard, plot_curves, write_metrics
 from .schedule import Schedule, epoch_steps, warmup_steps
@@ -352,7 +359,7 @@ def run_training(env: Environment, data: Path, out: Path, **kw: Any) -> TrainRes
             env.barrier()
     finally:
         board.close()
-    result_model = _best_model(out, env)
+    result_model = _best_model(out, env, ema.module if ema is not None else net_model)
     summary = {
         "best_val_acc": best["val_acc"],
         "best_epoch": best["epoch"],
@@ -417,8 +424,12 @@ def _preprocessing(
     return chosen
 
 
-def _best_model(out: Path, env: Environment) -> MnasNet:
+def _best_model(out: Path, env: Environment, current: nn.Module) -> MnasNet:
+    """The best weights, read back from ``out`` by rank 0. Other processes, whose machine may
+    not see ``out``, return the last weights they hold."""
     from ...weights.hub import from_pretrained
 
     env.barrier()
-    return from_pretrained(out)
+    if env.main:
+        return from_pretrained(out)
+    return as_mnasnet(current).eval()
