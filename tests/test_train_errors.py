@@ -57,6 +57,13 @@ def test_no_folder(tmp_path: Path) -> None:
         mnaszoo.train(tmp_path / "missing", tmp_path / "out", **TINY)
 
 
+def test_output_inside_the_data(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "data", classes=2)
+    with pytest.raises(InvalidArgumentError, match="inside the image folder"):
+        mnaszoo.train(data, data / "run", **TINY)
+    assert not (data / "run").exists()
+
+
 def test_validation_classes_differ(tmp_path: Path) -> None:
     data = image_folder(tmp_path / "data", classes=3)
     val = image_folder(tmp_path / "val", classes=2)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..._validate import check_bool, check_choice, check_float, check_int
+from ...errors import InvalidArgumentError
 from ...models.mnasnet import MnasNet
 from ...weights.manifest import Preprocessing
 from .augment import AUGMENT_BACKENDS
@@ -129,6 +130,12 @@ def train(
     chosen = get_recipe(recipe).replace(**settings)
     check_recipe(chosen)
     out = Path(output).expanduser()
+    for folder in (data, val):
+        if folder is not None and _inside(out, Path(folder).expanduser()):
+            raise InvalidArgumentError(
+                f"The output folder {str(out)!r} is inside the image folder {str(folder)!r}: its"
+                " files would become a class of the next run. Choose an output folder elsewhere."
+            )
     env = setup(_device(device))
     level = logger.level
     if not env.main:  # one log, from rank 0
@@ -161,3 +168,11 @@ def train(
     finally:
         logger.setLevel(level)
         teardown(env)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
