@@ -231,3 +231,32 @@ def test_fine_tunes_a_model_from_the_hub(hub: Any, tmp_path: Path) -> None:
     record = json.loads((tmp_path / "out" / "training.json").read_text())
     assert record["model"]["kind"] == "hub" and record["model"]["finetune"] is True
     assert record["model"]["head_replaced"] is True and result.model.num_classes == 2
+
+
+def test_plot_is_skipped_with_a_note_without_matplotlib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    from mnaszoo.tasks.training.report import plot_curves
+
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / e,
+            "val_loss": 1.1 / e,
+            "train_acc": 0.5,
+            "val_acc": 0.4,
+            "ema_val_acc": None,
+        }
+        for e in (1, 2)
+    ]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    with caplog.at_level("INFO", logger="mnaszoo.train"):
+        assert plot_curves(rows, tmp_path, "run") == []
+    assert "matplotlib is not installed" in caplog.text and not list(tmp_path.iterdir())
+    monkeypatch.undo()
+    pytest.importorskip("matplotlib")
+    written = plot_curves(rows, tmp_path, "run")
+    assert [p.name for p in written] == ["curves.png", "curves.svg"]
+    assert "<text" in (tmp_path / "curves.svg").read_text()  # text kept as text

@@ -83,38 +83,43 @@ def plot_curves(history: Sequence[dict[str, Any]], folder: Path, title: str) -> 
             "matplotlib is not installed: no loss/accuracy plot (pip install 'mnaszoo[train]')"
         )
         return []
-    matplotlib.use("Agg", force=False)
-    pyplot = importlib.import_module("matplotlib.pyplot")
+    # A Figure of its own, not pyplot: no global backend or figure state is touched. Text stays
+    # text in the SVG (small, searchable); fixed ids make it reproducible.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mnaszoo"}):
+        return _draw(importlib.import_module("matplotlib.figure").Figure, history, folder, title)
+
+
+def _draw(
+    figure_class: Any, history: Sequence[dict[str, Any]], folder: Path, title: str
+) -> list[Path]:
     epochs = [row["epoch"] for row in history]
-    figure, (loss_axes, acc_axes) = pyplot.subplots(1, 2, figsize=(9, 3.4))
-    try:
-        loss_axes.plot(epochs, [row["train_loss"] for row in history], label="train")
-        loss_axes.plot(epochs, [row["val_loss"] for row in history], label="validation")
-        loss_axes.set_xlabel("epoch")
-        loss_axes.set_ylabel("loss")
-        loss_axes.legend()
-        acc_axes.plot(epochs, [100 * row["train_acc"] for row in history], label="train")
-        acc_axes.plot(epochs, [100 * row["val_acc"] for row in history], label="validation")
-        if any(row.get("ema_val_acc") is not None for row in history):
-            acc_axes.plot(
-                epochs,
-                [100 * (row.get("ema_val_acc") or float("nan")) for row in history],
-                label="validation (EMA)",
-            )
-        acc_axes.set_xlabel("epoch")
-        acc_axes.set_ylabel("accuracy (%)")
-        acc_axes.legend()
-        figure.suptitle(title)
-        figure.tight_layout()
-        written = []
-        for suffix in ("png", "svg"):
-            target = folder / f"curves.{suffix}"
-            with atomic_path(target) as temp:
-                figure.savefig(temp, format=suffix, dpi=100)
-            written.append(target)
-        return written
-    finally:
-        pyplot.close(figure)
+    figure = figure_class(figsize=(9, 3.4))
+    loss_axes, acc_axes = figure.subplots(1, 2)
+    loss_axes.plot(epochs, [row["train_loss"] for row in history], label="train")
+    loss_axes.plot(epochs, [row["val_loss"] for row in history], label="validation")
+    loss_axes.set_xlabel("epoch")
+    loss_axes.set_ylabel("loss")
+    loss_axes.legend()
+    acc_axes.plot(epochs, [100 * row["train_acc"] for row in history], label="train")
+    acc_axes.plot(epochs, [100 * row["val_acc"] for row in history], label="validation")
+    if any(row.get("ema_val_acc") is not None for row in history):
+        acc_axes.plot(
+            epochs,
+            [100 * (row.get("ema_val_acc") or float("nan")) for row in history],
+            label="validation (EMA)",
+        )
+    acc_axes.set_xlabel("epoch")
+    acc_axes.set_ylabel("accuracy (%)")
+    acc_axes.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    written = []
+    for suffix in ("png", "svg"):
+        target = folder / f"curves.{suffix}"
+        with atomic_path(target) as temp:
+            figure.savefig(temp, format=suffix, dpi=100)
+        written.append(target)
+    return written
 
 
 class TensorBoard:
