@@ -136,7 +136,7 @@ def resume_check(data: Path, work: Path, model: str, epochs: int) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipes", nargs="+", default=["quick", "standard", "strong"])
+    parser.add_argument("--recipes", nargs="*", default=["quick", "standard", "strong"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
     parser.add_argument("--model", default="mnasnet_small")

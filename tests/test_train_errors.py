@@ -138,6 +138,17 @@ def test_a_head_that_does_not_fit_is_replaced(tmp_path: Path) -> None:
     assert record["model"]["head_replaced"] is True
 
 
+def test_resume_recovers_a_folder_caught_between_two_renames(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "data", classes=2, per_class=3)
+    out = tmp_path / "out"
+    mnaszoo.train(data, out, recipe="quick", epochs=1, **TINY)
+    # A kill between "OUT -> .OUT.old-<id>" and ".OUT.new-<id> -> OUT" of a checkpoint update.
+    out.rename(tmp_path / ".out.old-0123abcd")
+    result = mnaszoo.train(data, out, resume=True, **TINY)
+    assert result.epochs == 1 and (out / "checkpoints" / "last.pt").is_file()
+    assert not (tmp_path / ".out.old-0123abcd").exists()
+
+
 def test_a_second_run_into_the_same_folder(tmp_path: Path) -> None:
     data = image_folder(tmp_path / "data", classes=2, per_class=3)
     out = tmp_path / "out"

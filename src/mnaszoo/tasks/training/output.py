@@ -21,6 +21,8 @@ killed at any moment leaves each file either as it was or complete.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +44,8 @@ __all__ = [
     "trained_record",
     "write_json",
 ]
+
+logger = logging.getLogger("mnaszoo.train")
 
 STATE_PATH = Path("checkpoints") / "last.pt"
 RUN_FILES = (
@@ -71,6 +75,7 @@ def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
         raise InvalidArgumentError(f"The output {str(output)!r} is a file; give a folder.")
     state = output / STATE_PATH
     if resume:
+        _recover(output)
         if not state.is_file():
             raise InvalidArgumentError(
                 f"Cannot resume: {str(state)!r} does not exist (no run was checkpointed in"
@@ -92,6 +97,23 @@ def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
             shutil.rmtree(target)
         else:
             target.unlink()
+
+
+def _recover(output: Path) -> None:
+    """Put back a folder caught between the two renames of a checkpoint update.
+
+    ``save_pretrained`` swaps a complete new folder in: ``OUT`` is renamed to
+    ``.OUT.old-<id>``, then the new one to ``OUT``. A process killed between the two leaves no
+    ``OUT``, but the whole previous one aside; it is renamed back.
+    """
+    if output.exists():
+        return
+    aside = sorted(output.parent.glob(f".{output.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if aside and (aside[-1] / STATE_PATH).is_file():
+        os.rename(aside[-1], output)
+        logger.warning(
+            "recovered %s from %s (a checkpoint update was interrupted)", output, aside[-1]
+        )
 
 
 def trained_record(
