@@ -44,7 +44,7 @@ import mnaszoo
 
 def digits_folder(root: Path) -> Path:
     """The digits as 8x8 grey PNGs, ``root/<digit>/<index>.png``."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
     digits = load_digits()
     pixels = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
