@@ -57,6 +57,8 @@ def test_train_then_resume_from_the_command_line(
         "--no-tensorboard",
         "--seed",
         "3",
+        "--crop-pct",
+        "1",
     ]
     assert cli(args) == 0
     captured = capsys.readouterr()
