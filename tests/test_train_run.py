@@ -260,3 +260,39 @@ def test_plot_is_skipped_with_a_note_without_matplotlib(
     written = plot_curves(rows, tmp_path, "run")
     assert [p.name for p in written] == ["curves.png", "curves.svg"]
     assert "<text" in (tmp_path / "curves.svg").read_text()  # text kept as text
+
+
+def test_tensorboard_gets_every_number_of_an_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    from mnaszoo.tasks.training.report import TensorBoard
+
+    scalars: list[tuple[str, float, int]] = []
+
+    class Writer:  # torch.utils.tensorboard.SummaryWriter's interface, as far as it is used
+        def __init__(self, log_dir: str) -> None:
+            scalars.append(("dir", 0.0, 0) if log_dir == str(tmp_path) else ("wrong", 0.0, 0))
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            scalars.append((tag, value, step))
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            scalars.append(("closed", 0.0, 0))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = Writer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    board = TensorBoard(tmp_path, enabled=True)
+    board.log({"epoch": 3, "val_acc": 0.5, "ema_val_acc": None, "lr": 0.1})
+    board.close()
+    assert scalars == [("dir", 0.0, 0), ("val_acc", 0.5, 3), ("lr", 0.1, 3), ("closed", 0.0, 0)]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # not installed
+    quiet = TensorBoard(tmp_path, enabled=True)
+    quiet.log({"epoch": 1, "val_acc": 0.5})
+    quiet.close()
