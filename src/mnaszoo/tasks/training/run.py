@@ -68,10 +68,19 @@ class TrainResult:
 
 
 def _ema_avg(decay: float) -> Any:
+    cache: dict[tuple[int, int], float] = {}
+
     def average(averaged: torch.Tensor, current: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
         # Warm the decay up, (1 + n) / (10 + n), so that short runs are not dominated by the
-        # random initial weights.
-        d = min(decay, (1.0 + float(count)) / (10.0 + float(count)))
+        # random initial weights. The count is read once per update (it changes in place after
+        # each), not once per tensor: on a GPU every read waits for the device.
+        key = (id(count), count._version)
+        d = cache.get(key)
+        if d is None:
+            n = float(count)
+            d = min(decay, (1.0 + n) / (10.0 + n))
+            cache.clear()
+            cache[key] = d
         return averaged * d + current * (1.0 - d)
 
     return average
