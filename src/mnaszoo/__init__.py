@@ -78,8 +78,11 @@ if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps
     from .tasks import (
         EvaluationResult as EvaluationResult,
         Prediction as Prediction,
+        Recipe as Recipe,
+        TrainResult as TrainResult,
         evaluate as evaluate,
         predict as predict,
+        train as train,
     )
     from .weights import (
         Preprocessing as Preprocessing,

@@ -35,6 +35,7 @@ from . import (
     listing,
     predict,
     search,
+    train,
     verify,
 )
 from ._options import DEFAULT_MODEL
@@ -54,6 +55,7 @@ COMMANDS = (
     bench,
     search,
     latency_kit,
+    train,
 )
 
 PROG = "mnaszoo"
@@ -70,6 +72,7 @@ examples:
   mnaszoo search runs/search --budget 30   architecture search on digits (needs mnaszoo[examples])
   mnaszoo search runs/mine --data photos/ --finalize 1   search on your images, train the best
   mnaszoo latency-kit kit/           blocks + runner to measure latency on your device
+  mnaszoo train photos/ runs/photos  fine-tune mnasnet_a1 on your images (one folder per class)
 
 Exit status: 0 success, 1 error (one line on stderr; --debug shows the traceback), 2 usage.
 """
