@@ -1,0 +1,476 @@
+"""Predict over a corpus of any size on one machine, in bounded memory.
+
+The corpus (:class:`~mnaszoo.tasks.corpus.Corpus`) is cut into *parts* of ``part_size`` images
+and each part into batches of ``batch_size``. Worker processes (a torch ``DataLoader`` over an
+iterable dataset; worker ``w`` of ``W`` decodes batches ``w, w + W, ...``) read, decode and
+preprocess batches while the model runs on the previous ones in this process; the loader hands
+the batches back in corpus order. Memory holds a few batches of pixels and one part of results,
+whatever the number of images.
+
+:func:`predict_batches` yields the results batch by batch; :func:`predict_to_file` writes them
+to Parquet or JSON Lines through :class:`~mnaszoo.tasks.parts.PartStore`, atomically per part,
+and can resume a job that was interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .._validate import check_bool, check_choice, check_int
+from ..data.transforms import ImageTransform
+from ..errors import InvalidArgumentError, InvalidImageError, MnaszooError
+from .corpus import Corpus
+from .parts import COLUMNS, Columns, PartStore
+
+__all__ = ["BatchSummary", "Scorer", "predict_batches", "predict_to_file"]
+
+logger = logging.getLogger(__name__)
+
+OnError = Literal["skip", "fail"]
+DEFAULT_PART_SIZE = 4096
+
+
+class Scorer:
+    """The model side of a job: a preprocessed batch in, top-k classes (and embeddings) out.
+
+    Built once per process (or Ray actor); shared by the streaming and the Ray paths, so both
+    give the same numbers.
+    """
+
+    def __init__(
+        self,
+        model: str | nn.Module,
+        *,
+        topk: int | None = None,
+        embeddings: bool = False,
+        weights: str | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        class_file: str | os.PathLike[str] | None = None,
+        input_size: int | None = None,
+        device: str | torch.device | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        from ..data.labels import labels_for, read_class_file
+        from ..data.transforms import make_transform
+        from .prediction import (
+            BACKENDS,
+            _check_classifier,
+            _input_channels,
+            _runner,
+            resolve_model,
+        )
+
+        check_choice("backend", backend, BACKENDS)
+        check_bool("embeddings", embeddings)
+        net = resolve_model(
+            model,
+            weights=weights,
+            checkpoint=checkpoint,
+            device=device,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
+        num_classes = _check_classifier(net)
+        self.channels = _input_channels(net)
+        self.labels = (
+            read_class_file(class_file, num_classes) if class_file is not None else labels_for(net)
+        )
+        self.topk = min(5, num_classes) if topk is None else topk
+        check_int("topk", self.topk, minimum=1, maximum=num_classes)
+        self.transform: ImageTransform = make_transform(net, input_size=input_size)
+        self.embeddings = embeddings
+        self.net = net
+        if embeddings:
+            if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
+                raise InvalidArgumentError(
+                    "embeddings need a MnasNet model (forward_features/forward_head); this model"
+                    " has neither."
+                )
+            if backend == "onnxruntime":
+                raise InvalidArgumentError(
+                    "embeddings are computed by the torch model: use backend='torch' or 'auto'."
+                )
+            backend = "torch"  # the pooled features come from the module itself
+        self.run = _runner(
+            net, backend, named=isinstance(model, str), size=self.transform.input_size
+        )
+        param = next(net.parameters())
+        self.device, self.dtype = param.device, param.dtype
+
+    def __call__(self, pixels: torch.Tensor) -> tuple[list[list[float]], list[list[int]], Any]:
+        """Scores and class indices (top-k, best first) and the embeddings (or ``None``)."""
+        batch = pixels
+        if self.channels == 1:  # the mean of the normalised RGB planes: the image in grey
+            batch = batch.mean(dim=1, keepdim=True)
+        embedded = None
+        with torch.inference_mode():
+            if self.embeddings:
+                net: Any = self.net
+                features = net.forward_features(batch.to(self.device, self.dtype))
+                pooled = net.forward_head(features, pre_logits=True)
+                logits = net.classifier(net.dropout(pooled)).float()
+                embedded = pooled.float().cpu().tolist()
+            else:
+                logits = self.run(batch).float()
+            if not bool(torch.isfinite(logits).all()):
+                raise MnaszooError(
+                    "The model gave NaN or infinite scores: its weights hold non-finite values."
+                    " Load a sound checkpoint."
+                )
+            scores, indices = logits.softmax(dim=1).topk(self.topk, dim=1)
+        return scores.cpu().tolist(), indices.cpu().tolist(), embedded
+
+    def rows(
+        self, paths: Sequence[str], pixels: torch.Tensor, errors: Sequence[str | None]
+    ) -> Columns:
+        """The result columns of one batch (``pixels`` holds the images without an error)."""
+        good = sum(error is None for error in errors)
+        scores, indices, embedded = (
+            self(pixels) if good else ([], [], [] if self.embeddings else None)
+        )
+        columns: Columns = {name: [] for name in COLUMNS[2:]}
+        if self.embeddings:
+            columns["embedding"] = []
+        position = 0
+        for error in errors:
+            if error is None:
+                columns["labels"].append([self.labels[i] for i in indices[position]])
+                columns["indices"].append(indices[position])
+                columns["scores"].append(scores[position])
+                if embedded is not None:
+                    columns["embedding"].append(embedded[position])
+                position += 1
+            else:
+                columns["labels"].append([])
+                columns["indices"].append([])
+                columns["scores"].append([])
+                if self.embeddings:
+                    columns["embedding"].append([])
+            columns["error"].append(error)
+        return {"path": list(paths), **columns}
+
+
+def decode(path: str, transform: ImageTransform) -> tuple[torch.Tensor | None, str | None]:
+    """The preprocessed image, or ``None`` and why it cannot be used (never an exception: one
+    bad file among millions must not end the job)."""
+    from ..data.images import load_image
+
+    try:
+        return transform(load_image(path, name=path)), None
+    except InvalidImageError as error:
+        message = str(error)
+        return None, message if path in message else f"{path}: {message}"
+    except Exception as error:  # a decoder bug on a hostile file is still one bad image
+        return None, f"{path}: {type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    corpus: Corpus
+    total: int
+    batch_size: int
+    part_size: int
+    done: frozenset[int]
+
+    def part_rows(self, part: int) -> int:
+        return min(self.part_size, self.total - part * self.part_size)
+
+    def batches(self) -> Iterator[tuple[int, int, list[str]]]:
+        """``(part, first index, paths)`` of every batch still to run, in corpus order."""
+        paths: list[str] = []
+        start = 0
+        for index, path in enumerate(self.corpus.paths()):
+            if index >= self.total:
+                break  # the corpus grew since it was counted: the job runs what it counted
+            part = index // self.part_size
+            if part in self.done:
+                continue
+            if not paths:
+                start = index
+            paths.append(path)
+            last_of_part = (index + 1) % self.part_size == 0 or index + 1 == self.total
+            if len(paths) == self.batch_size or last_of_part:
+                yield part, start, paths
+                paths = []
+        if paths:
+            yield start // self.part_size, start, paths
+
+
+class _Decoded(IterableDataset[dict[str, Any]]):
+    """The batches of a plan, decoded; worker ``w`` of ``W`` takes batches ``w, w + W, ...``,
+    which the DataLoader returns round-robin, that is in corpus order."""
+
+    def __init__(self, plan: _Plan, transform: ImageTransform) -> None:
+        self.plan = plan
+        self.transform = transform
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        size = self.transform.input_size
+        for number, (part, start, paths) in enumerate(self.plan.batches()):
+            if number % workers != worker:
+                continue
+            tensors: list[torch.Tensor] = []
+            errors: list[str | None] = []
+            for path in paths:
+                tensor, error = decode(path, self.transform)
+                errors.append(error)
+                if tensor is not None:
+                    tensors.append(tensor)
+            pixels = torch.stack(tensors) if tensors else torch.zeros(0, 3, size, size)
+            yield {"part": part, "start": start, "paths": paths, "pixels": pixels, "errors": errors}
+
+
+def _one_thread(_: int) -> None:
+    # Decoding workers each use one core; the model keeps the main process's threads.
+    torch.set_num_threads(1)
+
+
+def _batches(
+    plan: _Plan, scorer: Scorer, workers: int, on_error: str
+) -> Iterator[tuple[int, Columns]]:
+    loader = DataLoader(
+        _Decoded(plan, scorer.transform),
+        batch_size=None,
+        num_workers=workers,
+        worker_init_fn=_one_thread if workers else None,
+        prefetch_factor=2 if workers else None,
+    )
+    for batch in loader:
+        errors: list[str | None] = batch["errors"]
+        if on_error == "fail":
+            failed = next((error for error in errors if error is not None), None)
+            if failed is not None:
+                raise InvalidImageError(failed)
+        columns = scorer.rows(batch["paths"], batch["pixels"], errors)
+        start = int(batch["start"])
+        yield int(batch["part"]), {"index": list(range(start, start + len(errors))), **columns}
+
+
+def _check_common(batch_size: int, workers: int, part_size: int, on_error: str) -> None:
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("workers", workers, minimum=0)
+    check_int("part_size", part_size, minimum=1)
+    check_choice("on_error", on_error, ("skip", "fail"))
+
+
+def predict_batches(
+    sources: Sequence[str | os.PathLike[str]],
+    model: str | nn.Module = "mnasnet_a1",
+    *,
+    batch_size: int = 32,
+    workers: int = 0,
+    on_error: OnError = "skip",
+    path_column: str = "path",
+    **scorer_options: Any,
+) -> Iterator[dict[str, list[Any]]]:
+    """Classify every image of a corpus, yielding the results one batch at a time.
+
+    Args:
+        sources: image files, folders (walked recursively), ``@list`` files and
+            ``.parquet``/``.csv`` tables (see :mod:`mnaszoo.tasks.corpus`).
+        model: a registered name or a classification model, as in :func:`mnaszoo.predict`.
+        batch_size: images per forward pass.
+        workers: processes decoding images while the model runs (0: in this process).
+        on_error: ``"skip"``: an image that cannot be used becomes a row with its ``error``
+            (and empty class lists); ``"fail"``: it stops the job with
+            :class:`~mnaszoo.errors.InvalidImageError`.
+        path_column: the column of image paths in tables.
+        **scorer_options: ``topk``, ``embeddings``, ``weights``, ``checkpoint``,
+            ``class_file``, ``input_size``, ``device``, ``cache_dir``, ``local_files_only``,
+            ``backend``, as in :func:`mnaszoo.predict` (``embeddings=True`` adds the pooled
+            features before the classifier).
+
+    Yields:
+        Dicts of equal-length lists: ``index``, ``path``, ``labels``, ``indices``, ``scores``,
+        ``error`` (and ``embedding``), in corpus order.
+
+    Example:
+        >>> import pathlib, tempfile, mnaszoo
+        >>> from PIL import Image
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> Image.new("RGB", (64, 48)).save(folder / "a.png")
+        >>> (folder / "b.jpg").write_bytes(b"not an image")
+        12
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=3)
+        >>> for batch in predict_batches([folder], model, topk=1, device="cpu"):
+        ...     print(len(batch["scores"][0]), batch["error"][0], batch["error"][1].split("/")[-1])
+        1 None b.jpg: not an image file PIL can identify
+    """
+    _check_common(batch_size, workers, 1, on_error)
+    corpus = Corpus.of(sources, path_column)
+    scorer = Scorer(model, **scorer_options)
+    total = sum(1 for _ in corpus.paths())
+    plan = _Plan(corpus, total, batch_size, max(total, 1), frozenset())
+    for _, columns in _batches(plan, scorer, workers, on_error):
+        yield columns
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What :func:`predict_to_file` did.
+
+    Attributes:
+        output: the file written.
+        images: images in the corpus.
+        errors: images that could not be used (rows with an ``error``), in the parts run now.
+        skipped_parts: parts already written by an earlier run (resumed).
+        seconds: wall time of this run.
+    """
+
+    output: str
+    images: int
+    errors: int
+    skipped_parts: int
+    seconds: float
+
+
+def _progress(total: int, enabled: bool | None) -> Any:
+    from huggingface_hub.utils import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, unit="img", desc="predict", disable=not show, smoothing=0.1)
+
+
+def _manifest(
+    corpus: Corpus,
+    total: int,
+    fingerprint: str,
+    scorer: Scorer,
+    model: object,
+    part_size: int,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    name = model if isinstance(model, str) else type(model).__name__
+    return {
+        "images": total,
+        "fingerprint": fingerprint,
+        "part_size": part_size,
+        "model": name,
+        "topk": scorer.topk,
+        "embeddings": scorer.embeddings,
+        "input_size": scorer.transform.input_size,
+        **{key: options[key] for key in ("weights", "checkpoint") if options.get(key) is not None},
+    }
+
+
+def predict_to_file(
+    sources: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    model: str | nn.Module = "mnasnet_a1",
+    *,
+    batch_size: int = 32,
+    workers: int = 0,
+    on_error: OnError = "skip",
+    path_column: str = "path",
+    part_size: int = DEFAULT_PART_SIZE,
+    resume: bool = False,
+    progress: bool | None = None,
+    ray: Any = None,
+    **scorer_options: Any,
+) -> BatchSummary:
+    """Classify every image of a corpus into a Parquet or JSON Lines file, resumably.
+
+    The results are written part by part (``part_size`` images each) into ``OUTPUT.parts``,
+    each part atomically, then assembled into ``output`` (see :mod:`mnaszoo.tasks.parts`). An
+    empty corpus gives a valid empty file (and a warning).
+
+    Args:
+        sources: as in :func:`predict_batches`.
+        output: ``*.parquet`` (needs pyarrow: ``mnaszoo[batch]``) or ``*.jsonl``.
+        model: as in :func:`predict_batches`.
+        batch_size: images per forward pass.
+        workers: decoding processes (0: in this process); with ``ray``, model actors.
+        on_error: as in :func:`predict_batches`.
+        path_column: the column of image paths in tables.
+        part_size: images per part file.
+        resume: continue an interrupted job (its parts folder); it must be the same job (same
+            corpus, model and options), else :class:`~mnaszoo.errors.InvalidArgumentError`.
+        progress: show a progress bar on stderr (images/s, time left); ``None``: when stderr
+            is a terminal.
+        ray: run on Ray Data instead: ``"local"`` (a local cluster), ``"auto"`` or
+            ``"HOST:PORT"`` (see :mod:`mnaszoo.tasks.ray_batch`).
+        **scorer_options: as in :func:`predict_batches`.
+
+    Returns:
+        A :class:`BatchSummary`.
+
+    Raises:
+        InvalidArgumentError: a source is missing, the output cannot be written (checked
+            before any work), an unfinished job is in the way without ``resume``, or an
+            argument is out of range.
+        InvalidImageError: with ``on_error="fail"``, the first image that cannot be used (the
+            parts written until then stay, for ``resume``).
+    """
+    _check_common(batch_size, workers, part_size, on_error)
+    check_bool("resume", resume)
+    start_time = time.perf_counter()
+    corpus = Corpus.of(sources, path_column)
+    target = Path(output)
+    # Check the output before counting the corpus or loading the model.
+    from .._io import check_writable
+
+    check_writable(target, "the predictions")
+    scorer = Scorer(model, **scorer_options)
+    total, fingerprint = corpus.scan()
+    manifest = _manifest(corpus, total, fingerprint, scorer, model, part_size, scorer_options)
+    store = PartStore(target, manifest, resume=resume)
+    done = store.open()
+    if total == 0:
+        logger.warning(
+            "No images found in %s: writing an empty %s.", ", ".join(corpus.sources), target
+        )
+    plan = _Plan(corpus, total, batch_size, part_size, frozenset(done))
+    remaining = sum(plan.part_rows(p) for p in range(-(-total // part_size)) if p not in done)
+    errors = 0
+    if ray is not None:
+        from .ray_batch import ray_part_columns
+
+        stream = ray_part_columns(
+            plan,
+            model,
+            scorer,
+            ray,
+            workers=workers,
+            batch_size=batch_size,
+            on_error=on_error,
+            scorer_options=scorer_options,
+        )
+    else:
+        stream = _batches(plan, scorer, workers, on_error)
+    pending: Columns = {}
+    current = -1
+    with _progress(remaining, progress) as bar:
+        for part, columns in stream:
+            if part != current:
+                pending = {name: [] for name in columns}
+                current = part
+            for name, values in columns.items():
+                pending[name].extend(values)
+            errors += sum(error is not None for error in columns["error"])
+            bar.update(len(columns["index"]))
+            if len(pending["index"]) == plan.part_rows(part):
+                store.write_part(part, pending)
+                pending = {}
+    store.assemble()
+    return BatchSummary(
+        output=str(target),
+        images=total,
+        errors=errors,
+        skipped_parts=len(done),
+        seconds=time.perf_counter() - start_time,
+    )
