@@ -423,7 +423,9 @@ def predict_to_file(
     target = Path(output)
     # Check the output before counting the corpus or loading the model.
     from .._io import check_writable
+    from .parts import output_format
 
+    output_format(target)
     check_writable(target, "the predictions")
     scorer = Scorer(model, **scorer_options)
     total, fingerprint = corpus.scan()
