@@ -76,12 +76,13 @@ def test_ray_with_one_and_two_actors_gives_the_rows_of_the_streaming_paths(
     model = mnaszoo.create("mnasnet_small", num_classes=4).eval()
     options: dict[str, Any] = {"topk": 3, "device": "cpu", "batch_size": 2, "part_size": 4}
     results = {}
-    for name, extra in {
+    runs: dict[str, dict[str, Any]] = {
         "one process": {},
         "two workers": {"workers": 2},
         "ray 1": {"ray": "local", "workers": 1},
         "ray 2": {"ray": "local", "workers": 2},
-    }.items():
+    }
+    for name, extra in runs.items():
         output = tmp_path / f"{name}.parquet"
         predict_to_file([tmp_path / "in"], output, model, **options, **extra)
         results[name] = read_results(output)

@@ -49,6 +49,12 @@ def connect(address: str = "local", *, cpus: int | None = None) -> Any:
     from ..search.distributed import _import_ray, _probe
 
     ray = _import_ray()
+    try:
+        import ray.data  # noqa: F401  # needs pyarrow and pandas beside Ray itself
+    except ImportError as error:
+        raise MnaszooError(
+            f"Ray Data cannot be imported ({error}): pip install 'mnaszoo[distributed,batch]'."
+        ) from error
     if ray.is_initialized():
         return ray
     options: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}

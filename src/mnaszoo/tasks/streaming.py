@@ -14,6 +14,7 @@ and can resume a job that was interrupted.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -340,10 +341,10 @@ class BatchSummary:
 
 
 def _progress(total: int, enabled: bool | None) -> Any:
-    from huggingface_hub.utils import tqdm
-
+    # huggingface_hub's tqdm, as evaluate uses (it honours HF_HUB_DISABLE_PROGRESS_BARS).
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
     show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(total=total, unit="img", desc="predict", disable=not show, smoothing=0.1)
+    return bars.tqdm(total=total, unit="img", desc="predict", disable=not show, smoothing=0.1)
 
 
 def _manifest(
