@@ -15,6 +15,7 @@ is an error, so a killed worker loses no row and duplicates none.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -50,7 +51,7 @@ def connect(address: str = "local", *, cpus: int | None = None) -> Any:
 
     ray = _import_ray()
     try:
-        import ray.data  # noqa: F401  # needs pyarrow and pandas beside Ray itself
+        importlib.import_module("ray.data")  # needs pyarrow and pandas beside Ray itself
     except ImportError as error:
         raise MnaszooError(
             f"Ray Data cannot be imported ({error}): pip install 'mnaszoo[distributed,batch]'."
