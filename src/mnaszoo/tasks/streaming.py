@@ -167,10 +167,8 @@ class Scorer:
 def decode(path: str, transform: ImageTransform) -> tuple[torch.Tensor | None, str | None]:
     """The preprocessed image, or ``None`` and why it cannot be used (never an exception: one
     bad file among millions must not end the job)."""
-    from ..data.images import load_image
-
     try:
-        return transform(load_image(path, name=path)), None
+        return transform(path), None  # decoded once (transform calls load_image)
     except InvalidImageError as error:
         message = str(error)
         return None, message if path in message else f"{path}: {message}"
