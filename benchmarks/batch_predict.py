@@ -95,9 +95,7 @@ def run_config(config: str, folder: Path, out: Path) -> float:
     if config == "naive":
         with torch.inference_mode():
             for first in range(0, len(paths), BATCH):
-                batch = torch.stack(
-                    [transform(load_image(p)) for p in paths[first : first + BATCH]]
-                )
+                batch = torch.stack([transform(p) for p in paths[first : first + BATCH]])
                 model(batch).softmax(1).topk(5)  # type: ignore[operator]
     elif config == "dataloader-2":
         loader = DataLoader(
