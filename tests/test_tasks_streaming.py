@@ -221,7 +221,7 @@ def test_a_bad_image_is_a_row_with_its_error_or_stops_the_job(
     rows = read_results(output)
     assert summary.errors == 2 and len(rows) == 8
     assert [bool(row["error"]) for row in rows] == [False, True, True] + [False] * 5
-    assert rows[1]["error"].startswith(str(photos / "a" / "1.jpg"))
+    assert str(photos / "a" / "1.jpg") in rows[1]["error"]
     assert rows[1]["scores"] == rows[1]["labels"] == []
     good = [row["path"] for row in rows if not row["error"]]
     _check_rows(

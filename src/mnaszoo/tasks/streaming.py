@@ -308,7 +308,7 @@ def predict_batches(
         >>> model = mnaszoo.create("mnasnet_small", num_classes=3)
         >>> for batch in predict_batches([folder], model, topk=1, device="cpu"):
         ...     print(len(batch["scores"][0]), batch["error"][0], batch["error"][1].split("/")[-1])
-        1 None b.jpg: not an image file PIL can identify
+        1 None b.jpg': not an image file PIL can identify
     """
     _check_common(batch_size, workers, 1, on_error)
     corpus = Corpus.of(sources, path_column)
