@@ -132,12 +132,12 @@ def run_batch(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.__dict__))
         return 0
-    rate = summary.images / summary.seconds if summary.seconds > 0 else 0.0
-    resumed = (
-        f", {summary.skipped_parts} parts from an earlier run" if summary.skipped_parts else ""
-    )
+    rate = summary.predicted / summary.seconds if summary.seconds > 0 else 0.0
+    parts = summary.skipped_parts
+    resumed = f", {parts} part{'s' * (parts != 1)} from an earlier run" if parts else ""
+    errors = f"{summary.errors} error{'s' * (summary.errors != 1)}"
     print(
-        f"{summary.output}: {summary.images} images, {summary.errors} errors{resumed}"
+        f"{summary.output}: {summary.images} images, {errors}{resumed}"
         f" ({summary.seconds:.1f} s, {rate:.1f} images/s)",
         file=sys.stdout,
     )

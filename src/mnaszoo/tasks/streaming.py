@@ -329,6 +329,7 @@ class BatchSummary:
         errors: images that could not be used (rows with an ``error``), in the parts run now.
         skipped_parts: parts already written by an earlier run (resumed).
         seconds: wall time of this run.
+        predicted: images run now (those of the skipped parts excluded).
     """
 
     output: str
@@ -336,6 +337,7 @@ class BatchSummary:
     errors: int
     skipped_parts: int
     seconds: float
+    predicted: int = 0
 
 
 def _progress(total: int, enabled: bool | None) -> Any:
@@ -474,4 +476,5 @@ def predict_to_file(
         errors=errors,
         skipped_parts=len(done),
         seconds=time.perf_counter() - start_time,
+        predicted=remaining,
     )
