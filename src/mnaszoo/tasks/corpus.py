@@ -40,7 +40,6 @@ __all__ = ["IMAGE_EXTENSIONS", "Corpus", "walk_images"]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """The file extensions taken from folders (compared case-insensitively)."""
 
-_TABLES = (".parquet", ".csv")
 # A walk deeper than this is a mistake (or a bind-mount loop that st_ino tracking cannot see).
 _MAX_DEPTH = 64
 
@@ -86,7 +85,9 @@ def walk_images(folder: Path) -> Iterator[str]:
 
 
 def _relative_to(base: Path, path: str) -> str:
-    return path if os.path.isabs(path) else os.path.join(base, path)
+    if os.path.isabs(path) or str(base) in ("", "."):
+        return path
+    return os.path.join(base, path)
 
 
 def _list_file(path: Path) -> Iterator[str]:
