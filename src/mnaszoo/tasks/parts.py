@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_path, check_writable, read_json_object, write_text_atomic
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, MnaszooError
 
 __all__ = ["COLUMNS", "FORMATS", "PartStore", "output_format"]
 
@@ -155,13 +155,20 @@ class PartStore:
             pq.write_table(table, temp)
             _fsync(temp)
 
-    def assemble(self) -> None:
-        """Stream the parts, in order, into the output file (atomically) and remove the folder."""
-        parts = sorted(
-            entry
-            for entry in self.folder.iterdir()
-            if entry.name.startswith("part-") and entry.name.endswith(self.suffix)
-        )
+    def assemble(self, count: int) -> None:
+        """Stream the ``count`` parts, in order, into the output file (atomically) and remove
+        the folder.
+
+        Raises:
+            MnaszooError: a part is missing (the images changed while the job ran).
+        """
+        parts = [self.part_path(part) for part in range(count)]
+        missing = [path.name for path in parts if not path.exists()]
+        if missing:
+            raise MnaszooError(
+                f"{str(self.folder)!r} lacks {', '.join(missing[:3])}: images were removed while"
+                " the job ran. Delete the folder and run the job again."
+            )
         with atomic_path(self.output) as temp:
             if self.suffix == ".jsonl":
                 with open(temp, "wb") as handle:

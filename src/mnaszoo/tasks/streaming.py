@@ -469,7 +469,7 @@ def predict_to_file(
             if len(pending["index"]) == plan.part_rows(part):
                 store.write_part(part, pending)
                 pending = {}
-    store.assemble()
+    store.assemble(-(-total // part_size))
     return BatchSummary(
         output=str(target),
         images=total,
