@@ -95,6 +95,10 @@ def _decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> di
     }
 
 
+def _one_cpu() -> dict[str, Any]:
+    return {"num_cpus": 1}
+
+
 class _ModelActor:
     """Ray actor: loads the model once, then turns batches of pixels into result rows."""
 
@@ -151,7 +155,10 @@ def _dataset(
         fn_kwargs={"transform": scorer.transform},
         batch_size=batch_size,
         batch_format="numpy",
-        num_cpus=1,  # a dead worker's task is retried (Ray's default, 3 times)
+        # A function for the remote args keeps Ray from fusing this stage into the model actors
+        # (which would decode inside the actor pool, one batch at a time): decoding runs as
+        # tasks that scale with the cluster's CPUs. A dead worker's task is retried (3 times).
+        ray_remote_args_fn=_one_cpu,
     )
     return decoded.map_batches(
         _ModelActor,
