@@ -172,6 +172,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=400, help="corpus size for images/s")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the configurations round-robin this many times and keep each one's best"
+        " (on a shared machine the load drifts; interleaving exposes every configuration to it)",
+    )
+    parser.add_argument(
         "--memory", type=int, nargs="*", default=[], help="corpus sizes for stream-2's peak memory"
     )
     parser.add_argument("--work", default=None, help="where the corpus goes (default: a temp dir)")
