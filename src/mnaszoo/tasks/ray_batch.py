@@ -31,7 +31,8 @@ from .parts import Columns
 
 if TYPE_CHECKING:
     from ..data.transforms import ImageTransform
-    from .streaming import Scorer, _Plan
+    from .scoring import Scorer
+    from .streaming import _Plan
 
 __all__ = ["connect", "predict_dataset"]
 
@@ -77,7 +78,7 @@ def connect(address: str = "local", *, cpus: int | None = None) -> Any:
 
 def _decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dict[str, Any]:
     """Ray task: paths to pixels (zeros and an error message for an image that is unusable)."""
-    from .streaming import decode
+    from .scoring import decode
 
     size = transform.input_size
     pixels = np.zeros((len(batch["path"]), 3, size, size), dtype=np.float32)
@@ -103,7 +104,7 @@ class _ModelActor:
     """Ray actor: loads the model once, then turns batches of pixels into result rows."""
 
     def __init__(self, model: str | nn.Module, options: dict[str, Any]) -> None:
-        from .streaming import Scorer
+        from .scoring import Scorer
 
         torch.set_num_threads(1)  # one CPU per actor: the pool size is the parallelism
         self.scorer = Scorer(model, **options)
@@ -197,7 +198,8 @@ def predict_dataset(
         ``error`` (and ``embedding``), one row per image, in corpus order.
     """
     from .._validate import check_int
-    from .streaming import Scorer, _Plan
+    from .scoring import Scorer
+    from .streaming import _Plan
 
     check_int("workers", workers, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
