@@ -223,3 +223,35 @@ class Corpus:
             digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
             count += 1
         return count, digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    corpus: Corpus
+    total: int
+    batch_size: int
+    part_size: int
+    done: frozenset[int]
+
+    def part_rows(self, part: int) -> int:
+        return min(self.part_size, self.total - part * self.part_size)
+
+    def batches(self) -> Iterator[tuple[int, int, list[str]]]:
+        """``(part, first index, paths)`` of every batch still to run, in corpus order."""
+        paths: list[str] = []
+        start = 0
+        for index, path in enumerate(self.corpus.paths()):
+            if index >= self.total:
+                break  # the corpus grew since it was counted: the job runs what it counted
+            part = index // self.part_size
+            if part in self.done:
+                continue
+            if not paths:
+                start = index
+            paths.append(path)
+            last_of_part = (index + 1) % self.part_size == 0 or index + 1 == self.total
+            if len(paths) == self.batch_size or last_of_part:
+                yield part, start, paths
+                paths = []
+        if paths:
+            yield start // self.part_size, start, paths

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,13 +27,12 @@ import torch
 from torch import nn
 
 from ..errors import InvalidImageError, MnaszooError
-from .corpus import Corpus
+from .corpus import Corpus, _Plan
 from .parts import Columns
 
 if TYPE_CHECKING:
     from ..data.transforms import ImageTransform
     from .scoring import Scorer
-    from .streaming import _Plan
 
 __all__ = ["connect", "predict_dataset"]
 
@@ -48,9 +48,13 @@ def connect(address: str = "local", *, cpus: int | None = None) -> Any:
         # As the search does: keep a local cluster on the loopback interface, no usage reports.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from ..search.distributed import _import_ray, _probe
-
-    ray = _import_ray()
+    try:
+        ray = importlib.import_module("ray")
+    except ImportError as error:
+        raise MnaszooError(
+            "Running on Ray needs Ray, which is not installed: pip install"
+            " 'mnaszoo[distributed,batch]'; or leave out --ray/--ray-address."
+        ) from error
     try:
         importlib.import_module("ray.data")  # needs pyarrow and pandas beside Ray itself
     except ImportError as error:
@@ -74,6 +78,22 @@ def connect(address: str = "local", *, cpus: int | None = None) -> Any:
             " as `ray start --head` printed it, or auto on a node of the cluster."
         ) from error
     return ray
+
+
+def _probe(address: str) -> None:
+    """Fail fast where nothing listens at a HOST:PORT address: ``ray.init`` would retry for
+    minutes (the same check as the search's)."""
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as error:
+        raise MnaszooError(
+            f"Nothing answers at the Ray address {address!r} ({error}). Start the cluster with"
+            " `ray start --head --port=PORT` on its head node and pass that node's HOST:PORT, or"
+            " use --ray for a local cluster."
+        ) from error
 
 
 def _decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dict[str, Any]:
@@ -199,7 +219,6 @@ def predict_dataset(
     """
     from .._validate import check_int
     from .scoring import Scorer
-    from .streaming import _Plan
 
     check_int("workers", workers, minimum=1)
     check_int("batch_size", batch_size, minimum=1)

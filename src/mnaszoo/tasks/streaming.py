@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from .._validate import check_bool, check_choice, check_int
 from ..data.transforms import ImageTransform
 from ..errors import InvalidImageError
-from .corpus import Corpus
+from .corpus import Corpus, _Plan
 from .parts import Columns, PartStore
 from .scoring import Scorer, decode
 
@@ -41,38 +41,6 @@ logger = logging.getLogger(__name__)
 
 OnError = Literal["skip", "fail"]
 DEFAULT_PART_SIZE = 4096
-
-
-@dataclass(frozen=True)
-class _Plan:
-    corpus: Corpus
-    total: int
-    batch_size: int
-    part_size: int
-    done: frozenset[int]
-
-    def part_rows(self, part: int) -> int:
-        return min(self.part_size, self.total - part * self.part_size)
-
-    def batches(self) -> Iterator[tuple[int, int, list[str]]]:
-        """``(part, first index, paths)`` of every batch still to run, in corpus order."""
-        paths: list[str] = []
-        start = 0
-        for index, path in enumerate(self.corpus.paths()):
-            if index >= self.total:
-                break  # the corpus grew since it was counted: the job runs what it counted
-            part = index // self.part_size
-            if part in self.done:
-                continue
-            if not paths:
-                start = index
-            paths.append(path)
-            last_of_part = (index + 1) % self.part_size == 0 or index + 1 == self.total
-            if len(paths) == self.batch_size or last_of_part:
-                yield part, start, paths
-                paths = []
-        if paths:
-            yield start // self.part_size, start, paths
 
 
 class _Decoded(IterableDataset[dict[str, Any]]):
