@@ -17,7 +17,13 @@ DESCRIPTION = (
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     """Add the command's arguments to its parser."""
-    sub.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    sub.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files; with --output also folders (recursive), @LIST files (one path a"
+        " line) and .parquet/.csv tables with a path column",
+    )
     add_model_options(sub, classes=True)
     sub.add_argument(
         "--topk",
@@ -38,12 +44,21 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         " installed (the model is exported once and cached), else torch (auto)",
     )
 
+    from .batch import add_batch_options  # the --output options (a large collection)
+
+    add_batch_options(sub)
+
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; return the exit status."""
     from ..tasks.prediction import format_predictions, predict
 
     check_device(args.device)
+    from .batch import check_batch_options, run_batch
+
+    if args.output is not None:
+        return run_batch(args)
+    check_batch_options(args)
     results = predict(
         list(args.images),
         args.model,

@@ -90,6 +90,9 @@ class ClassResult:
     images: int
     top1_correct: int
     top5_correct: int
+    predicted: dict[int, int] = field(default_factory=dict)
+    """How often each class index was the first prediction for this folder's images (its row of
+    the confusion matrix)."""
 
     @property
     def top1(self) -> float:
@@ -151,8 +154,30 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (``per_class`` as a list of dicts)."""
         data = asdict(self)
-        data["per_class"] = [asdict(c) for c in self.per_class]
+        data["per_class"] = [
+            {**asdict(c), "predicted": {str(k): v for k, v in sorted(c.predicted.items())},
+             "top1": c.top1, "top5": c.top5}
+            for c in self.per_class
+        ]  # fmt: skip
+        data["confusion_matrix"] = self.confusion_matrix()
         return data
+
+    def confusion_matrix(self) -> dict[str, Any]:
+        """Counts of (true folder, first prediction) over the evaluated folders: ``rows`` and
+        ``columns`` name the folders, ``counts[i][j]`` is how many images of folder ``i`` the
+        model put first in folder ``j``'s class, and ``other[i]`` how many it put in a class
+        of no evaluated folder."""
+        columns = {c.index: j for j, c in enumerate(self.per_class)}
+        counts = [[0] * len(self.per_class) for _ in self.per_class]
+        other = [0] * len(self.per_class)
+        for i, row in enumerate(self.per_class):
+            for index, count in row.predicted.items():
+                if index in columns:
+                    counts[i][columns[index]] += count
+                else:
+                    other[i] += count
+        names = [c.name for c in self.per_class]
+        return {"rows": names, "columns": names, "counts": counts, "other": other}
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """:meth:`to_dict` as JSON text."""
@@ -442,6 +467,7 @@ def evaluate(
     images = [0] * len(data.classes)
     top1_hits = [0] * len(data.classes)
     top5_hits = [0] * len(data.classes)
+    predicted_first: list[dict[int, int]] = [{} for _ in data.classes]
     param = next(net.parameters(), None)
     run_device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
@@ -466,9 +492,15 @@ def evaluate(
             predicted = logits.topk(topk, dim=1).indices.cpu()
             targets = target_of[positions]
             hits = predicted == targets[:, None]
-            for position, first, any_k in zip(
-                positions.tolist(), hits[:, 0].tolist(), hits.any(dim=1).tolist(), strict=True
+            for position, first, any_k, top in zip(
+                positions.tolist(),
+                hits[:, 0].tolist(),
+                hits.any(dim=1).tolist(),
+                predicted[:, 0].tolist(),
+                strict=True,
             ):
+                counts = predicted_first[position]
+                counts[top] = counts.get(top, 0) + 1
                 images[position] += 1
                 top1_hits[position] += bool(first)
                 top5_hits[position] += bool(any_k)
@@ -476,9 +508,15 @@ def evaluate(
     seconds = time.perf_counter() - start
     total = sum(images)
     per_class = tuple(
-        ClassResult(folder_name, index, labels[index], count, one, five)
-        for folder_name, index, count, one, five in zip(
-            data.classes, data.class_indices, images, top1_hits, top5_hits, strict=True
+        ClassResult(folder_name, index, labels[index], count, one, five, predicted)
+        for folder_name, index, count, one, five, predicted in zip(
+            data.classes,
+            data.class_indices,
+            images,
+            top1_hits,
+            top5_hits,
+            predicted_first,
+            strict=True,
         )
     )
     return EvaluationResult(

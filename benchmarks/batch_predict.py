@@ -1,0 +1,229 @@
+"""Images per second and peak memory of predicting over a folder of camera-sized JPEGs.
+
+Compares, on one generated corpus (1920x1080 JPEGs, quality 90):
+
+- ``naive``: one process, a plain loop: decode, preprocess, stack a batch, run the model;
+- ``dataloader-2``: a plain torch ``DataLoader`` over the paths with 2 workers (no output);
+- ``stream-0`` / ``stream-1`` / ``stream-2``: ``predict_to_file`` (JSON Lines output, parts,
+  progress off) with 0, 1 and 2 decoding workers;
+- ``ray-1`` / ``ray-2``: ``predict_to_file(..., ray="local")`` with 1 and 2 model actors (the
+  local cluster is started before the clock starts).
+
+Every configuration runs in a fresh process; the parent samples the resident memory of that
+process and all its descendants (decoding workers, Ray's raylet and workers) every 0.1 s and
+reports the peak of the sum (RSS counts pages shared between forked workers once per process,
+so the sum overstates the true total; it is what the operating system charges). The clock
+covers the prediction call only (model creation and the Ray start excluded).
+
+The model is ``mnasnet_a1`` with random weights (``pretrained=False``: throughput does not
+depend on the weights, and no download is needed), run by torch on the CPU at batch 32.
+
+Run::
+
+    python benchmarks/batch_predict.py --images 64 --rounds 2 --memory 128 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+CONFIGS = ("naive", "dataloader-2", "stream-0", "stream-1", "stream-2", "ray-1", "ray-2")
+MODEL = "mnasnet_a1"
+BATCH = 32
+
+
+def make_corpus(folder: Path, count: int, distinct: int = 16) -> None:
+    """``count`` camera-sized JPEGs: ``distinct`` generated pictures, hard-linked to the rest
+    (decoding a copy costs what decoding the original does; generating 20k would take long)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:1080, 0:1920]
+    originals = []
+    for i in range(min(distinct, count)):
+        # Smooth gradients plus noise: JPEG sizes like a photograph's (about 0.5-1 MB).
+        base = np.stack([(x * (i + 1) / 15) % 256, (y * (i + 2) / 9) % 256, (x + y) % 256], -1)
+        noise = rng.normal(0, 12, base.shape)
+        pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+        path = folder / f"img{i:06d}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        originals.append(path)
+    for i in range(len(originals), count):
+        target = folder / f"img{i:06d}.jpg"
+        if not target.exists():
+            os.link(originals[i % len(originals)], target)
+
+
+def _model() -> object:
+    import torch
+
+    import mnaszoo
+
+    torch.manual_seed(0)
+    return mnaszoo.create(MODEL, pretrained=False).eval()
+
+
+def run_config(config: str, folder: Path, out: Path) -> float:
+    """Run one configuration over ``folder``; return its images per second."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from mnaszoo.data.transforms import make_transform
+    from mnaszoo.tasks.corpus import Corpus
+
+    model = _model()
+    paths = list(Corpus.of([folder]).paths())
+    transform = make_transform(model)
+    if config.startswith("ray"):
+        from mnaszoo.tasks.ray_batch import connect
+
+        connect("local", cpus=int(config[-1]) + 1)
+    start = time.perf_counter()
+    if config == "naive":
+        with torch.inference_mode():
+            for first in range(0, len(paths), BATCH):
+                batch = torch.stack([transform(p) for p in paths[first : first + BATCH]])
+                model(batch).softmax(1).topk(5)  # type: ignore[operator]
+    elif config == "dataloader-2":
+        loader = DataLoader(
+            [p for p in paths],
+            batch_size=BATCH,
+            num_workers=2,
+            collate_fn=lambda items: torch.stack([transform(p) for p in items]),
+        )
+        with torch.inference_mode():
+            for batch in loader:
+                model(batch).softmax(1).topk(5)  # type: ignore[operator]
+    else:
+        from mnaszoo.tasks.streaming import predict_to_file
+
+        workers = int(config[-1])
+        predict_to_file(
+            [folder], out, model, batch_size=BATCH, workers=workers, device="cpu",
+            progress=False, ray="local" if config.startswith("ray") else None, backend="torch",
+        )  # fmt: skip
+    return len(paths) / (time.perf_counter() - start)
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total
+
+
+def measure(config: str, folder: Path) -> tuple[float, float]:
+    """Images/s and peak tree RSS (MiB) of ``config`` run in a fresh process."""
+    with tempfile.TemporaryDirectory() as scratch:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--child", config, "--folder", str(folder),
+             "--out", str(Path(scratch) / "out.jsonl")],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss(child.pid))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        out, _ = child.communicate()
+        done.set()
+        sampler.join()
+        if child.returncode != 0:
+            raise SystemExit(f"{config} failed with exit status {child.returncode}")
+        return float(out.strip().splitlines()[-1]), peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=400, help="corpus size for images/s")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the configurations round-robin this many times and keep each one's best"
+        " (on a shared machine the load drifts; interleaving exposes every configuration to it)",
+    )
+    parser.add_argument(
+        "--memory", type=int, nargs="*", default=[], help="corpus sizes for stream-2's peak memory"
+    )
+    parser.add_argument("--work", default=None, help="where the corpus goes (default: a temp dir)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(run_config(args.child, Path(args.folder), Path(args.out)))
+        return
+    work = Path(args.work or tempfile.mkdtemp(prefix="batch-bench-"))
+    try:
+        now = datetime.datetime.now(datetime.UTC)
+        print(f"{platform.node()} {os.cpu_count()} CPUs, {now:%Y-%m-%d %H:%M} UTC")
+        print(f"model {MODEL} (random weights), torch, batch {BATCH}, 1920x1080 JPEGs")
+        corpus = work / f"corpus-{args.images}"
+        make_corpus(corpus, args.images)
+        results: dict[str, list[float]] = {config: [] for config in args.configs}
+        peaks: dict[str, float] = dict.fromkeys(args.configs, 0.0)
+        for round_ in range(args.rounds):
+            for config in args.configs:
+                rate, peak = measure(config, corpus)
+                results[config].append(rate)
+                peaks[config] = max(peaks[config], peak)
+                print(f"round {round_ + 1} {config}: {rate:.2f} images/s", flush=True)
+        best = {config: max(rates) for config, rates in results.items()}
+        print(f"\n| configuration | images/s ({args.images} images, best of {args.rounds}) |"
+              " x naive | peak tree RSS (MiB) |")  # fmt: skip
+        print("|---|---:|---:|---:|")
+        for config in args.configs:
+            ratio = best[config] / best["naive"] if "naive" in best else float("nan")
+            print(f"| {config} | {best[config]:.2f} | {ratio:.2f} | {peaks[config]:.0f} |")
+        if args.memory:
+            print("\n| stream-2 over | images/s | peak RSS of the tree (MiB) |")
+            print("|---|---:|---:|")
+            for count in args.memory:
+                folder = work / f"corpus-{count}"
+                make_corpus(folder, count)
+                rate, peak = measure("stream-2", folder)
+                print(f"| {count} images | {rate:.1f} | {peak:.0f} |", flush=True)
+        print(json.dumps({"images": args.images, "rates": results}), flush=True)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
