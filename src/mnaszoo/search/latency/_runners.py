@@ -76,6 +76,10 @@ def layer_call(layer: Any, backend: str, threads: int) -> Call:
     """Run one :class:`~mnaszoo.search.latency.context_table.ContextLayer` on ``backend``."""
     if backend == "onnxruntime":
         return ort_call(layer_onnx(layer), layer.shape, threads)
+    if backend == "executorch":
+        from .executorch_blocks import layer_pte, pte_call
+
+        return pte_call(layer_pte(layer), layer.shape, threads)
     with torch.random.fork_rng(devices=[]):
         module = _torch_layer(layer)
     return torch_call(module, layer.shape, backend == "torch-optimized")
@@ -95,6 +99,10 @@ def network_call(
         return ort_call(
             network_graph(plan, image_size, num_classes, batch_size=batch_size), shape, threads
         )
+    if backend == "executorch":
+        from .executorch_blocks import network_pte, pte_call
+
+        return pte_call(network_pte(plan, image_size, num_classes, batch_size), shape, threads)
     from ...models.factory import build
 
     with torch.random.fork_rng(devices=[]):
