@@ -76,7 +76,7 @@ def _device_table(cls: Any, data: dict[str, Any], fit: Any) -> Any:
     """A table measured by a kit's runner: frozen, calibrated from its calibration networks."""
     kit = dict(data["kit"])
     table = cls(
-        backend="onnxruntime",
+        backend=str(data["runtime"]),
         image_size=kit["image_size"],
         batch_size=kit["batch_size"],
         num_classes=kit["num_classes"],
