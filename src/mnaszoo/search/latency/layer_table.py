@@ -121,12 +121,7 @@ class LatencyTable:
         threads: int | None = None,
         timer: LayerTimer | None = None,
     ) -> None:
-        self.backend = check_backend(backend)
-        if self.backend == "executorch":
-            raise InvalidArgumentError(
-                "The per-layer table does not time ExecuTorch programs; use the in-context"
-                " predictor (predictor='context', --predictor context) for the executorch backend."
-            )
+        self.backend = check_backend(backend, per_layer=True)
         self.device = check_device(device)
         self.image_size = check_int("image_size", image_size, minimum=16)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)

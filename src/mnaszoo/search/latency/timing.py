@@ -43,8 +43,16 @@ _DEVICES = ("cpu", "cuda")
 # --------------------------------------------------------------------------- argument checks
 
 
-def check_backend(backend: object) -> str:
-    return check_choice("latency backend", backend, BACKENDS)
+def check_backend(backend: object, *, per_layer: bool = False) -> str:
+    """A latency backend's name; ``per_layer``: for the per-layer table, which cannot time
+    ExecuTorch programs (they are timed in context only)."""
+    name = check_choice("latency backend", backend, BACKENDS)
+    if per_layer and name == "executorch":
+        raise InvalidArgumentError(
+            "The per-layer table does not time ExecuTorch programs; use the in-context"
+            " predictor (predictor='context', --predictor context) for the executorch backend."
+        )
+    return name
 
 
 def check_device(device: object) -> str:
