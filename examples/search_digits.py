@@ -2,7 +2,7 @@
 """Platform-aware architecture search (MnasNet) on handwritten digits, on a laptop CPU.
 
 Each trial samples a network from MnasNet's factorised search space, predicts its latency on
-this machine at ``--image-size`` with a measured per-layer latency table (calibrated on a few
+this machine at ``--input-size`` with a measured per-layer latency table (calibrated on a few
 networks timed end to end), trains it for ``--proxy-epochs`` on scikit-learn's handwritten digits
 at ``--proxy-size`` pixels, and rewards ``accuracy x (latency / T) ** w`` (the paper's Eq. 2).
 Needs ``pip install "mnaszoo[examples]"`` (scikit-learn); ``pip install "mnaszoo[bench]"``
@@ -69,7 +69,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--reward", choices=REWARDS, default="soft")
     parser.add_argument("--latency-backend", choices=BACKENDS, default="torch")
-    parser.add_argument("--image-size", type=int, default=224, help="latency resolution")
+    parser.add_argument(
+        "--input-size",
+        "--image-size",
+        dest="image_size",
+        type=int,
+        default=224,
+        help="latency resolution (--image-size: the old spelling)",
+    )
     parser.add_argument("--proxy-size", type=int, default=16, help="digits resolution (>= 16)")
     parser.add_argument("--proxy-epochs", type=int, default=2, help="training epochs per trial")
     parser.add_argument(
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "budget": args.budget,
         "reward": args.reward,
         "latency_backend": args.latency_backend,
-        "image_size": args.image_size,
+        "input_size": args.image_size,
         "proxy_size": args.proxy_size,
         "proxy_epochs": args.proxy_epochs,
         "proxy_train_limit": args.train_limit or None,

@@ -46,7 +46,7 @@ def test_every_flag_sets_its_own_field(tmp_path: Path) -> None:
     argv += ["--images-per-class", "7", "--corrupt", "error", "--augment", "--finalize", "2"]
     argv += ["--finalize-epochs", "4", "--strategy", "ppo", "--budget", "9", "--seed", "5"]
     argv += ["--target-ms", "3.5", "--reward", "hard", "--latency-backend", "onnxruntime"]
-    argv += ["--image-size", "64", "--proxy-size", "24", "--predictor", "layers"]
+    argv += ["--input-size", "64", "--proxy-size", "24", "--predictor", "layers"]
     argv += ["--proxy-epochs", "6", "--threads", "2", "--table", "t.json", "--calibrate", "4"]
     argv += ["--validate-latency", "3", "--no-progress", "--workers", "2"]
     config = _config(build_parser().parse_args(argv))
@@ -75,7 +75,7 @@ def test_bad_values_are_refused_by_field_name() -> None:
 
 
 def test_keywords_name_one_field_each() -> None:
-    config = SearchConfig().replace(budget=3, proxy_epochs=1, image_size=32, workers=2)
+    config = SearchConfig().replace(budget=3, proxy_epochs=1, input_size=32, workers=2)
     assert config.controller.budget == 3 and config.proxy.epochs == 1
     assert config.latency.input_size == 32 and config.execution.workers == 2
     for keyword, (section, name) in KEYWORDS.items():
@@ -99,7 +99,7 @@ def test_workers_reach_the_image_search(
     table = tmp_path / "table.json"
     shutil.copy(TABLE, table)
     argv = ["search", str(tmp_path / "out"), "--data", str(_folder(tmp_path / "d"))]
-    argv += ["--table", str(table), "--image-size", "32", "--proxy-size", "16", "--no-progress"]
+    argv += ["--table", str(table), "--input-size", "32", "--proxy-size", "16", "--no-progress"]
     assert main([*argv, "--workers", "2"]) == 1
     assert seen["workers"] == 2 and seen["ray_address"] is None
     assert main([*argv, "--ray-address", "10.0.0.5:6379"]) == 1
@@ -118,7 +118,7 @@ def test_the_folder_records_the_config_and_resume_compares_it(
     table.write_text(json.dumps({**json.loads(TABLE.read_text()), "frozen": False}))
     data = _folder(tmp_path / "d")
     out = tmp_path / "out"
-    quick: dict[str, Any] = {"budget": 1, "image_size": 32, "proxy_size": 16, "proxy_epochs": 1}
+    quick: dict[str, Any] = {"budget": 1, "input_size": 32, "proxy_size": 16, "proxy_epochs": 1}
     search_images(out, data, table_path=table, progress=False, **quick)
     saved = SearchConfig.load(out)
     assert saved.controller.budget == 1 and saved.proxy.epochs == 1
@@ -128,3 +128,15 @@ def test_the_folder_records_the_config_and_resume_compares_it(
     # More trials, or other workers, continue the same search.
     result, _ = search_images(out, data, saved.replace(budget=2))
     assert len(result.trials) == 2
+
+
+def test_image_size_is_the_old_spelling_of_input_size() -> None:
+    from mnaszoo.cli.search import _config
+
+    with pytest.warns(DeprecationWarning, match="use input_size="):
+        config = SearchConfig().replace(image_size=64)
+    assert config.latency.input_size == 64
+    with pytest.warns(FutureWarning, match="use --input-size"):
+        args = build_parser().parse_args(["search", "out", "--image-size", "96"])
+    assert _config(args).latency.input_size == 96
+    assert _config(build_parser().parse_args(["search", "out"])).latency.input_size == 224

@@ -13,12 +13,12 @@ from mnaszoo.errors import ArgumentTypeError, InvalidArgumentError, SearchStateE
 from mnaszoo.search.space import SearchSpace
 from mnaszoo.search.strategies.controller import (
     LSTMController,
-    PPOController,
-    RandomSearch,
     SearchStrategy,
     decode_state,
     encode_state,
 )
+from mnaszoo.search.strategies.ppo import PPOController
+from mnaszoo.search.strategies.random_search import RandomSearch
 
 NUM_OPTIONS = SearchSpace().num_options  # 42 decisions of 2 to 4 options
 

@@ -22,7 +22,7 @@ from mnaszoo.search.proxy.image_data import load_image_folder_proxy
 from mnaszoo.search.proxy.trainer import ProxyTrainer
 
 # A search as small as it gets: latency measured at 32 px with no calibration, trained at 16 px.
-QUICK = ["--budget", "2", "--strategy", "random", "--calibrate", "0", "--image-size", "32"]
+QUICK = ["--budget", "2", "--strategy", "random", "--calibrate", "0", "--input-size", "32"]
 QUICK += ["--proxy-size", "16", "--no-progress"]
 
 
@@ -113,7 +113,7 @@ def test_a_missing_table_is_refused_unless_asked_to_measure(
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--proxy-size", "8"), ("--image-size", "15"), ("--val-fraction", "1")],
+    [("--proxy-size", "8"), ("--input-size", "15"), ("--val-fraction", "1")],
 )
 def test_out_of_range_flags_are_refused_under_their_own_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str

@@ -104,6 +104,34 @@ def test_same_search_with_any_number_of_workers(
     assert not _ray().is_initialized()  # the search shut its own cluster down
 
 
+def test_image_folder_search_on_two_workers_gives_the_recorded_trials(tmp_path: Path) -> None:
+    """The CLI on a small image folder with --workers 2 (Ray) finds the trials recorded for one
+    worker in tests/fixtures/search_trials, latencies from the recorded frozen table."""
+    from mnaszoo.cli.main import main
+
+    fixtures = Path(__file__).parent / "fixtures" / "search_trials"
+    spec = importlib.util.spec_from_file_location("record_search_trials", fixtures / "record.py")
+    assert spec is not None and spec.loader is not None
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    folder = record.make_folder(tmp_path / "data")
+    table = tmp_path / "table.json"
+    shutil.copy(fixtures / "images_table.json", table)
+    settings = record.IMAGES
+    argv = ["search", str(tmp_path / "run"), "--data", str(folder), "--table", str(table)]
+    argv += ["--strategy", settings["strategy"], "--budget", str(settings["budget"])]
+    argv += ["--seed", str(settings["seed"]), "--input-size", str(settings["input_size"])]
+    argv += ["--proxy-size", str(settings["proxy_size"]), "--calibrate", "0"]
+    argv += ["--proxy-epochs", str(settings["proxy_epochs"]), "--no-progress", "--workers", "2"]
+    assert main(argv) == 0
+    expected = json.loads((fixtures / "images_trials.json").read_text(encoding="utf-8"))
+    found = record.trials(tmp_path / "run")
+    assert [t["tokens"] for t in found] == [t["tokens"] for t in expected]
+    assert [t["accuracy"] for t in found] == pytest.approx([t["accuracy"] for t in expected])
+    assert [t["latency_ms"] for t in found] == pytest.approx([t["latency_ms"] for t in expected])
+    assert not _ray().is_initialized()
+
+
 def _ray() -> Any:
     import ray
 
@@ -215,7 +243,7 @@ def _cli(output: Path, table: Path, *extra: str) -> list[str]:
         "3",
         "--target-ms",
         "5",
-        "--image-size",
+        "--input-size",
         "32",
         "--proxy-epochs",
         "1",

@@ -85,7 +85,7 @@ def test_search_finalize_and_use_the_model(tmp_path: Path, one_thread: None) -> 
     out = tmp_path / "run"
     argv = ["search", str(out), "--data", str(train), "--val", str(val), "--budget", "2"]
     argv += ["--strategy", "random", "--proxy-size", "16", "--proxy-epochs", "1"]
-    argv += ["--image-size", "32", "--calibrate", "0", "--finalize", "1"]
+    argv += ["--input-size", "32", "--calibrate", "0", "--finalize", "1"]
     argv += ["--finalize-epochs", "1", "--augment", "--no-progress"]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -51,3 +51,14 @@ def test_names_exported_before_still_import_with_a_warning() -> None:
         assert search.SearchConfig is not None  # an export warns about nothing
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = search.nothing  # type: ignore[attr-defined]
+
+
+def test_both_predictors_share_one_calibration_type() -> None:
+    from typing import get_type_hints
+
+    from mnaszoo.search.latency import calibration, context_table, layer_table
+
+    assert layer_table.Calibration is calibration.Calibration is calibration.ContextCalibration
+    layer = get_type_hints(layer_table.LatencyTable.fit_calibration)["return"]
+    context = get_type_hints(context_table.ContextLatencyTable.fit_calibration)["return"]
+    assert layer is context is calibration.Calibration

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ HELP = "platform-aware architecture search on digits or your own images"
 DESCRIPTION = (
     "Search MnasNet's factorised space for networks that are accurate on a"
     " short proxy task and fast on the target: by default scikit-learn's digits (no"
-    " download) and this machine (a measured latency table at --image-size); with --data, a"
+    " download) and this machine (a measured latency table at --input-size); with --data, a"
     " folder of your images (one subfolder per class); with --table FILE from"
     " `mnaszoo latency-kit`, your device. Writes state.json (rerun the same command to"
     " continue), trials.jsonl, best_spec.json, summary.json and pareto.png (with matplotlib)"
@@ -31,6 +32,25 @@ DESCRIPTION = (
     " (a save_pretrained folder). With --compare, runs each strategy for each of --seeds"
     " with equal budgets and writes comparison.md/json."
 )
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of a flag: sets the same value, and warns once that it goes."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        warnings.warn(
+            f"{option_string} is deprecated and goes in the next release; use --input-size"
+            " (the same value).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        setattr(namespace, self.dest, values)
 
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
@@ -98,11 +118,19 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         help="what latency is measured with (torch)",
     )
     sub.add_argument(
-        "--image-size",
+        "--input-size",
         type=side,
         default=224,
         metavar="N",
-        help="resolution latency is measured at (224)",
+        help="input resolution latency is measured at: the deployment resolution (224)",
+    )
+    sub.add_argument(
+        "--image-size",
+        dest="input_size",
+        type=side,
+        action=_Deprecated,
+        metavar="N",
+        help="deprecated spelling of --input-size",
     )
     sub.add_argument(
         "--proxy-size",
@@ -257,7 +285,7 @@ def _config(args: argparse.Namespace) -> Any:
         latency=LatencyConfig(
             backend=args.latency_backend,
             predictor=args.predictor,
-            input_size=args.image_size,
+            input_size=args.input_size,
             table=args.table,
             calibrate=args.calibrate,
             validate=args.validate_latency,
@@ -273,7 +301,7 @@ def _config(args: argparse.Namespace) -> Any:
             threads=args.threads,
             workers=args.workers,
             ray_address=args.ray_address,
-            progress=not (args.no_progress or args.quiet),
+            progress=not (args.no_progress or getattr(args, "quiet", False)),
         ),
     )
 
@@ -309,7 +337,7 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int) -> None:
     print()
     # The summary of the network as the search built it: its classes, not ImageNet's 1000.
     config = ModelConfig.resolve(best.network_spec(), num_classes=num_classes)
-    print(describe_spec(config, image_size=args.image_size))
+    print(describe_spec(config, image_size=args.input_size))
     print()
     output = Path(args.output)
     files = ", ".join(

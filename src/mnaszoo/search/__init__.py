@@ -74,6 +74,7 @@ __all__ = [
 _MOVED: dict[str, str] = {
     "BaseBlock": "choices",
     "BlockChoice": "choices",
+    "Calibration": "latency.calibration",
     "ContextCalibration": "latency.calibration",
     "ContextLatencyTable": "latency.context_table",
     "Decision": "choices",

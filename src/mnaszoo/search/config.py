@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,7 +249,7 @@ KEYWORDS: dict[str, tuple[str, str]] = {
     "latency_backend": ("latency", "backend"),
     "predictor": ("latency", "predictor"),
     "input_size": ("latency", "input_size"),
-    "image_size": ("latency", "input_size"),
+    "image_size": ("latency", "input_size"),  # deprecated spelling of input_size
     "table_path": ("latency", "table"),
     "calibrate": ("latency", "calibrate"),
     "validate": ("latency", "validate"),
@@ -306,6 +307,13 @@ class SearchConfig:
                     f" {', '.join(sorted(KEYWORDS))}."
                 )
             section, name = KEYWORDS[keyword]
+            if keyword == "image_size":
+                warnings.warn(
+                    "image_size= is deprecated and goes in the next release; use input_size="
+                    " (the same value: the resolution latency is predicted at).",
+                    DeprecationWarning,
+                    stacklevel=3,
+                )
             if keyword == "proxy_train_limit" and value is None:
                 value = 0  # the keyword's None always meant "every image"
             changes.setdefault(section, {})[name] = value

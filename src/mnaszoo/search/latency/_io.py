@@ -6,7 +6,7 @@ from typing import Any
 
 from ..._validate import check_float, check_int
 from ...errors import InvalidArgumentError
-from .calibration import DEVICE_FORMAT, ContextCalibration, fit_context_calibration
+from .calibration import DEVICE_FORMAT, Calibration, fit_context_calibration
 from .steady import MAX_LATENCY_MS, SteadyTiming
 
 
@@ -27,7 +27,7 @@ def _calibration(data: Any) -> Any:
     def ms(name: str, value: Any) -> float:
         return check_float(name, value, minimum=-MAX_LATENCY_MS, maximum=MAX_LATENCY_MS)
 
-    return ContextCalibration(
+    return Calibration(
         scale=check_float(
             "calibration scale", values["scale"], minimum=0.0, maximum=1e6, min_inclusive=False
         ),

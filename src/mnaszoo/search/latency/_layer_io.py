@@ -9,9 +9,10 @@ from typing import Any
 from ..._io import read_json
 from ..._validate import check_bool, check_float, check_int
 from ...errors import SearchStateError
+from .calibration import Calibration
 from .steady import MAX_LATENCY_MS
 
-__all__ = ["read_layer_table"]
+__all__ = ["Calibration", "read_layer_table"]
 
 TABLE_FORMAT = "mnaszoo-latency-table"
 TABLE_VERSION = 1
@@ -19,8 +20,6 @@ TABLE_VERSION = 1
 
 def read_layer_table(cls: Any, path: str | os.PathLike[str], *, force: bool, timer: Any) -> Any:
     """What :meth:`~mnaszoo.search.latency.layer_table.LatencyTable.load` returns."""
-    from .layer_table import Calibration
-
     source = Path(os.fspath(path))
     check_bool("force", force)
     data = read_json(source, "the latency table")
@@ -54,6 +53,7 @@ def read_layer_table(cls: Any, path: str | os.PathLike[str], *, force: bool, tim
         calibration = data.get("calibration")
         if calibration is not None:
             calibration = Calibration(
+                form=str(calibration.get("form", "scale+offset")),
                 scale=check_float(
                     "calibration scale", calibration["scale"], minimum=0.0, maximum=1e6
                 ),

@@ -20,6 +20,7 @@ from .timing import runtime_version
 __all__ = [
     "CALIBRATION_NETWORKS",
     "FORMS",
+    "Calibration",
     "ContextCalibration",
     "device_cpu",
     "fit_context_calibration",
@@ -31,8 +32,10 @@ DEVICE_FORMAT = "mnaszoo-device-latency-table"
 
 
 @dataclass(frozen=True)
-class ContextCalibration:
-    """``predicted = scale * sum + per_layer_ms * layers + offset``, fitted per backend.
+class Calibration:
+    """``predicted = scale * sum + per_layer_ms * layers + offset``: the one calibration type of
+    both predictors (the per-layer table fits ``scale`` and ``offset`` only, form
+    ``"scale+offset"``; the in-context table chooses among :data:`FORMS` per backend).
 
     Attributes:
         scale: slope on the summed entries (> 0).
@@ -47,17 +50,21 @@ class ContextCalibration:
     """
 
     scale: float
-    per_layer_ms: float
-    offset: float
-    samples: int
-    fit_mape: float
-    max_spread: float
+    per_layer_ms: float = 0.0
+    offset: float = 0.0
+    samples: int = 0
+    fit_mape: float = 0.0
+    max_spread: float = 0.0
     form: str = "scale+per_layer"
     loo_mape: float = 0.0
 
     def apply(self, total: float, layers: int) -> float:
         """The calibrated prediction for a summed ``total`` over ``layers`` layers."""
         return self.scale * total + self.per_layer_ms * layers + self.offset
+
+
+ContextCalibration = Calibration
+"""The name the in-context table's calibration had before both predictors shared one type."""
 
 
 def _solve(rows: list[list[float]], targets: list[float]) -> list[float]:

@@ -39,7 +39,7 @@ from . import trust
 from .calibration import (
     DEVICE_FORMAT,
     TABLE_FORMAT,
-    ContextCalibration,
+    Calibration,
     device_cpu,
     fit_context_calibration,
     runtime_version,
@@ -115,7 +115,7 @@ class ContextLatencyTable:
         self.max_spread = check_float("max_spread", max_spread, minimum=0.0, min_inclusive=False)
         self.refuse_noisy = check_bool("refuse_noisy", refuse_noisy)
         self._entries: dict[str, SteadyTiming] = {}
-        self._calibration: ContextCalibration | None = None
+        self._calibration: Calibration | None = None
         self.frozen = False
         self.origin: dict[str, Any] = {
             "runtime": runtime_version(self.backend),
@@ -156,7 +156,7 @@ class ContextLatencyTable:
         return dict(self._entries)
 
     @property
-    def calibration(self) -> ContextCalibration | None:
+    def calibration(self) -> Calibration | None:
         """The fitted calibration, or ``None`` (predictions are raw sums)."""
         return self._calibration
 
@@ -320,7 +320,7 @@ class ContextLatencyTable:
         self,
         specs: Sequence[NetworkSpec | NetworkPlan],
         timings: Sequence[SteadyTiming] | None = None,
-    ) -> ContextCalibration:
+    ) -> Calibration:
         """Fit ``measured = scale * sum + per_layer * layers + offset`` and use it.
 
         Args:

@@ -16,7 +16,7 @@ import math
 import os
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,24 +45,10 @@ from .timing import (
 __all__ = ["Calibration", "LatencyTable", "LayerTimer"]
 
 from ._layer_io import TABLE_FORMAT as _TABLE_FORMAT, TABLE_VERSION as _TABLE_VERSION
+from .calibration import Calibration
 
 LayerTimer = Callable[[nn.Module, tuple[int, ...]], float]
 """Times one layer: ``(module in eval mode, input shape) -> milliseconds``."""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A linear map from summed per-layer latency to end-to-end latency: ``scale * x + offset``.
-
-    Attributes:
-        scale: slope (> 0).
-        offset: intercept, milliseconds.
-        samples: how many measured networks it was fitted on.
-    """
-
-    scale: float
-    offset: float
-    samples: int
 
 
 class LatencyTable:
@@ -253,7 +239,7 @@ class LatencyTable:
         raw = self.predict_raw(spec)
         if self._calibration is None:
             return raw
-        return self._calibration.scale * raw + self._calibration.offset
+        return self._calibration.apply(raw, 0)
 
     def measure(self, spec: NetworkSpec | NetworkPlan, *, repeats: int | None = None) -> float:
         """The end-to-end median latency with this table's settings (:func:`measure_latency`)."""
@@ -334,7 +320,9 @@ class LatencyTable:
                 " with the per-layer sums. Measure with more repeats, or use networks of more"
                 " different cost."
             )
-        self._calibration = Calibration(scale=scale, offset=offset, samples=len(specs))
+        self._calibration = Calibration(
+            scale=scale, offset=offset, samples=len(specs), form="scale+offset"
+        )
         return self._calibration
 
     def reset_calibration(self) -> None:
