@@ -37,8 +37,8 @@ class LatencyPredictor(Protocol):
 
     Attributes:
         kind: ``"layers"`` or ``"context"``: what
-        :func:`~mnaszoo.search.latency.open.open_latency_table`
-            and the recorded settings call it.
+            :func:`~mnaszoo.search.latency.open.open_predictor` and the recorded settings call
+            it.
         backend: what it times with (``"torch"``, ``"torch-optimized"``, ``"onnxruntime"``).
         image_size: the input resolution it predicts at.
         threads: intra-op threads of its timings.

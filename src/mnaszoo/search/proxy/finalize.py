@@ -131,9 +131,9 @@ def finalize_search(
 
     Args:
         output: a search's output folder (its ``state.json``).
-        task: the data (:func:`~mnaszoo.search.proxy.image_data.load_image_folder_proxy`), usually
-        the
-            search's own, perhaps at a higher resolution or with all images per class.
+        task: the data (:func:`~mnaszoo.search.proxy.image_data.load_image_folder_proxy`),
+            usually the search's own, perhaps at a higher resolution or with all images per
+            class.
         top: how many architectures, best reward first (networks met twice count once).
         epochs: training epochs for each.
         lr: peak learning rate (AdamW, one-cycle schedule).

@@ -100,9 +100,9 @@ def run_search(
             the trial index (the global CPU RNG state is restored afterwards), so its initialisation
             does not depend on what ran before: that is what makes a resumed search identical.
         score: maps a spec to an accuracy in [0, 1] without building a model.
-        strategy: ``"controller"`` (:class:`~mnaszoo.search.strategies.controller.LSTMController`,
-        REINFORCE),
-            ``"ppo"`` (:class:`~mnaszoo.search.strategies.controller.PPOController`), ``"random"``
+        strategy: ``"controller"``
+            (:class:`~mnaszoo.search.strategies.controller.LSTMController`, REINFORCE),
+            ``"ppo"`` (:class:`~mnaszoo.search.strategies.ppo.PPOController`), ``"random"``
             or a
             :class:`~mnaszoo.search.strategies.controller.SearchStrategy` instance.
         num_classes: classifier outputs of the models given to ``evaluate``.
