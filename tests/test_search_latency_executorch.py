@@ -59,7 +59,7 @@ def test_layer_program_computes_the_layer(tmp_path, monkeypatch) -> None:
     from executorch.runtime import Runtime
 
     from mnaszoo.search.latency import executorch_blocks
-    from mnaszoo.search.latency._runners import _torch_layer
+    from mnaszoo.search.latency.context_layers import layer_module
 
     monkeypatch.setenv("MNASZOO_CACHE", str(tmp_path))
     table = ContextLatencyTable(backend="executorch", image_size=32, num_classes=10)
@@ -67,7 +67,7 @@ def test_layer_program_computes_the_layer(tmp_path, monkeypatch) -> None:
     data = executorch_blocks.layer_pte(layer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        reference = _torch_layer(layer).eval()
+        reference = layer_module(layer).eval()
     x = torch.randn(layer.shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = reference(x)

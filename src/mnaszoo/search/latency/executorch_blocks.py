@@ -89,11 +89,11 @@ def layer_pte(layer: Any) -> bytes:
 
         from ...deploy.executorch import _lower
         from ...deploy.optimize import optimize_for_inference
-        from ._runners import _torch_layer
+        from .context_layers import layer_module
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            module = _torch_layer(layer).eval()
+            module = layer_module(layer).eval()
         folded = optimize_for_inference(module, channels_last=False)
         example = torch.zeros(layer.shape)
         with torch.no_grad():
