@@ -84,3 +84,21 @@ def test_layer_program_computes_the_layer(tmp_path, monkeypatch) -> None:
     assert list((tmp_path / "executorch-layers").glob("*.pte"))
     call = executorch_blocks.pte_call(data, layer.shape, threads=1)
     assert tuple(call()[0].shape) == tuple(expected.shape)  # type: ignore[index]
+
+
+def test_programs_are_cached_by_input_shape(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The reference block has one key at every resolution: its cached program must not be
+    reused at another input shape (the runtime refuses inputs of another shape)."""
+    pytest.importorskip("executorch")
+    from mnaszoo.search.latency import executorch_blocks
+
+    monkeypatch.setenv("MNASZOO_CACHE", str(tmp_path))
+    monkeypatch.setattr(
+        "mnaszoo.deploy.executorch._lower",
+        lambda module, example: repr(tuple(example.shape)).encode(),
+    )
+    small = ContextLatencyTable(backend="executorch", image_size=32)._reference_layer()
+    large = ContextLatencyTable(backend="executorch", image_size=64)._reference_layer()
+    assert small.key == large.key
+    assert executorch_blocks.layer_pte(small) == b"(1, 24, 8, 8)"
+    assert executorch_blocks.layer_pte(large) == b"(1, 24, 16, 16)"

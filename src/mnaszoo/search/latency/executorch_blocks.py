@@ -99,7 +99,8 @@ def layer_pte(layer: Any) -> bytes:
         with torch.no_grad():
             return _lower(folded, example)
 
-    return _cached(f"layer|{layer.key}|n{layer.shape[0]}", build)
+    # The input shape is part of the key: a layer's key may not name it (the reference block).
+    return _cached(f"layer|{layer.key}|{'x'.join(map(str, layer.shape))}", build)
 
 
 def network_pte(plan: NetworkPlan, image_size: int, num_classes: int, batch_size: int = 1) -> bytes:
