@@ -43,6 +43,13 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         metavar="F",
         help="largest accepted (p75 - p25) / median before re-measuring (0.2)",
     )
+    sub.add_argument(
+        "--backend",
+        choices=("onnxruntime", "executorch"),  # KIT_BACKENDS, written out to keep torch unloaded
+        default="onnxruntime",
+        help="the device's runtime: ONNX models for onnxruntime, or XNNPACK .pte programs for"
+        " ExecuTorch (onnxruntime)",
+    )
     sub.add_argument("--overwrite", action="store_true", help="replace an existing kit")
 
 
@@ -60,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         max_spread=args.max_spread,
         overwrite=args.overwrite,
+        backend=args.backend,
     )
     manifest = json.loads((kit / "manifest.json").read_text(encoding="utf-8"))
     size = sum(p.stat().st_size for p in kit.rglob("*") if p.is_file())
@@ -67,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {kit}: {len(manifest['entries'])} block models,"
         f" {len(manifest['calibration'])} calibration networks, {size / 1e6:.1f} MB"
     )
-    print(f"on the device: python {kit / 'measure.py'}   (needs numpy and onnxruntime)")
+    needs = "executorch" if args.backend == "executorch" else "numpy and onnxruntime"
+    print(f"on the device: python {kit / 'measure.py'}   (needs {needs})")
     print(f"then: mnaszoo search OUTPUT --data DIR --table {kit / 'table.json'}")
     return 0

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..deploy.runtimes import LATENCY_BACKENDS
 from ..errors import InvalidArgumentError, MnaszooError
 from ._options import non_negative_int, number_type, positive_float, positive_int
 
@@ -112,7 +113,7 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--reward", choices=("soft", "hard"), default="soft", help="(soft)")
     sub.add_argument(
         "--latency-backend",
-        choices=("torch", "torch-optimized", "onnxruntime"),
+        choices=LATENCY_BACKENDS,
         default="torch",
         help="what latency is measured with (torch)",
     )

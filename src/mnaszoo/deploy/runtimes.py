@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["QUICK_RUNTIMES", "RUNTIMES", "Runner", "Runtime", "make_runner"]
+__all__ = ["LATENCY_BACKENDS", "QUICK_RUNTIMES", "RUNTIMES", "Runner", "Runtime", "make_runner"]
 
 Runtime = Literal[
     "torch", "torch-optimized", "onnxruntime", "onnxruntime-int8", "executorch", "executorch-int8"
@@ -38,6 +38,8 @@ Runtime = Literal[
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 """Every runtime, in the order the benchmark reports them."""
 QUICK_RUNTIMES: tuple[str, ...] = tuple(r for r in RUNTIMES if not r.startswith("executorch"))
+LATENCY_BACKENDS: tuple[str, ...] = tuple(r for r in RUNTIMES if not r.endswith("-int8"))
+"""The runtimes the search predicts latency for (its ``--latency-backend``): every float one."""
 """The runtimes a model is ready on in seconds (an ExecuTorch export takes minutes). This module
 imports no torch until a runner is made, so the command line can list the names cheaply."""
 

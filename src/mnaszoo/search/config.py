@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validate import check_bool, check_choice, check_float, check_int
+from ..deploy.runtimes import LATENCY_BACKENDS
 from ..errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from .latency.calibration import CALIBRATION_NETWORKS
 
@@ -43,7 +44,7 @@ __all__ = [
 STRATEGY_NAMES: tuple[str, ...] = ("controller", "ppo", "random")
 REWARD_NAMES: tuple[str, ...] = ("soft", "hard")
 PREDICTOR_NAMES: tuple[str, ...] = ("layers", "context")
-BACKEND_NAMES: tuple[str, ...] = ("torch", "torch-optimized", "onnxruntime")
+BACKEND_NAMES: tuple[str, ...] = LATENCY_BACKENDS
 CORRUPT_NAMES: tuple[str, ...] = ("skip", "error")
 CONFIG_FILE = "search_config.json"
 
@@ -345,7 +346,8 @@ class SearchConfig:
             ),
             latency=dataclasses.replace(
                 self.latency,
-                predictor=self.latency.predictor or ("layers" if digits else "context"),
+                predictor=self.latency.predictor
+                or ("layers" if digits and self.latency.backend != "executorch" else "context"),
                 table=absolute(self.latency.table),
             ),
         )

@@ -69,14 +69,27 @@ def table_from_data(cls: Any, data: dict[str, Any]) -> Any:
     table.reference_ms = None if reference is None else float(reference)
     table._entries = _entries(data["entries"])
     table._calibration = _calibration(data["calibration"])
+    _trust_fields(table, data)
     return table
+
+
+def _trust_fields(table: Any, data: dict[str, Any]) -> None:
+    """The calibration's coverage and the measuring conditions (absent in older tables)."""
+    from .trust import Coverage
+
+    coverage = data.get("coverage")
+    table.coverage = None if coverage is None else Coverage.from_dict(coverage)
+    conditions = data.get("conditions") or {}
+    if not isinstance(conditions, dict):
+        raise ValueError("'conditions' must be an object")
+    table.conditions = {str(k): float(v) for k, v in conditions.items()}
 
 
 def _device_table(cls: Any, data: dict[str, Any], fit: Any) -> Any:
     """A table measured by a kit's runner: frozen, calibrated from its calibration networks."""
     kit = dict(data["kit"])
     table = cls(
-        backend="onnxruntime",
+        backend=str(data["runtime"]),
         image_size=kit["image_size"],
         batch_size=kit["batch_size"],
         num_classes=kit["num_classes"],
@@ -108,4 +121,8 @@ def _device_table(cls: Any, data: dict[str, Any], fit: Any) -> Any:
         counts.append(len(keys))
         timings.append(SteadyTiming.from_dict(item, f"calibration network {name!r}"))
     table._calibration = fit(totals, counts, timings, max_spread=table.max_spread)
+    from .trust import Coverage
+
+    # The kit's calibration networks are known by their layers only: no widths or MACs.
+    table.coverage = Coverage.from_networks(counts, totals)
     return table

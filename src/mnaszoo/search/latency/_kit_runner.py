@@ -1,10 +1,14 @@
-"""Measure a mnaszoo latency kit on this device: needs only Python 3.9+, numpy and onnxruntime.
+"""Measure a mnaszoo latency kit on this device: needs only Python 3.9+ and the kit's runtime.
 
 Written into every kit by ``mnaszoo latency-kit KIT/`` as ``KIT/measure.py``. Run it on the target
 device (``python measure.py``, ``--help`` for the options); it times every block model of the kit
-and the calibration networks end to end with onnxruntime, re-measures what was too noisy, and
-writes ``KIT/table.json``, which ``mnaszoo search --table KIT/table.json`` reads. It never imports
-mnaszoo or torch (so it runs on devices that have neither) and checks that it did not.
+and the calibration networks end to end, re-measures what was too noisy, and writes
+``KIT/table.json``, which ``mnaszoo search --table KIT/table.json`` reads.
+
+The runtime is the kit's (``manifest.json``): ``onnxruntime`` (numpy and onnxruntime; never
+torch) or ``executorch`` (``.pte`` programs in ExecuTorch's Python runtime,
+``executorch.runtime``; its Python bindings are built on libtorch and import torch themselves,
+so torch comes with them, but nothing else). It never imports mnaszoo and checks that it did not.
 """
 
 from __future__ import annotations
@@ -62,18 +66,39 @@ class Runner:
     """Opens onnxruntime sessions and times them, interleaved."""
 
     def __init__(
-        self, kit: str, threads: int, warmup: int, rounds: int, calls: int, clock: str
+        self,
+        kit: str,
+        threads: int,
+        warmup: int,
+        rounds: int,
+        calls: int,
+        clock: str,
+        runtime: str = "onnxruntime",
     ) -> None:
-        import numpy
-        import onnxruntime
+        self.runtime = runtime
+        if runtime == "executorch":
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime
 
-        self.np, self.ort = numpy, onnxruntime
+            self.et = Runtime.get()
+            # XNNPACK runs on ExecuTorch's process-wide thread pool.
+            if int(portable_lib._threadpool_get_thread_count()) != threads:
+                portable_lib._unsafe_reset_threadpool(threads)
+            self.version = _distribution_version("executorch")
+        else:
+            import numpy
+            import onnxruntime
+
+            self.np, self.ort = numpy, onnxruntime
+            self.version = str(onnxruntime.__version__)
         self.kit, self.threads = kit, threads
         # thread: CPU time of this thread (one thread only), blind to other processes' load.
         self.now = time.thread_time if clock == "thread" else time.perf_counter
         self.warmup, self.rounds, self.calls = warmup, rounds, calls
 
     def session(self, item: dict[str, Any]) -> Any:
+        if self.runtime == "executorch":
+            return self._program(item)
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -85,6 +110,15 @@ class Runner:
         shape = [int(d) for d in item["input_shape"]]
         feed = {session.get_inputs()[0].name: rng.standard_normal(shape).astype("float32")}
         return lambda: session.run(None, feed)
+
+    def _program(self, item: dict[str, Any]) -> Any:
+        # ExecuTorch's Python bindings take torch tensors only; torch is already loaded by them.
+        torch = sys.modules["torch"]
+        program = self.et.load_program(os.path.join(self.kit, item["file"]))
+        method = program.load_method("forward")
+        generator = torch.Generator().manual_seed(0)
+        example = [torch.randn([int(d) for d in item["input_shape"]], generator=generator)]
+        return lambda: method.execute(example) if program is not None else None
 
     def measure(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Time every item; round-robin so that a burst of load hits all of them alike."""
@@ -103,6 +137,12 @@ class Runner:
                         times[index].append(self.now() - began)
             results.extend(summary(t) for t in times)
         return results
+
+
+def _distribution_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return str(version(name))
 
 
 def measure_steady(
@@ -163,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.clock == "thread" and threads != 1:
         print("--clock thread needs --threads 1", file=sys.stderr)
         return 2
-    runner = Runner(args.kit, threads, args.warmup, args.rounds, args.calls, args.clock)
+    runtime = str(manifest.get("runtime", "onnxruntime"))
+    runner = Runner(args.kit, threads, args.warmup, args.rounds, args.calls, args.clock, runtime)
     began = time.time()
     entries = manifest["entries"]
     print(f"timing {len(entries)} block models with {threads} thread(s)...", flush=True)
@@ -171,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     networks = manifest["calibration"]
     print(f"timing {len(networks)} calibration networks end to end...", flush=True)
     whole = measure_steady(runner, networks, max_spread, args.retries, "networks")
-    leaked = sorted(name for name in ("torch", "mnaszoo") if name in sys.modules)
+    # ExecuTorch's bindings bring torch along; onnxruntime's kit must run without it.
+    forbidden = ("mnaszoo",) if runtime == "executorch" else ("torch", "mnaszoo")
+    leaked = sorted(name for name in forbidden if name in sys.modules)
     if leaked:  # the table must describe the runtime alone
         print(f"refusing to write: {', '.join(leaked)} got imported", file=sys.stderr)
         return 3
@@ -180,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         "version": TABLE_VERSION,
         "kit": manifest["kit"],
         "clock": args.clock,
-        "runtime": "onnxruntime",
-        "runtime_version": str(runner.ort.__version__),
+        "runtime": runtime,
+        "runtime_version": runner.version,
         "threads": threads,
         "device_cpu": cpu_name(),
         "machine": platform.machine(),

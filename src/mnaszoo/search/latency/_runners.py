@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...models.layers import ConvBnAct, make_block
 from ...models.plan import NetworkPlan
+from .context_layers import layer_module
 from .onnx_blocks import block_graph, head_graph, network_graph, stem_graph
 
 Call = Callable[[], object]
@@ -51,15 +51,8 @@ def torch_call(module: nn.Module, shape: tuple[int, ...], optimized: bool) -> Ca
 
 
 def _torch_layer(layer: Any) -> nn.Module:
-    if layer.kind == "stem":
-        return ConvBnAct(layer.channels[0], layer.channels[1], 3, 2)
-    if layer.kind == "head":
-        last, head, classes = layer.channels
-        classifier: nn.Module = nn.Linear(head, classes) if classes else nn.Identity()
-        return nn.Sequential(
-            ConvBnAct(last, head, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), classifier
-        )
-    return make_block(layer.block, drop_path=0.0, bn_eps=1e-5, bn_momentum=0.01)
+    module: nn.Module = layer_module(layer)
+    return module
 
 
 def layer_onnx(layer: Any) -> bytes:
@@ -76,6 +69,10 @@ def layer_call(layer: Any, backend: str, threads: int) -> Call:
     """Run one :class:`~mnaszoo.search.latency.context_table.ContextLayer` on ``backend``."""
     if backend == "onnxruntime":
         return ort_call(layer_onnx(layer), layer.shape, threads)
+    if backend == "executorch":
+        from .executorch_blocks import layer_pte, pte_call
+
+        return pte_call(layer_pte(layer), layer.shape, threads)
     with torch.random.fork_rng(devices=[]):
         module = _torch_layer(layer)
     return torch_call(module, layer.shape, backend == "torch-optimized")
@@ -95,6 +92,10 @@ def network_call(
         return ort_call(
             network_graph(plan, image_size, num_classes, batch_size=batch_size), shape, threads
         )
+    if backend == "executorch":
+        from .executorch_blocks import network_pte, pte_call
+
+        return pte_call(network_pte(plan, image_size, num_classes, batch_size), shape, threads)
     from ...models.factory import build
 
     with torch.random.fork_rng(devices=[]):

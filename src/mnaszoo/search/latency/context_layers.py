@@ -4,12 +4,13 @@ classifier, each keyed by its resolved configuration and input shape."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ...models.counting import conv_output_size
 from ...models.plan import BlockPlan, NetworkPlan
 from .predictor import block_key
 
-__all__ = ["ContextLayer", "context_layers"]
+__all__ = ["ContextLayer", "context_layers", "layer_module"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,23 @@ def context_layers(
         )
     )
     return layers
+
+
+def layer_module(layer: ContextLayer) -> Any:
+    """The layer as an eager ``nn.Module`` (randomly initialised, BatchNorm not folded)."""
+    from torch import nn
+
+    from ...errors import InvalidArgumentError
+    from ...models.layers import ConvBnAct, make_block
+
+    if layer.kind == "stem":
+        return ConvBnAct(layer.channels[0], layer.channels[1], 3, 2)
+    if layer.kind == "head":
+        last, head, classes = layer.channels
+        classifier: nn.Module = nn.Linear(head, classes) if classes else nn.Identity()
+        return nn.Sequential(
+            ConvBnAct(last, head, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), classifier
+        )
+    if layer.block is None:
+        raise InvalidArgumentError(f"layer {layer.key!r} is a block without its BlockPlan.")
+    return make_block(layer.block, drop_path=0.0, bn_eps=1e-5, bn_momentum=0.01)

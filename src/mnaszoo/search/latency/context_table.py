@@ -1,12 +1,10 @@
-"""The in-context latency predictor: blocks timed as the runtime executes them, calibrated per
-backend, with the noise of every measurement recorded.
+"""The in-context latency predictor: blocks timed as the runtime runs them, calibrated per backend.
 
 A network's latency is predicted from one entry per layer (stem, every block, head), each the
 median latency of that layer run *as its own small model* the way the backend runs it inside the
-network: eager PyTorch modules (``"torch"``); BatchNorm-folded ``channels_last`` copies from
-:func:`mnaszoo.optimize_for_inference` (``"torch-optimized"``); BatchNorm-folded ONNX graphs in
-onnxruntime with all graph optimisations (``"onnxruntime"``, :mod:`.onnx_blocks`). A block's entry
-covers its whole op sequence at its input resolution and widths.
+network: eager modules (``"torch"``), :func:`mnaszoo.optimize_for_inference` copies
+(``"torch-optimized"``), ONNX graphs (``"onnxruntime"``, :mod:`.onnx_blocks`), XNNPACK ``.pte``
+programs (``"executorch"``, :mod:`.executorch_blocks`); an entry covers a block's whole op sequence.
 
 Summing isolated timings counts one call overhead per layer and misses what happens between
 layers (layout conversions onnxruntime removes between consecutive blocks, caches), so a
@@ -14,15 +12,12 @@ calibration per backend maps the sum onto end-to-end measurements of a few netwo
 
     predicted = scale * sum(entries) + per_layer * layers + offset
 
-fitted by least squares (:meth:`ContextLatencyTable.fit_calibration`). Every entry and every
-calibration network is timed interleaved and re-measured while its spread is too wide
-(:mod:`.steady`); the table stores each spread, and a calibration whose networks stay noisy is
-refused instead of being saved into every later search.
+fitted by least squares (:meth:`ContextLatencyTable.fit_calibration`). Every timing is
+interleaved and re-measured while its spread is too wide (:mod:`.steady`); a calibration whose
+networks stay noisy is refused.
 
-A table can also come from a device: :func:`~mnaszoo.search.latency.kit.write_latency_kit` writes
-the
-blocks as ONNX files and a runner script; :meth:`ContextLatencyTable.load` reads what it measured.
-Such a table is *frozen* (it cannot measure missing layers here).
+A table can also come from a device (:mod:`.kit`); such a table is *frozen* (it cannot measure
+missing layers here). What makes a prediction untrustworthy is named by :mod:`.trust`.
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ from ..._validate import check_bool, check_choice, check_float, check_int
 from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
 from ...models.plan import BlockPlan, NetworkPlan
 from ...models.specs import BlockKind, NetworkSpec
+from . import trust
 from .calibration import (
     DEVICE_FORMAT,
     TABLE_FORMAT,
@@ -128,6 +124,9 @@ class ContextLatencyTable:
         }
         self.measurements = 0
         self.reference_ms: float | None = None
+        self.conditions: dict[str, float] = {}  # reference drift and load while measuring
+        self.coverage: trust.Coverage | None = None  # what the calibration networks spanned
+        self.sizes = (self.image_size, self.num_classes)
 
     kind = "context"
 
@@ -188,12 +187,10 @@ class ContextLatencyTable:
     ) -> list[SteadyTiming]:
         """Time ``calls`` interleaved with a fixed reference block, in this table's units.
 
-        Other processes slow a shared machine down for minutes at a time (shared cores, caches,
-        memory bandwidth), even in CPU-time terms. The reference block runs in every batch, and
-        each batch's timings are scaled by ``reference_ms`` (the reference's first timing, kept
-        with the table) over the reference's timing in that batch, so that entries measured
-        minutes apart and the end-to-end calibration timings stay comparable. On a quiet machine
-        the factor is 1.
+        Other processes slow a shared machine down for minutes at a time, even in CPU-time terms.
+        The reference block runs in every batch, and each batch's timings are scaled by
+        ``reference_ms`` (its first timing, kept with the table) over its timing in that batch;
+        on a quiet machine the factor is 1, and a drift is recorded (:mod:`.trust`).
         """
         from ._runners import layer_call
 
@@ -203,6 +200,7 @@ class ContextLatencyTable:
         if self.reference_ms is None:
             self.reference_ms = measured
         factor = self.reference_ms / measured
+        trust.note_conditions(self, factor)
         return [
             SteadyTiming(
                 t.ms * factor,
@@ -277,7 +275,12 @@ class ContextLatencyTable:
         raw = self.predict_raw(spec)
         if self._calibration is None:
             return raw
-        return self._calibration.apply(raw, len(self.layers(spec)))
+        layers = trust.warn_outside(self, as_plan(spec), raw)
+        return self._calibration.apply(raw, layers)
+
+    def predict_checked(self, spec: NetworkSpec | NetworkPlan) -> trust.LatencyPrediction:
+        """:meth:`predict`, with what may make it wrong as fields (:mod:`.trust`)."""
+        return trust.predict_checked(self, spec)
 
     def measure_timing(self, specs: Sequence[NetworkSpec | NetworkPlan]) -> list[SteadyTiming]:
         """End-to-end timings of whole networks on this table's backend, interleaved.
@@ -343,6 +346,8 @@ class ContextLatencyTable:
         self._calibration = fit_context_calibration(
             totals, counts, timings, max_spread=self.max_spread
         )
+        plans = [as_plan(s) for s in specs]
+        self.coverage = trust.Coverage.from_networks(counts, totals, plans, *self.sizes)
         return self._calibration
 
     # -- persistence -------------------------------------------------------------------------
@@ -360,6 +365,7 @@ class ContextLatencyTable:
                 "reference_ms": self.reference_ms,
             },
             "calibration": None if self._calibration is None else asdict(self._calibration),
+            **trust.table_fields(self),
             "entries": {k: v.to_dict() for k, v in sorted(self._entries.items())},
         }
 
@@ -388,6 +394,7 @@ class ContextLatencyTable:
             raise SearchStateError(f"{source} is not a mnaszoo in-context or device latency table.")
         try:
             table: ContextLatencyTable = table_from_data(cls, data)
-            return table
         except (KeyError, TypeError, ValueError, InvalidArgumentError) as error:
             raise SearchStateError(f"Latency table {source} is unusable: {error}") from error
+        trust.check_loaded(table, source)
+        return table

@@ -19,10 +19,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..._validate import check_bool, check_float, check_int
+from ..._validate import check_bool, check_choice, check_float, check_int
 from ...errors import ArgumentTypeError, InvalidArgumentError
 from ...models.counting import conv_output_size
 from ...models.plan import resolve_plan
@@ -33,7 +34,7 @@ from .calibration import CALIBRATION_NETWORKS
 from .context_layers import ContextLayer, context_layers
 from .onnx_blocks import network_graph
 
-__all__ = ["KIT_FORMAT", "space_layers", "write_latency_kit"]
+__all__ = ["KIT_BACKENDS", "KIT_FORMAT", "space_layers", "write_latency_kit"]
 
 KIT_FORMAT = "mnaszoo-latency-kit"
 RUNNER = "measure.py"
@@ -73,6 +74,27 @@ def space_layers(
     return list(found.values())
 
 
+KIT_BACKENDS: tuple[str, ...] = ("onnxruntime", "executorch")
+"""The runtimes a kit can be measured with on a device."""
+_NEEDS = {
+    "onnxruntime": "numpy and onnxruntime; no torch",
+    "executorch": "ExecuTorch's Python runtime, pip install executorch",
+}
+
+
+def _writers(backend: str) -> tuple[Callable[[Any], bytes], Callable[..., bytes], str]:
+    """How a layer and a calibration network are written for ``backend``, and the suffix."""
+    if backend == "executorch":
+        from .executorch_blocks import layer_pte, network_pte
+
+        return layer_pte, network_pte, ".pte"
+
+    def network(plan: Any, image_size: int, num_classes: int, batch_size: int) -> bytes:
+        return network_graph(plan, image_size, num_classes, batch_size=batch_size)
+
+    return layer_onnx, network, ".onnx"
+
+
 def _runner_source() -> str:
     return Path(__file__).with_name("_kit_runner.py").read_text(encoding="utf-8")
 
@@ -88,6 +110,7 @@ def write_latency_kit(
     calibration: int = CALIBRATION_NETWORKS,
     max_spread: float = 0.2,
     overwrite: bool = False,
+    backend: str = "onnxruntime",
 ) -> Path:
     """Write a latency measurement kit for ``space`` into the folder ``kit``.
 
@@ -101,6 +124,12 @@ def write_latency_kit(
         calibration: random networks of the space measured end to end (>= 3) to calibrate.
         max_spread: the runner's default limit on ``(p90 - p10) / median``.
         overwrite: replace an existing kit folder.
+        backend: the runtime the device runs: ``"onnxruntime"`` (``.onnx`` models; the runner
+            needs numpy and onnxruntime) or ``"executorch"`` (XNNPACK ``.pte`` programs as
+            :func:`mnaszoo.export` writes them; the runner needs ExecuTorch's Python runtime,
+            ``executorch.runtime``). Lowering a layer to ExecuTorch takes seconds, so an
+            executorch kit of a whole space takes long to write; lowered layers are cached
+            (:mod:`.executorch_blocks`).
 
     Returns:
         The kit folder: ``manifest.json``, ``measure.py``, ``blocks/*.onnx``,
@@ -108,7 +137,8 @@ def write_latency_kit(
 
     Raises:
         InvalidArgumentError: an out-of-range argument, or ``kit`` exists and is not empty.
-        MnaszooError: onnx is not installed (``pip install 'mnaszoo[onnx]'``).
+        MnaszooError: onnx is not installed (``pip install 'mnaszoo[onnx]'``), or ExecuTorch
+            for an executorch kit (``pip install 'mnaszoo[edge]'``).
 
     Example:
         >>> write_latency_kit("kit")  # doctest: +SKIP
@@ -123,6 +153,8 @@ def write_latency_kit(
     check_int("calibration", calibration, minimum=3)
     check_float("max_spread", max_spread, minimum=0.0, min_inclusive=False)
     check_bool("overwrite", overwrite)
+    check_choice("kit backend", backend, KIT_BACKENDS)
+    layer_file, network_file, suffix = _writers(backend)
     target = Path(os.fspath(kit))
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
         raise InvalidArgumentError(
@@ -141,16 +173,14 @@ def write_latency_kit(
         (work / "networks").mkdir()
         entries: list[dict[str, Any]] = []
         for number, layer in enumerate(layers):
-            name = f"blocks/{layer.kind}_{number:04d}.onnx"
-            (work / name).write_bytes(layer_onnx(layer))
+            name = f"blocks/{layer.kind}_{number:04d}{suffix}"
+            (work / name).write_bytes(layer_file(layer))
             entries.append({"key": layer.key, "file": name, "input_shape": list(layer.shape)})
         whole: list[dict[str, Any]] = []
         for spec in networks:
             plan = resolve_plan(spec)
-            name = f"networks/{spec.name}.onnx"
-            (work / name).write_bytes(
-                network_graph(plan, image_size, num_classes, batch_size=batch_size)
-            )
+            name = f"networks/{spec.name}{suffix}"
+            (work / name).write_bytes(network_file(plan, image_size, num_classes, batch_size))
             keys = [x.key for x in context_layers(plan, image_size, batch_size, num_classes)]
             shape = [batch_size, 3, image_size, image_size]
             whole.append({"name": spec.name, "file": name, "input_shape": shape, "keys": keys})
@@ -164,6 +194,7 @@ def write_latency_kit(
         manifest = {
             "format": KIT_FORMAT,
             "version": 1,
+            "runtime": backend,
             "kit": {"id": identity, **{k: v for k, v in settings.items() if k != "space"}},
             "space": settings["space"],
             "threads": threads,
@@ -173,7 +204,8 @@ def write_latency_kit(
         }
         (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
         (work / RUNNER).write_text(_runner_source(), encoding="utf-8")
-        (work / "README.txt").write_text(_README.format(count=len(entries)), encoding="utf-8")
+        readme = _README.format(count=len(entries), needs=_NEEDS[backend])
+        (work / "README.txt").write_text(readme, encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
@@ -185,7 +217,7 @@ def write_latency_kit(
 
 _README = """mnaszoo latency kit: {count} block models and the calibration networks of a space.
 
-On the target device (Python 3.9+ with numpy and onnxruntime; no mnaszoo, no torch):
+On the target device (Python 3.9+ with {needs}; no mnaszoo):
 
     python measure.py                 # writes table.json next to this file
     python measure.py --threads 4     # another thread count; --help for all options

@@ -107,7 +107,7 @@ class LatencyTable:
         threads: int | None = None,
         timer: LayerTimer | None = None,
     ) -> None:
-        self.backend = check_backend(backend)
+        self.backend = check_backend(backend, per_layer=True)
         self.device = check_device(device)
         self.image_size = check_int("image_size", image_size, minimum=16)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)

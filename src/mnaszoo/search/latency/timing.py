@@ -23,7 +23,7 @@ from torch import nn
 
 from ..._validate import check_choice, check_device as validate_device, check_int
 from ...deploy._timing import intra_op_threads, percentile, time_calls
-from ...deploy.runtimes import make_runner
+from ...deploy.runtimes import LATENCY_BACKENDS, make_runner
 from ...errors import ArgumentTypeError, InvalidArgumentError
 from ...models.plan import NetworkPlan, resolve_plan
 from ...models.specs import NetworkSpec
@@ -31,17 +31,28 @@ from ._kit_runner import cpu_name
 
 __all__ = ["BACKENDS", "Backend", "LatencyStats", "measure_latency"]
 
-Backend = Literal["torch", "torch-optimized", "onnxruntime"]
-BACKENDS: tuple[str, ...] = get_args(Backend)
-"""The ways a network is run: eager PyTorch, optimised for inference, onnxruntime."""
+Backend = Literal["torch", "torch-optimized", "onnxruntime", "executorch"]
+BACKENDS: tuple[str, ...] = LATENCY_BACKENDS
+"""The ways a network is run: eager PyTorch, optimised for inference, onnxruntime, ExecuTorch
+(:data:`mnaszoo.deploy.runtimes.LATENCY_BACKENDS`, derived from the one list of runtimes)."""
+if set(get_args(Backend)) != set(BACKENDS):  # pragma: no cover - a developer's mistake
+    raise ImportError("timing.Backend must list the runtimes of LATENCY_BACKENDS")
 _DEVICES = ("cpu", "cuda")
 
 
 # --------------------------------------------------------------------------- argument checks
 
 
-def check_backend(backend: object) -> str:
-    return check_choice("latency backend", backend, BACKENDS)
+def check_backend(backend: object, *, per_layer: bool = False) -> str:
+    """A latency backend's name; ``per_layer``: for the per-layer table, which cannot time
+    ExecuTorch programs (they are timed in context only)."""
+    name = check_choice("latency backend", backend, BACKENDS)
+    if per_layer and name == "executorch":
+        raise InvalidArgumentError(
+            "The per-layer table does not time ExecuTorch programs; use the in-context"
+            " predictor (predictor='context', --predictor context) for the executorch backend."
+        )
+    return name
 
 
 def check_device(device: object) -> str:
@@ -252,4 +263,8 @@ def runtime_version(backend: str) -> str:
             return f"onnxruntime {onnxruntime.__version__}"
         except ImportError:
             return "onnxruntime not installed"
+    if backend == "executorch":
+        from .executorch_blocks import executorch_version
+
+        return executorch_version()
     return f"torch {torch.__version__}"

@@ -1,0 +1,239 @@
+"""Score the in-context latency predictor of every backend on fresh held-out networks.
+
+For each backend (``onnxruntime``, ``torch-optimized``, ``executorch`` by default) a new
+:class:`mnaszoo.search.latency.context_table.ContextLatencyTable` is calibrated on the search's
+calibration networks (timed: the calibration time), then scored against end-to-end timings of
+networks that took no part in calibration:
+
+- ``space``: ``--held-out`` (100) random networks of the default search space;
+- ``outside``: 20 networks outside it: every registered model, random networks at width
+  multipliers 0.35-1.4, and random networks at input sizes 160-320 (predicted by a table at that
+  size carrying the 224-pixel calibration).
+
+Writes ``OUT/scores.json`` (every prediction and measurement), ``OUT/scores.md`` (within ±5% /
+±10%, MAPE, Spearman, worst error, calibration seconds per backend and set, with the machine and
+date) and, when matplotlib is installed, ``OUT/scatter_<backend>.png`` (predicted against
+measured). Run it on an idle machine; ``--quick`` is a smoke run of a few tiny networks::
+
+    python benchmarks/latency_predictor_score.py --out latency_score
+    python benchmarks/latency_predictor_score.py --quick --out /tmp/score
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import random
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnaszoo.errors import InvalidArgumentError
+from mnaszoo.models.plan import NetworkPlan, resolve_plan
+from mnaszoo.models.registry import get_entry, list_models
+from mnaszoo.search.latency.calibration import CALIBRATION_NETWORKS, device_cpu
+from mnaszoo.search.latency.context_table import ContextLatencyTable
+from mnaszoo.search.latency.open import CALIBRATION_SEED, sample_specs, spec_key
+from mnaszoo.search.latency.score import markdown_table, score_predictions
+from mnaszoo.search.latency.trust import LatencyTrustWarning
+from mnaszoo.search.space import SearchSpace
+
+WIDTHS = (0.35, 0.5, 0.75, 1.3, 1.4)
+SIZES = (160, 192, 256, 320)
+
+
+def held_out(n: int, calibration: list[Any]) -> list[NetworkPlan]:
+    """``n`` random networks of the default space, none of them a calibration network."""
+    space = SearchSpace()
+    taken = {spec_key(s) for s in calibration}
+    rng = random.Random("mnaszoo-latency-score-held-out")
+    found: list[NetworkPlan] = []
+    while len(found) < n:
+        spec = space.to_spec(space.sample(rng), name=f"held_out_{len(found):03d}")
+        if spec_key(spec) not in taken:
+            taken.add(spec_key(spec))
+            found.append(resolve_plan(spec))
+    return found
+
+
+def outside(quick: bool, size: int = 224) -> list[tuple[NetworkPlan, int]]:
+    """Networks outside the space, each with its input size: registered models, other widths
+    (at ``size``), other input sizes (20 in all; 3 with ``quick``, at 1.5 ``size``)."""
+    space = SearchSpace()
+    rng = random.Random("mnaszoo-latency-score-outside")
+    models = list_models()[:1] if quick else list_models()
+    found: list[tuple[NetworkPlan, int]] = []
+    for name in models:
+        entry = get_entry(name)
+        found.append((resolve_plan(entry.spec, width_mult=entry.width_mult), size))
+    widths = WIDTHS[:1] if quick else WIDTHS[: max(0, 20 - len(found) - len(SIZES))]
+    for width in widths:
+        spec = space.to_spec(space.sample(rng), name=f"width_{width:g}")
+        found.append((resolve_plan(spec, width_mult=width), size))
+    for other in (size * 3 // 2,) if quick else SIZES:
+        found.append((resolve_plan(space.to_spec(space.sample(rng), name=f"size_{other}")), other))
+    return found
+
+
+def _table(backend: str, size: int, args: argparse.Namespace) -> ContextLatencyTable:
+    return ContextLatencyTable(
+        backend=backend,
+        image_size=size,
+        num_classes=args.num_classes,
+        threads=1,
+        rounds=args.rounds,
+        per_round=args.per_round,
+        retries=args.retries,
+        max_spread=args.max_spread,
+    )
+
+
+def score_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Calibrate a table for ``backend`` and score it on both sets."""
+    size = args.image_size
+    table = _table(backend, size, args)
+    calibration = sample_specs(SearchSpace(), args.calibration, CALIBRATION_SEED, "calibration")
+    began = time.perf_counter()
+    fit = table.fit_calibration(calibration)
+    seconds = time.perf_counter() - began
+    result: dict[str, Any] = {"backend": backend, "calibration_s": seconds, "sets": {}}
+    result["calibration"] = {"form": fit.form, "fit_mape": fit.fit_mape, "loo_mape": fit.loo_mape}
+    space_plans = held_out(args.held_out, calibration)
+    sets: dict[str, list[tuple[NetworkPlan, int]]] = {
+        "space": [(p, size) for p in space_plans],
+        "outside": outside(args.quick, size),
+    }
+    for name, items in sets.items():
+        records: list[dict[str, Any]] = []
+        for at in sorted({s for _, s in items}):
+            group = [p for p, s in items if s == at]
+            here = table if at == size else _table(backend, at, args)
+            if here is not table:  # the 224-pixel calibration, applied at another size
+                here._calibration, here.coverage = table.calibration, table.coverage
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LatencyTrustWarning)
+                predicted = [here.predict(p) for p in group]
+            measured = [t.ms for t in here.measure_timing(group)]
+            flagged = {str(w.message).split(":", 1)[0] for w in caught}
+            for plan, p, m in zip(group, predicted, measured, strict=True):
+                name_ = plan.spec.name
+                records.append(
+                    {
+                        "name": name_,
+                        "image_size": at,
+                        "width_mult": plan.width_mult,
+                        "predicted_ms": p,
+                        "measured_ms": m,
+                        "flagged": f"network {name_!r}" in flagged,
+                    }
+                )
+        score = score_predictions(
+            [r["predicted_ms"] for r in records], [r["measured_ms"] for r in records]
+        )
+        result["sets"][name] = {**score, "networks_detail": records}
+    result["conditions"] = dict(table.conditions)
+    return result
+
+
+def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One Markdown row per backend and set."""
+    out = []
+    for result in results:
+        for name, figures in result["sets"].items():
+            out.append(
+                {
+                    "backend": result["backend"],
+                    "set": name,
+                    "calibration_s": result["calibration_s"],
+                    **figures,
+                }
+            )
+    return out
+
+
+def scatter(result: dict[str, Any], path: Path) -> bool:
+    """Predicted against measured milliseconds, one colour per set; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    top = 0.0
+    for name, figures in result["sets"].items():
+        measured = [r["measured_ms"] for r in figures["networks_detail"]]
+        predicted = [r["predicted_ms"] for r in figures["networks_detail"]]
+        axes.scatter(measured, predicted, s=10, label=name)
+        top = max([top, *measured, *predicted])
+    axes.plot([0, top], [0, top], color="black", linewidth=0.8)
+    for tolerance in (0.1,):
+        axes.plot([0, top], [0, top * (1 + tolerance)], "--", color="grey", linewidth=0.6)
+        axes.plot([0, top], [0, top * (1 - tolerance)], "--", color="grey", linewidth=0.6)
+    axes.set_xlabel("measured ms")
+    axes.set_ylabel("predicted ms")
+    axes.set_title(f"{result['backend']} (dashed: ±10%)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backends", nargs="+", default=["onnxruntime", "torch-optimized", "executorch"]
+    )
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--held-out", type=int, default=100)
+    parser.add_argument("--calibration", type=int, default=CALIBRATION_NETWORKS)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--max-spread", type=float, default=0.2, help="(p75-p25)/median limit")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny and few")
+    parser.add_argument("--out", default="latency_score", help="output folder")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.image_size, args.held_out, args.calibration = 32, 4, 4
+        args.rounds, args.per_round, args.retries = 2, 1, 0
+        args.max_spread = 10.0  # a smoke run of the code, not of the machine's quiet
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for backend in args.backends:
+        try:
+            results.append(score_backend(backend, args))
+        except InvalidArgumentError as error:  # a calibration refused on a busy machine
+            print(f"{backend}: not scored: {error}", file=sys.stderr)
+    if not results:
+        return 1
+    machine = {
+        "cpu": device_cpu(),
+        "system": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/latency_predictor_score.py " + " ".join(argv or []),
+    }
+    data = {"machine": machine, "settings": vars(args), "results": results}
+    (out / "scores.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    table = markdown_table(rows(results))
+    heading = f"{machine['cpu']}, {machine['system']}, {machine['date']}, 1 thread\n\n"
+    (out / "scores.md").write_text(heading + table, encoding="utf-8")
+    for result in results:
+        scatter(result, out / f"scatter_{result['backend']}.png")
+    print(heading + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
