@@ -99,7 +99,10 @@ def check_writable(path: Path, what: str) -> None:
             directory.
     """
     if path.is_dir():
-        raise InvalidArgumentError(f"Cannot write {what} to {path}: it is a directory.")
+        raise InvalidArgumentError(
+            f"Cannot write {what} to {path}: it is a directory. Name a file (a path inside it,"
+            " or beside it) instead; nothing in the directory was touched."
+        )
     directory = path.parent
     if not directory.is_dir():
         raise InvalidArgumentError(

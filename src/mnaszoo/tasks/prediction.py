@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple, overload
 import torch
 from torch import nn
 
+from .._modes import eval_mode
 from .._validate import check_choice, check_device, check_int
 from ..data.labels import labels_for, read_class_file
 from ..data.transforms import make_transform
@@ -335,7 +336,7 @@ def predict(
             raise InvalidArgumentError(
                 "weights= and checkpoint= apply to a model name, not a model object."
             )
-        with _borrowed(model, device) as net:
+        with borrowed(model, device) as net:
             return _predict(
                 items, model, net, single, topk, class_file, input_size, batch_size, backend
             )
@@ -351,23 +352,21 @@ def predict(
 
 
 @contextlib.contextmanager
-def _borrowed(model: nn.Module, device: str | torch.device | None) -> Iterator[nn.Module]:
-    """The caller's module in eval mode (on ``device``), given back in the mode and on the
-    device it came in, as :func:`mnaszoo.export` does."""
-    training = model.training
+def borrowed(model: nn.Module, device: str | torch.device | None) -> Iterator[nn.Module]:
+    """The caller's module in eval mode (on ``device``), given back with every module in the
+    mode it came in and on its device, as :func:`mnaszoo.export` and :func:`mnaszoo.evaluate`
+    do."""
     param = next(model.parameters(), None)
     home = param.device if param is not None else None
     moved = device is not None and home is not None and _device(device) != home
     try:
         if moved:
             model.to(_device(device))
-        model.eval()
-        yield model
+        with eval_mode(model):  # every module's own flag comes back, not only the top one
+            yield model
     finally:
         if moved and home is not None:
             model.to(home)
-        if training:
-            model.train(True)
 
 
 def _input_channels(net: object) -> int:
