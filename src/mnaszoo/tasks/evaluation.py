@@ -446,8 +446,19 @@ def evaluate(
 
 
 def _model_name(net: nn.Module) -> str:
-    spec = getattr(getattr(net, "config", None), "spec", None)
-    return str(getattr(spec, "name", type(net).__name__))
+    """The registry name of the model's architecture (spec and width), else its spec's name."""
+    from ..models.registry import MODELS
+
+    config = getattr(net, "config", None)
+    spec = getattr(config, "spec", None)
+    if spec is None:
+        return type(net).__name__
+    width = getattr(config, "width_mult", 1.0)
+    for entry in MODELS.values():
+        if entry.spec == spec and entry.width_mult == width:
+            return entry.name
+    name = str(getattr(spec, "name", type(net).__name__))
+    return name if width == 1.0 else f"{name} (width x{width:g})"
 
 
 def _evaluate(
