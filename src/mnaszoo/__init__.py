@@ -20,6 +20,7 @@ from .errors import (
     ArgumentTypeError as ArgumentTypeError,
     CacheNotWritableError as CacheNotWritableError,
     CorruptCheckpointError as CorruptCheckpointError,
+    CorruptFileError as CorruptFileError,
     DownloadError as DownloadError,
     IncompatibleWeightsError as IncompatibleWeightsError,
     IntegrityError as IntegrityError,
@@ -33,6 +34,7 @@ from .errors import (
     UnknownWeightsError as UnknownWeightsError,
     WeightsError as WeightsError,
     WeightsNotCachedError as WeightsNotCachedError,
+    WriteError as WriteError,
 )
 
 if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps them equal

@@ -90,9 +90,8 @@ def _calibration(model: Any, folder: str, count: int, input_size: int | None) ->
     import torch
 
     from ..data.images import load_image
-    from ..data.transforms import make_transform
-
     from ..data.scan import scan_files
+    from ..data.transforms import make_transform
 
     root = Path(folder)
     if not root.is_dir():

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from .._io import new_file_mode, replace_directory
+from .._io import check_directory_target, new_file_mode, replace_directory
+from .._wrap import writing
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
@@ -57,19 +58,39 @@ def _architecture(config: dict[str, Any]) -> dict[str, Any]:
     return {key: config.get(key) for key in keys}
 
 
+def _checkpoint_files(directory: Path) -> set[str] | None:
+    """The files of a checkpoint save_pretrained wrote in ``directory``; ``None`` if it holds
+    none (its config.json is missing, unreadable or not mnaszoo's)."""
+    try:
+        data = json.loads((directory / CONFIG_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("library_name") != "mnaszoo":
+        return None
+    return {CONFIG_NAME, WEIGHTS_NAME}
+
+
 def _check_overwrite(directory: Path, config: ModelConfig, overwrite: bool) -> None:
-    existing = directory / CONFIG_NAME
-    if overwrite or not (existing.exists() or (directory / WEIGHTS_NAME).exists()):
+    # Files save_pretrained did not write are never replaced, overwrite or not.
+    mine = check_directory_target(
+        directory,
+        kind="a checkpoint",
+        owned=_checkpoint_files,
+        exclusive=False,
+        overwrite=True,
+        expected=(WEIGHTS_NAME, CONFIG_NAME),
+    )
+    if overwrite or not mine:
         return
     try:
-        saved = json.loads(existing.read_text("utf-8"))["architecture"]
+        saved = json.loads((directory / CONFIG_NAME).read_text("utf-8"))["architecture"]
     except (OSError, ValueError, KeyError, TypeError):
         saved = None
     if saved is None or _architecture(saved) != _architecture(config.to_dict()):
         what = (
             f"a {saved['spec']['name']} checkpoint"
             if isinstance(saved, dict) and isinstance(saved.get("spec"), dict)
-            else "files that are not this model's"
+            else "a checkpoint of another model"
         )
         raise InvalidArgumentError(
             f"{directory} already holds {what}; pass overwrite=True to replace it, or choose"
@@ -170,13 +191,14 @@ def save_pretrained(
 
     # Weights and config are one checkpoint: a complete new directory is written and swapped in,
     # so a failure (a full disk, a killed process) never pairs new weights with an old config.
-    try:
-        replace_directory(path, fill, order=(WEIGHTS_NAME, CONFIG_NAME))
-    except OSError as error:
-        raise CacheNotWritableError(
-            f"Cannot write the checkpoint into {path} ({error}); nothing was changed there."
-            " Free space or choose a writable directory."
-        ) from error
+    with writing("the checkpoint", path, CacheNotWritableError):
+        replace_directory(
+            path,
+            fill,
+            kind="a checkpoint",
+            owned=_checkpoint_files,
+            order=(WEIGHTS_NAME, CONFIG_NAME),
+        )
     return path
 
 
