@@ -3,6 +3,7 @@ ExecuTorch program (.pte, fp32 or int8)."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,8 +88,11 @@ def _example_input(model: nn.Module, batch: int, size: tuple[int, int]) -> torch
 def _export_pt2(model: nn.Module, example: torch.Tensor, dynamic: bool, temp: Path) -> None:
     dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
     program = torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
-    with open(temp, "wb") as file:
-        torch.export.save(program, file)
+    # Serialised in memory first: torch's zip writer aborts the whole process (in a destructor,
+    # at garbage collection) when the disk fills under it; a plain write raises ENOSPC instead.
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    temp.write_bytes(buffer.getvalue())
 
 
 def _export_torchscript(model: nn.Module, temp: Path) -> None:
@@ -96,8 +100,9 @@ def _export_torchscript(model: nn.Module, temp: Path) -> None:
     # run in this process; a module attribute reusing one fails to script at random.
     drop_dangling_builtin_ids()
     scripted = torch.jit.script(model)
-    with open(temp, "wb") as file:
-        torch.jit.save(scripted, file)
+    buffer = io.BytesIO()  # in memory first, as for pt2
+    torch.jit.save(scripted, buffer)
+    temp.write_bytes(buffer.getvalue())
 
 
 def export(
