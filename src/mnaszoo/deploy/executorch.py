@@ -21,6 +21,7 @@ model's call signature, as :class:`mnaszoo.OnnxRuntimeModel` does for ONNX.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
 import os
@@ -33,7 +34,9 @@ from torch import nn
 
 from .._modes import eval_mode
 from .._validate import check_bool, check_input_size, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from .._wrap import reading
+from ..errors import ArgumentTypeError, IntegrityError, InvalidArgumentError, MnaszooError
+from ..weights._files import SHA256
 
 __all__ = [
     "EDGE_EXTRA",
@@ -293,6 +296,20 @@ def export_executorch(
     return target
 
 
+def _checked_bytes(path: Path, sha256: object) -> bytes:
+    """The bytes of ``path``, if their sha256 is ``sha256``."""
+    if not isinstance(sha256, str) or not SHA256.fullmatch(sha256.lower()):
+        raise InvalidArgumentError(f"sha256 must be 64 hex digits, got {sha256!r}.")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256.lower():
+        raise IntegrityError(
+            f"{path} has sha256 {digest}, expected {sha256}: it was changed after it was"
+            " written. Copy it again from where it was made."
+        )
+    return data
+
+
 class ExecuTorchModel:
     """A ``.pte`` program run by ExecuTorch's Python runtime, called like a torch model.
 
@@ -304,14 +321,19 @@ class ExecuTorchModel:
             otherwise).
         weights_info: the weights' record, so that :func:`mnaszoo.predict` finds their labels
             and preprocessing.
+        sha256: the file's expected sha256 (64 hex), as for :class:`mnaszoo.OnnxRuntimeModel`:
+            the bytes that are run are the bytes that were checked.
 
     Attributes:
         input_shape: the program's static input shape.
         input_dtype: the input's dtype (``torch.uint8`` for a program with preprocessing).
 
     Raises:
-        MnaszooError: ExecuTorch is not installed, or the file is not a program it can load.
-        InvalidArgumentError: ``path`` does not exist.
+        MnaszooError: ExecuTorch is not installed.
+        CorruptFileError: the file is not a program ExecuTorch can load (damaged, truncated,
+            of another format).
+        IntegrityError: the file's sha256 is not ``sha256``.
+        InvalidArgumentError: ``path`` does not exist, or ``sha256`` is not 64 hex digits.
 
     Example:
         >>> import torch, mnaszoo
@@ -328,6 +350,7 @@ class ExecuTorchModel:
         threads: int | None = None,
         num_classes: int | None = None,
         weights_info: Any = None,
+        sha256: str | None = None,
     ) -> None:
         _require("Running ExecuTorch programs")
         from executorch.runtime import Runtime
@@ -335,16 +358,20 @@ class ExecuTorchModel:
         self.path = Path(os.fspath(path))
         if not self.path.is_file():
             raise InvalidArgumentError(f"No ExecuTorch program at {self.path}.")
+        source: Path | bytes = self.path
+        if sha256 is not None:
+            source = _checked_bytes(self.path, sha256)
         if threads is not None:
             set_executorch_threads(threads)
-        try:
-            program = Runtime.get().load_program(self.path)
+        # The runtime raises RuntimeError/ValueError (or aborts its load) on bad files.
+        with reading(
+            "an ExecuTorch program",
+            self.path,
+            "Copy it again from where it was made, or export it again with"
+            " mnaszoo.export(model, path, format='executorch').",
+        ):
+            program = Runtime.get().load_program(source)
             method = program.load_method("forward")
-        except Exception as error:  # the runtime raises RuntimeError/ValueError on bad files
-            raise MnaszooError(
-                f"ExecuTorch cannot load {self.path} ({error}); export it again with"
-                " mnaszoo.export(..., format='executorch')."
-            ) from error
         if method is None:
             raise MnaszooError(f"{self.path} has no 'forward' method.")
         self._method = method

@@ -264,7 +264,9 @@ def predict(
             :class:`~mnaszoo.OnnxRuntimeModel` (an exported or int8 model).
         topk: how many classes per image (default: 5, or every class of a model with fewer).
         weights: a weights tag or id (default: the model's default weights).
-        checkpoint: a local weights file or ``save_pretrained`` directory instead.
+        checkpoint: a local weights file or ``save_pretrained`` directory instead, or an
+            exported ``.onnx`` model (run with :class:`~mnaszoo.OnnxRuntimeModel`; its classes
+            are named by ``class_file``, or ImageNet's for 1000 classes).
         class_file: class names, one per line (for fine-tuned models); its length must equal
             the model's number of classes.
         input_size: evaluate at another resolution (the resize scales with it).
@@ -323,6 +325,11 @@ def predict(
     items = batch_items(images)
     for name, item in items:  # cheap checks (paths, headers) before anything runs
         probe_image(item, name)
+    if isinstance(model, str) and _is_onnx(checkpoint):
+        if weights is not None:
+            raise InvalidArgumentError("Pass either weights= or checkpoint=, not both.")
+        # An exported ONNX model runs as it is (its own labels and recipe are not in the file).
+        model, checkpoint = OnnxRuntimeModel(os.fspath(checkpoint)), None  # type: ignore[arg-type]
     if isinstance(model, OnnxRuntimeModel):
         if weights is not None or checkpoint is not None or device not in (None, "cpu"):
             raise InvalidArgumentError(
@@ -349,6 +356,15 @@ def predict(
         local_files_only=local_files_only,
     )
     return _predict(items, model, net, single, topk, class_file, input_size, batch_size, backend)
+
+
+def _is_onnx(checkpoint: object) -> bool:
+    from ..weights.checkpoint import exported_format
+
+    if not isinstance(checkpoint, str | os.PathLike):
+        return False
+    path = Path(checkpoint)
+    return path.is_file() and exported_format(path) == "onnx"
 
 
 @contextlib.contextmanager
