@@ -176,7 +176,11 @@ def test_save_pretrained_never_replaces_a_file_it_did_not_write(tmp_path: Path) 
     run.mkdir()
     (run / "train.log").write_text("epoch 1")
     mnaszoo.save_pretrained(_small(), run)
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.safetensors", "train.log"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "train.log",
+    ]
 
 
 def test_save_pretrained_onto_a_file_is_refused(tmp_path: Path) -> None:

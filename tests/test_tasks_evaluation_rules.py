@@ -18,7 +18,9 @@ from mnaszoo.errors import InvalidArgumentError
 def _tree(root: Path, names: list[str]) -> Path:
     for index, name in enumerate(names):
         (root / name).mkdir(parents=True)
-        Image.fromarray(np.full((40, 40, 3), 40 * index, dtype=np.uint8)).save(root / name / "1.png")
+        Image.fromarray(np.full((40, 40, 3), 40 * index, dtype=np.uint8)).save(
+            root / name / "1.png"
+        )
     return root
 
 
