@@ -105,7 +105,9 @@ def open_session(
             " use device='cpu'."
         )
     source = path if isinstance(path, bytes) else str(path)
-    shown = name if name is not None else "the model" if isinstance(path, bytes) else source
+    shown: str | os.PathLike[str] = (
+        name if name is not None else "the model" if isinstance(path, bytes) else str(path)
+    )
     # A damaged or foreign file makes onnxruntime raise its own types (Fail, InvalidProtobuf,
     # InvalidGraph...): one mnaszoo error says which file and what to do.
     with reading("an ONNX model", shown, _REEXPORT):

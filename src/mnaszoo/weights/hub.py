@@ -21,11 +21,13 @@ import torch
 
 from .._io import check_directory_target, new_file_mode, replace_directory
 from .._wrap import writing
+from ..data.labels import check_labels
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
     CorruptCheckpointError,
     InvalidArgumentError,
+    ManifestError,
 )
 from ..models.config import ModelConfig
 from ..models.counting import count_params
@@ -102,11 +104,7 @@ def _record_dict(model: torch.nn.Module, labels: Sequence[str] | None) -> dict[s
     info: WeightsRecord | None = getattr(model, "weights_info", None)
     num_classes = int(getattr(model, "num_classes", 0))
     if labels is not None:
-        labels = [str(label) for label in labels]
-        if len(labels) != num_classes:
-            raise InvalidArgumentError(
-                f"labels has {len(labels)} names but the model has {num_classes} classes."
-            )
+        labels = list(check_labels(labels, num_classes))
     elif info is not None and info.num_classes == num_classes:
         labels = info.labels if isinstance(info.labels, str) else list(info.labels)
     return {
@@ -264,14 +262,23 @@ def _model_config(data: dict[str, Any], path: Path) -> ModelConfig:
         ) from error
     labels = data.get("labels")
     if labels is not None and not isinstance(labels, str):
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        if not isinstance(labels, list):
             raise CorruptCheckpointError(
-                f"{path} has 'labels': {labels!r}; expected a list of class names (or null)."
+                f"{path} has 'labels': {labels!r:.80}; expected a list of class names (or null)."
             )
-        if len(labels) != config.num_classes:
+        check_labels(labels, config.num_classes, where=f"{path}", error=CorruptCheckpointError)
+    preprocessing = data.get("preprocessing")
+    if preprocessing is not None and not isinstance(preprocessing, dict):
+        raise CorruptCheckpointError(
+            f"{path} has 'preprocessing': {preprocessing!r:.80}; expected an object (or null)."
+        )
+    if preprocessing is not None:
+        try:  # every field, before anything is built from it
+            Preprocessing.from_dict(preprocessing)
+        except ManifestError as error:
             raise CorruptCheckpointError(
-                f"{path} has {len(labels)} labels for a model of {config.num_classes} classes."
-            )
+                f"{path}: {error} Fix that block of the file, or save the model again."
+            ) from error
     return config
 
 
