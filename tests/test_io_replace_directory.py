@@ -167,7 +167,7 @@ def test_save_pretrained_never_replaces_a_file_it_did_not_write(tmp_path: Path) 
     folder.mkdir()
     (folder / "config.json").write_text('{"model_type": "bert"}')
     for overwrite in (False, True):
-        with pytest.raises(InvalidArgumentError, match="'config.json'.*did\\s+not write"):
+        with pytest.raises(InvalidArgumentError, match=r"'config.json'.*did\s+not write"):
             mnaszoo.save_pretrained(_small(), folder, overwrite=overwrite)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json"]
     assert (folder / "config.json").read_text() == '{"model_type": "bert"}'

@@ -33,10 +33,16 @@ def _flags(model: nn.Module) -> dict[str, bool]:
 
 def test_eval_mode_restores_each_flag_even_after_an_error() -> None:
     model, before = _half_frozen()
-    with pytest.raises(RuntimeError, match="boom"), eval_mode(model):
-        assert not any(_flags(model).values())
-        raise RuntimeError("boom")
-    assert _flags(model) == before
+    inside: list[bool] = []
+
+    def fail() -> None:
+        with eval_mode(model):
+            inside.extend(_flags(model).values())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail()
+    assert not any(inside) and _flags(model) == before
 
 
 def test_predict_gives_every_module_its_mode_back() -> None:

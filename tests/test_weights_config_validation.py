@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import mnaszoo
-from mnaszoo.data.labels import check_labels
+from mnaszoo._validate import check_labels
 from mnaszoo.errors import ArgumentTypeError, CorruptCheckpointError, InvalidArgumentError
 
 

@@ -39,10 +39,13 @@ from .errors import (
 
 if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps them equal
     from .data import (
+        ClassFolders as ClassFolders,
         ImageTransform as ImageTransform,
         load_image as load_image,
         load_images as load_images,
         make_transform as make_transform,
+        scan_class_folders as scan_class_folders,
+        scan_files as scan_files,
     )
     from .deploy import (
         ExecuTorchModel as ExecuTorchModel,

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from .._io import check_directory_target, new_file_mode, replace_directory
+from .._validate import check_labels
 from .._wrap import writing
-from ..data.labels import check_labels
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
