@@ -372,6 +372,9 @@ class ExecuTorchModel:
         ):
             program = Runtime.get().load_program(source)
             method = program.load_method("forward")
+        # A program loaded from bytes runs from that buffer: it must live as long as the method.
+        self._buffer = source
+        self._program = program
         if method is None:
             raise MnaszooError(f"{self.path} has no 'forward' method.")
         self._method = method
