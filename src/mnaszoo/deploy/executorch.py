@@ -291,7 +291,7 @@ def export_executorch(
             example = torch.zeros(batch, *size, 3, dtype=torch.uint8)  # RGB, whatever in_chans
         with torch.no_grad():
             data = _lower(module, example)
-    with atomic_path(target) as temp:
+    with atomic_path(target, "the ExecuTorch program") as temp:
         temp.write_bytes(data)
     return target
 

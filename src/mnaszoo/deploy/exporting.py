@@ -201,7 +201,7 @@ def export(
         )
     # torch.export specialises a traced size of 1, so a dynamic batch is traced with 2.
     example = _example_input(model, 2 if static is None else static, size)
-    with eval_mode(model), atomic_path(target) as temp:
+    with eval_mode(model), atomic_path(target, "the export") as temp:
         if format == "onnx":
             export_onnx(model, example, static is None, opset, temp)
         elif format == "pt2":
