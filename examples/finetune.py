@@ -246,12 +246,16 @@ def scan_folder(root: Path, classes: Sequence[str]) -> list[tuple[Path, int]]:
     extra = sorted(name for name in class_folders(root) if name not in index)
     if extra:
         raise SystemExit(f"{root} has class folders not in the training set: {extra}.")
+    # mnaszoo's scanner: each folder once through symlinks (a loop is an error), bounded.
+    try:
+        found = mnaszoo.scan_class_folders(root, extensions=IMAGE_EXTENSIONS)
+    except mnaszoo.MnaszooError as error:
+        raise SystemExit(str(error)) from error
     items = [
-        (path, index[name])
-        for name in classes
-        if (root / name).is_dir()
-        for path in sorted((root / name).rglob("*"))
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+        (Path(path), index[name])
+        for name, paths in zip(found.classes, found.files, strict=True)
+        if name in index
+        for path in paths
     ]
     if not items:
         raise SystemExit(f"No images ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {root}.")

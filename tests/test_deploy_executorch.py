@@ -310,7 +310,7 @@ def test_runner_refuses_bad_files(tmp_path: Path) -> None:
         mnaszoo.ExecuTorchModel(tmp_path / "absent.pte")
     garbage = tmp_path / "garbage.pte"
     garbage.write_bytes(b"\x00" * 64)
-    with pytest.raises(MnaszooError, match="cannot load"):
+    with pytest.raises(MnaszooError, match="not an ExecuTorch program that can be loaded"):
         mnaszoo.ExecuTorchModel(garbage)
 
 
@@ -335,3 +335,24 @@ def test_cli_export_pt2_from_saved_directory(tmp_path: Path) -> None:
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
         assert_close_to_scale(program(x), model(x), 1e-5)
+
+
+@needs_edge
+@pytest.mark.slow
+def test_a_one_channel_model_with_preprocess_runs_from_checked_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    torch.manual_seed(0)
+    model = mnaszoo.create("mnasnet_small", num_classes=3, in_chans=1).eval()
+    path = mnaszoo.export(
+        model, tmp_path / "grey.pte", "executorch", input_size=32, preprocess=True
+    )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    runner = mnaszoo.ExecuTorchModel(path, sha256=digest)
+    image = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)
+    mean = torch.tensor(DEFAULT_PREPROCESSING.mean).view(1, 3, 1, 1)
+    std = torch.tensor(DEFAULT_PREPROCESSING.std).view(1, 3, 1, 1)
+    rgb = (image.permute(0, 3, 1, 2).float() / 255 - mean) / std
+    with torch.no_grad():
+        expected = model(rgb.mean(dim=1, keepdim=True))  # the grey image predict feeds it
+    torch.testing.assert_close(runner(image), expected, atol=1e-4, rtol=1e-4)

@@ -60,7 +60,7 @@ def test_device_meta_is_one_line(
         (lambda c: c.pop("architecture"), "no 'architecture' object"),
         (lambda c: c.update(architecture=None), "no 'architecture' object"),
         (lambda c: c.update(labels=5), "'labels': 5"),
-        (lambda c: c.update(labels=["a"]), "1 labels for a model of 3 classes"),
+        (lambda c: c.update(labels=["a"]), "has 1 names but the model has 3 classes"),
         (lambda c: c["architecture"].pop("spec"), "unusable 'architecture'"),
     ],
 )

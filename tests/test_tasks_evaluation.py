@@ -227,10 +227,15 @@ def test_layouts_that_cannot_be_used(tmp_path: Path, colour_net: ColourNet) -> N
     (empty / imagenet_synsets()[0] / "notes.txt").write_text("no images here")
     with pytest.raises(InvalidArgumentError, match="1 class folders but no images"):
         evaluate(colour_net, empty, progress=False)
-    odd = _make_tree(tmp_path / "odd", ["cat", "dog", "zebra"])
+    odd = _make_tree(tmp_path / "odd", ["cat", "dog", "gnu"])
     with pytest.raises(InvalidArgumentError, match="Accepted layouts") as info:
         evaluate(colour_net, odd, progress=False)
     assert "to the model's 1000 classes" in str(info.value) and "synset" in str(info.value)
+    # 'zebra' is one of the model's class names: the others must be too.
+    partial = _make_tree(tmp_path / "partial", ["cat", "dog", "zebra"])
+    with pytest.raises(InvalidArgumentError, match="1 of the 3 class folders") as info:
+        evaluate(colour_net, partial, progress=False)
+    assert "'cat', 'dog'" in str(info.value) and "Rename or remove" in str(info.value)
 
 
 def test_hidden_and_other_files_are_ignored(synset_tree: Path, colour_net: ColourNet) -> None:

@@ -22,6 +22,7 @@ from .errors import (
     ArgumentTypeError as ArgumentTypeError,
     CacheNotWritableError as CacheNotWritableError,
     CorruptCheckpointError as CorruptCheckpointError,
+    CorruptFileError as CorruptFileError,
     DownloadError as DownloadError,
     IncompatibleWeightsError as IncompatibleWeightsError,
     IntegrityError as IntegrityError,
@@ -35,14 +36,18 @@ from .errors import (
     UnknownWeightsError as UnknownWeightsError,
     WeightsError as WeightsError,
     WeightsNotCachedError as WeightsNotCachedError,
+    WriteError as WriteError,
 )
 
 if TYPE_CHECKING:  # the same names for type checkers and the docs; a test keeps them equal
     from .data import (
+        ClassFolders as ClassFolders,
         ImageTransform as ImageTransform,
         load_image as load_image,
         load_images as load_images,
         make_transform as make_transform,
+        scan_class_folders as scan_class_folders,
+        scan_files as scan_files,
     )
     from .deploy import (
         ExecuTorchModel as ExecuTorchModel,

@@ -17,14 +17,16 @@ import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgumentError, SearchStateError
 
 __all__ = [
+    "Owned",
     "atomic_path",
+    "check_directory_target",
     "check_writable",
     "new_file_mode",
     "read_json",
@@ -58,28 +60,39 @@ def _mode_for(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, what: str = "the file") -> Iterator[Path]:
     """A temporary path beside ``path``, moved onto it only when the block succeeds.
 
     Raises:
-        InvalidArgumentError: the directory of ``path`` does not exist.
+        InvalidArgumentError: the directory of ``path`` does not exist, or ``path`` is a
+            directory.
+        WriteError: an OS error (a full disk, a read-only folder) while writing: the message
+            names ``path`` and ``what``, never the temporary file.
     """
+    from ._wrap import writing
+
     directory = path.parent
     if not directory.is_dir():
         raise InvalidArgumentError(
             f"Cannot write {path}: the directory {directory} does not exist."
         )
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    temp = Path(name)
-    try:
-        os.fchmod(handle, _mode_for(path))
-    finally:
-        os.close(handle)
-    try:
-        yield temp
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    if path.is_dir():
+        raise InvalidArgumentError(
+            f"Cannot write {what} to {path}: it is a directory. Name a file instead; nothing"
+            " in the directory was touched."
+        )
+    with writing(what, path):
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        temp = Path(name)
+        try:
+            os.fchmod(handle, _mode_for(path))
+        finally:
+            os.close(handle)
+        try:
+            yield temp
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -99,7 +112,10 @@ def check_writable(path: Path, what: str) -> None:
             directory.
     """
     if path.is_dir():
-        raise InvalidArgumentError(f"Cannot write {what} to {path}: it is a directory.")
+        raise InvalidArgumentError(
+            f"Cannot write {what} to {path}: it is a directory. Name a file (a path inside it,"
+            " or beside it) instead; nothing in the directory was touched."
+        )
     directory = path.parent
     if not directory.is_dir():
         raise InvalidArgumentError(
@@ -130,78 +146,244 @@ def _contains_cwd(path: Path) -> bool:
     return cwd == target or target in cwd.parents
 
 
-def replace_directory(
-    path: Path, fill: Callable[[Path], None], order: tuple[str, ...] = ()
-) -> None:
-    """Make ``path`` a directory holding what ``fill(staging)`` writes, all or nothing.
+Owned = Callable[[Path], "Collection[str] | None"]
+"""Given an existing directory, the relative paths (``/``-separated) of the files an earlier
+write of this kind made there, or ``None`` if the directory is not of this kind."""
 
-    ``fill`` writes into a fresh sibling directory; the entries of an existing ``path`` that
-    ``fill`` does not write are carried over (hard links, else copies); then the old directory
-    is renamed aside, the new one renamed into place and the old one removed. A failure at any
-    step leaves ``path`` as it was; no temporary directory is left behind.
 
-    A directory that cannot be renamed (a mount point, the working directory of this process,
-    a parent that forbids it) is updated file by file instead, each file atomically, in
-    ``order`` (then the others): the caller makes its last file the one that commits.
+def _files_under(root: Path) -> set[str]:
+    """Relative paths of the files and symlinks under ``root`` (symlinks not followed)."""
+    found: set[str] = set()
+    for directory, subdirs, files in os.walk(root):
+        base = Path(directory).relative_to(root)
+        for name in files + [d for d in subdirs if (Path(directory) / d).is_symlink()]:
+            found.add((base / name).as_posix())
+    return found
+
+
+def _is_empty_dir(path: Path) -> bool:
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+def check_directory_target(
+    path: str | os.PathLike[str],
+    *,
+    kind: str,
+    owned: Owned,
+    exclusive: bool,
+    overwrite: bool,
+    expected: Collection[str] = (),
+) -> set[str]:
+    """Check that :func:`replace_directory` may write a ``kind`` (a latency kit, a checkpoint)
+    at ``path``, and return the files of an earlier one there (its own, to be replaced).
+
+    Call it before long work: the same check runs again when the directory is replaced.
+
+    Args:
+        path: the directory.
+        kind: what is written, for messages ("a latency kit").
+        owned: recognises an earlier ``kind`` and lists its files (see :data:`Owned`).
+        exclusive: the directory must be absent, empty or an earlier ``kind``. Otherwise other
+            files may stay beside it, but none of them is ever replaced or removed.
+        overwrite: an earlier ``kind`` may be replaced.
+        expected: the relative paths about to be written, checked against other files now.
 
     Raises:
+        InvalidArgumentError: ``path`` is a file, holds files that are not a ``kind`` (and
+            ``exclusive``, or one of them would be replaced), or holds a ``kind`` and not
+            ``overwrite``.
+    """
+    target = Path(os.path.abspath(path))
+    if target.exists() and not target.is_dir():
+        raise InvalidArgumentError(
+            f"Cannot write {kind} to {target}: it is a file, not a folder. Name a new or empty"
+            " folder; the file was not touched."
+        )
+    if not target.is_dir() or _is_empty_dir(target):
+        return set()
+    listed = owned(target)
+    # Only plain relative paths inside the folder: a crafted manifest naming "../x" or "/etc/x"
+    # must not make a replace remove anything outside it.
+    mine = None if listed is None else {n for n in listed if _inside(n)}
+    if mine is None:
+        if exclusive:
+            raise InvalidArgumentError(
+                f"{target} is not empty and does not hold {kind}: mnaszoo never deletes files it"
+                f" did not write, with or without overwrite. Name a new or empty folder for"
+                f" {kind}."
+            )
+        _refuse_clashes(target, kind, set(), expected)
+        return set()
+    if not overwrite:
+        raise InvalidArgumentError(
+            f"{target} already holds {kind}; pass overwrite=True (--overwrite) to replace it,"
+            " or name another folder."
+        )
+    _refuse_clashes(target, kind, set(mine), expected)
+    return set(mine)
+
+
+def _inside(name: str) -> bool:
+    path = Path(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
+
+
+def _refuse_clashes(target: Path, kind: str, mine: set[str], names: Collection[str]) -> None:
+    clashes: list[str] = []
+    for name in sorted(names):
+        parts = Path(name).parts
+        for depth in range(1, len(parts) + 1):
+            rel = Path(*parts[:depth])
+            where = target / rel
+            last = depth == len(parts)
+            if not (where.exists() or where.is_symlink()):
+                break
+            if (last or not where.is_dir() or where.is_symlink()) and rel.as_posix() not in mine:
+                clashes.append(rel.as_posix())
+                break
+    if clashes:
+        shown = ", ".join(map(repr, clashes[:5])) + (" ..." if len(clashes) > 5 else "")
+        raise InvalidArgumentError(
+            f"{target} holds {shown}, which writing {kind} there would replace, but mnaszoo did"
+            " not write it. Move it away, or name a new or empty folder; nothing was changed."
+        )
+
+
+def replace_directory(
+    path: str | os.PathLike[str],
+    fill: Callable[[Path], None],
+    *,
+    kind: str,
+    owned: Owned,
+    exclusive: bool = False,
+    overwrite: bool = True,
+    order: tuple[str, ...] = (),
+) -> None:
+    """Make ``path`` hold what ``fill(staging)`` writes, all or nothing, removing nothing but
+    the files of an earlier ``kind`` that it wrote itself.
+
+    The rules (see :func:`check_directory_target`): an absent or empty directory is written; an
+    earlier ``kind`` (recognised by ``owned``) is replaced if ``overwrite``: its files are
+    replaced or removed, other files in the directory stay; a directory of anything else is
+    refused if ``exclusive``, else written beside its files, provided no file of it would be
+    replaced. A refused directory is left as it was.
+
+    ``fill`` writes into a fresh staging directory. A directory that can be renamed gets a
+    complete new copy (the kept files hard-linked, else copied) swapped in by two renames. A
+    mount point (a container volume), the working directory or a directory whose parent cannot
+    be written is updated in place instead: staged inside itself (the same file system), then
+    moved file by file, each atomically: the others first, then those named in ``order``, in
+    that order, so the caller makes the last of ``order`` the file that commits (a manifest, a
+    config). No staging directory is left behind.
+
+    Raises:
+        InvalidArgumentError: the directory is refused (nothing was written).
         OSError: the directory cannot be written (the caller maps it to its own error).
     """
-    path = Path(os.path.abspath(path))  # "." has no name and no parent to stage in
-    path = path.resolve() if path.is_symlink() else path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
-    aside = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
+    target = Path(os.path.abspath(path))  # "." has no name and no parent to stage in
+    target = target.resolve() if target.is_symlink() else target
+    mine = check_directory_target(
+        target, kind=kind, owned=owned, exclusive=exclusive, overwrite=overwrite
+    )
+    exists = target.is_dir()
+    in_place = exists and (os.path.ismount(target) or _contains_cwd(target))
+    staging: Path | None = None
+    if not in_place:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+        except PermissionError:
+            if not exists:
+                raise
+            in_place = True  # a writable folder in a read-only parent
+    if staging is None:
+        staging = Path(tempfile.mkdtemp(prefix=".mnaszoo-new-", dir=target))
     try:
         fill(staging)
-        written = {entry.name for entry in staging.iterdir()}
-        for name in written:  # on disk before the rename makes them the checkpoint
-            with open(staging / name, "rb") as handle:
-                os.fsync(handle.fileno())
-        if path.is_dir():
-            for entry in path.iterdir():
-                if entry.name in written:
-                    continue
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.copytree(
-                        entry, staging / entry.name, symlinks=True, copy_function=_link_or_copy
-                    )
-                elif entry.is_symlink():
-                    os.symlink(os.readlink(entry), staging / entry.name)
-                else:
-                    _link_or_copy(str(entry), str(staging / entry.name))
-            if _contains_cwd(path):
-                _replace_files(staging, path, order)
-                return
-            os.chmod(staging, stat.S_IMODE(path.stat().st_mode))
-            try:
-                os.rename(path, aside)
-            except OSError as error:
-                if error.errno not in _CANNOT_RENAME:
-                    raise
-                _replace_files(staging, path, order)
-                return
-            try:
-                os.rename(staging, path)
-            except OSError:
-                os.rename(aside, path)
-                raise
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
+        written = _files_under(staging)
+        for name in written:  # on disk before a rename makes them the new directory
+            if not (staging / name).is_symlink():
+                with open(staging / name, "rb") as handle:
+                    os.fsync(handle.fileno())
+        if exists:
+            _refuse_clashes(target, kind, mine, written)
+        stale = sorted(mine - written)
+        if not exists:
             os.chmod(staging, new_file_mode(directory=True))
-            os.rename(staging, path)
+            os.rename(staging, target)
+            return
+        if in_place or not _swap(staging, target, written, stale):
+            _move_files(staging, target, written, order)
+        _remove_files(target, stale)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap(staging: Path, target: Path, written: set[str], stale: list[str]) -> bool:
+    """Swap a complete new copy of ``target`` in; ``False`` if ``target`` cannot be renamed."""
+    skip = written | set(stale)
+    for directory, subdirs, files in os.walk(target):
+        base = Path(directory).relative_to(target)
+        for name in subdirs:
+            source = Path(directory) / name
+            if source.is_symlink():
+                if (base / name).as_posix() not in skip:
+                    os.symlink(os.readlink(source), staging / base / name)
+            else:
+                (staging / base / name).mkdir(exist_ok=True)
+        subdirs[:] = [d for d in subdirs if not (Path(directory) / d).is_symlink()]
+        for name in files:
+            rel = (base / name).as_posix()
+            if rel in skip:
+                continue
+            source = Path(directory) / name
+            if source.is_symlink():
+                os.symlink(os.readlink(source), staging / rel)
+            else:
+                _link_or_copy(str(source), str(staging / rel))
+    os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
+    aside = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
+    try:
+        os.rename(target, aside)
+    except OSError as error:
+        if error.errno not in _CANNOT_RENAME:
+            raise
+        return False
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    # The old directory holds only files that are in the new one (linked or copied) or that
+    # an earlier write of this kind made (replaced or stale).
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 _CANNOT_RENAME = frozenset({errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES, errno.EINVAL})
 
 
-def _replace_files(staging: Path, path: Path, order: tuple[str, ...]) -> None:
-    names = [n for n in order if (staging / n).exists()]
-    names += sorted(e.name for e in staging.iterdir() if e.name not in names)
+def _move_files(staging: Path, target: Path, written: set[str], order: tuple[str, ...]) -> None:
+    last = [n for n in order if n in written]
+    names = sorted(n for n in written if n not in last) + last
     for name in names:
-        os.replace(staging / name, path / name)
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target / name)
+
+
+def _remove_files(target: Path, stale: list[str]) -> None:
+    """Remove files of an earlier write (listed by ``owned``), then the folders they leave
+    empty; never a folder that still holds anything."""
+    for name in stale:
+        (target / name).unlink(missing_ok=True)
+        parent = (target / name).parent
+        while parent != target:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
 
 def read_json(path: Path, what: str, hint: str = "Delete it to start afresh.") -> Any:

@@ -21,6 +21,7 @@ __all__ = [
     "check_float",
     "check_input_size",
     "check_int",
+    "check_labels",
 ]
 
 MIN_INPUT_SIZE = 16
@@ -149,3 +150,57 @@ def check_device(device: object, name: str = "device") -> Any:
             f" {torch.__version__}; use cpu."
         )
     return parsed
+
+
+def check_labels(
+    labels: object,
+    num_classes: int,
+    *,
+    where: str = "labels",
+    error: Callable[[str], MnaszooError] = InvalidArgumentError,
+) -> tuple[str, ...]:
+    """``labels`` as a tuple, if they can name a model's classes: one non-empty string of one
+    line per class, no two equal (evaluate matches class folders by name, and predict's output
+    must say which class it means).
+
+    Args:
+        labels: the class names, in class-index order.
+        num_classes: the model's number of outputs.
+        where: how messages name the labels (``"labels"``, a config file).
+        error: the error raised (a checkpoint's config gives ``CorruptCheckpointError``).
+
+    Raises:
+        MnaszooError: ``error`` for a label that is not a string, is empty or spans lines, a
+            repeated label, or the wrong count; ``ArgumentTypeError`` when ``labels`` is not a
+            list or tuple of them.
+    """
+    if isinstance(labels, str | bytes) or not isinstance(labels, list | tuple):
+        raise ArgumentTypeError(
+            f"{where} must be a list of class names, got {type(labels).__name__} {labels!r:.80}."
+        )
+    for index, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise error(
+                f"{where}: label {index} is {type(label).__name__} {label!r:.40}; class names"
+                " must be strings (pass str(...) yourself if that is what you mean)."
+            )
+        if not label.strip() or "\n" in label or "\r" in label:
+            raise error(
+                f"{where}: label {index} is {label!r:.40}; a class name must be non-empty and"
+                " on one line."
+            )
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        if label in seen:
+            raise error(
+                f"{where}: the labels {seen[label]} and {index} are both {label!r}; class names"
+                " must differ, or the output could not say which class it means. Make them"
+                " unique (e.g. 'crane (bird)' and 'crane (machine)')."
+            )
+        seen[label] = index
+    if len(labels) != num_classes:
+        raise error(
+            f"{where} has {len(labels)} names but the model has {num_classes} classes: give one"
+            " per output, in class-index order."
+        )
+    return tuple(labels)

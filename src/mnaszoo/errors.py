@@ -15,6 +15,7 @@ __all__ = [
     "ArgumentTypeError",
     "CacheNotWritableError",
     "CorruptCheckpointError",
+    "CorruptFileError",
     "DownloadError",
     "IncompatibleWeightsError",
     "IntegrityError",
@@ -29,6 +30,7 @@ __all__ = [
     "UnknownWeightsError",
     "WeightsError",
     "WeightsNotCachedError",
+    "WriteError",
     "close_matches_hint",
 ]
 
@@ -105,7 +107,18 @@ class IntegrityError(WeightsError):
     """A downloaded or cached file does not have the expected sha256 or size."""
 
 
-class CorruptCheckpointError(WeightsError, ValueError):
+class CorruptFileError(MnaszooError, ValueError):
+    """A file cannot be loaded: damaged, truncated, unreadable or of another format (an
+    ``.onnx`` model, an ExecuTorch ``.pte`` program, a checkpoint). The message names the file
+    and says what to do."""
+
+
+class WriteError(MnaszooError, OSError):
+    """A file or folder cannot be written: a full disk, a read-only file system, missing
+    permissions. ``errno`` is the operating system's code; nothing half-written is left."""
+
+
+class CorruptCheckpointError(WeightsError, CorruptFileError):
     """A checkpoint file cannot be read: truncated, corrupt, a Git-LFS pointer or an HTML page."""
 
 

@@ -18,8 +18,10 @@ NAME = "evaluate"
 HELP = "top-1/top-5 accuracy on a folder of labelled images"
 DESCRIPTION = (
     "Measure top-1/top-5 accuracy on FOLDER, which holds one subfolder per"
-    " class: ImageNet synsets (n01440764, ...), the model's class names, or exactly as many"
-    " folders as the model has classes (sorted order = class index)."
+    " class. Folders are matched to the model's classes by name first: ImageNet synsets"
+    " (n01440764, ...) or the model's class names. Only when no folder name is a class name,"
+    " and there are exactly as many folders as classes, is sorted folder order the class index."
+    " A mix of matching and other names is refused."
 )
 
 
@@ -47,11 +49,14 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _print_evaluation(result: EvaluationResult) -> None:
+    from ..tasks.evaluation import MAPPING_RULES
+
     topk = f"top-{result.topk}"
     p = result.preprocessing
     fields = [
         ("model", f"{result.model} ({result.weights or 'no published weights'})"),
-        ("folder", f"{result.folder} (classes mapped by {result.mapping})"),
+        ("folder", result.folder),
+        ("classes", f"folders matched to classes {MAPPING_RULES[result.mapping]}"),
         ("images", f"{result.num_images} in {result.num_classes_seen} classes"),
         ("top-1", f"{result.top1:.2f} %  ({result.top1_correct}/{result.num_images})"),
         (topk, f"{result.top5:.2f} %  ({result.top5_correct}/{result.num_images})"),

@@ -10,7 +10,7 @@ from ..deploy.formats import FORMATS
 from ..errors import InvalidArgumentError
 from ._options import positive_int
 
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 NAME = "export"
@@ -90,12 +90,13 @@ def _calibration(model: Any, folder: str, count: int, input_size: int | None) ->
     import torch
 
     from ..data.images import load_image
+    from ..data.scan import scan_files
     from ..data.transforms import make_transform
 
     root = Path(folder)
     if not root.is_dir():
         raise InvalidArgumentError(f"--calibration {folder}: not a folder of images.")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)[:count]
+    files = scan_files(root, extensions=_IMAGE_SUFFIXES)[:count]
     if not files:
         raise InvalidArgumentError(
             f"--calibration {folder} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))})."

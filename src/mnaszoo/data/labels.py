@@ -7,9 +7,10 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from .._validate import check_labels
 from ..errors import InvalidArgumentError
 
-__all__ = ["imagenet_labels", "imagenet_synsets", "labels_for", "read_class_file"]
+__all__ = ["check_labels", "imagenet_labels", "imagenet_synsets", "labels_for", "read_class_file"]
 
 
 @functools.cache

@@ -21,7 +21,9 @@ model's call signature, as :class:`mnaszoo.OnnxRuntimeModel` does for ONNX.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,8 +32,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._modes import eval_mode
 from .._validate import check_bool, check_input_size, check_int
-from ..errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
+from .._wrap import reading
+from ..errors import ArgumentTypeError, IntegrityError, InvalidArgumentError, MnaszooError
+from ..weights._files import SHA256
 
 __all__ = [
     "EDGE_EXTRA",
@@ -99,31 +104,53 @@ class ImageInput(nn.Module):
     The image is what a phone's camera or bitmap API hands over (RGB, channels last, already
     resized and cropped to the model's input size by the app); the normalisation is the
     weights' own (``mean``, ``std``), in the arithmetic and order of
-    :func:`mnaszoo.make_transform`: ``(x / 255 - mean) / std``.
+    :func:`mnaszoo.make_transform`: ``(x / 255 - mean) / std``. A one-channel model
+    (``in_chans=1``) gets the mean of the three normalised planes, the grey image
+    :func:`mnaszoo.predict` feeds it.
 
     Args:
         model: the model taking normalised NCHW float images.
-        mean: per-channel mean of the weights' preprocessing.
-        std: per-channel standard deviation of the weights' preprocessing.
+        mean: per-channel mean of the weights' preprocessing (3 values).
+        std: per-channel standard deviation of the weights' preprocessing (3 values, > 0).
+        in_chans: the channels ``model`` takes: 3 (RGB) or 1 (grey).
+
+    Raises:
+        InvalidArgumentError: ``mean``/``std`` are not 3 finite values with ``std > 0``, or
+            ``in_chans`` is not 1 or 3.
     """
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(
+        self, model: nn.Module, mean: Sequence[float], std: Sequence[float], in_chans: int = 3
+    ) -> None:
         super().__init__()
-        if len(mean) != len(std) or not mean:
+        if len(mean) != 3 or len(std) != 3:
             raise InvalidArgumentError(
-                f"mean and std must have one value per channel, got {mean!r} and {std!r}."
+                f"mean and std must have one value per RGB channel (3 each), got {mean!r} and"
+                f" {std!r}."
+            )
+        if not all(math.isfinite(v) for v in (*mean, *std)) or min(std) <= 0:
+            raise InvalidArgumentError(
+                f"mean must be finite and std finite and > 0, got mean {mean!r}, std {std!r}."
+            )
+        if in_chans not in (1, 3):
+            raise InvalidArgumentError(
+                f"in_chans must be 1 or 3 (an RGB image in), got {in_chans!r}."
             )
         self.model = model
+        self.grey = in_chans == 1
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, image: torch.Tensor) -> Any:
         """Normalise a uint8 NHWC image batch and run the model on it."""
         x = image.permute(0, 3, 1, 2).to(torch.float32).div(255.0)
-        return self.model((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        if self.grey:
+            x = x.mean(dim=1, keepdim=True)
+        return self.model(x)
 
 
 def _recipe(model: nn.Module) -> Any:
@@ -248,9 +275,7 @@ def export_executorch(
         raise InvalidArgumentError(
             f"Cannot write {target}: the directory {target.parent} does not exist."
         )
-    training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):  # every module's own flag comes back afterwards
         module = _folded(model)
         in_chans = int(getattr(getattr(model, "config", None), "in_chans", 3))
         example = torch.randn(batch, in_chans, *size)
@@ -262,15 +287,27 @@ def export_executorch(
                 )
             module = _quantized(module, batches)
         if preprocess:
-            module = ImageInput(module, recipe.mean, recipe.std)
-            example = torch.zeros(batch, *size, example.shape[1], dtype=torch.uint8)
+            module = ImageInput(module, recipe.mean, recipe.std, in_chans=in_chans)
+            example = torch.zeros(batch, *size, 3, dtype=torch.uint8)  # RGB, whatever in_chans
         with torch.no_grad():
             data = _lower(module, example)
-    finally:
-        model.train(training)
-    with atomic_path(target) as temp:
+    with atomic_path(target, "the ExecuTorch program") as temp:
         temp.write_bytes(data)
     return target
+
+
+def _checked_bytes(path: Path, sha256: object) -> bytes:
+    """The bytes of ``path``, if their sha256 is ``sha256``."""
+    if not isinstance(sha256, str) or not SHA256.fullmatch(sha256.lower()):
+        raise InvalidArgumentError(f"sha256 must be 64 hex digits, got {sha256!r}.")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256.lower():
+        raise IntegrityError(
+            f"{path} has sha256 {digest}, expected {sha256}: it was changed after it was"
+            " written. Copy it again from where it was made."
+        )
+    return data
 
 
 class ExecuTorchModel:
@@ -284,14 +321,19 @@ class ExecuTorchModel:
             otherwise).
         weights_info: the weights' record, so that :func:`mnaszoo.predict` finds their labels
             and preprocessing.
+        sha256: the file's expected sha256 (64 hex), as for :class:`mnaszoo.OnnxRuntimeModel`:
+            the bytes that are run are the bytes that were checked.
 
     Attributes:
         input_shape: the program's static input shape.
         input_dtype: the input's dtype (``torch.uint8`` for a program with preprocessing).
 
     Raises:
-        MnaszooError: ExecuTorch is not installed, or the file is not a program it can load.
-        InvalidArgumentError: ``path`` does not exist.
+        MnaszooError: ExecuTorch is not installed.
+        CorruptFileError: the file is not a program ExecuTorch can load (damaged, truncated,
+            of another format).
+        IntegrityError: the file's sha256 is not ``sha256``.
+        InvalidArgumentError: ``path`` does not exist, or ``sha256`` is not 64 hex digits.
 
     Example:
         >>> import torch, mnaszoo
@@ -308,6 +350,7 @@ class ExecuTorchModel:
         threads: int | None = None,
         num_classes: int | None = None,
         weights_info: Any = None,
+        sha256: str | None = None,
     ) -> None:
         _require("Running ExecuTorch programs")
         from executorch.runtime import Runtime
@@ -315,16 +358,23 @@ class ExecuTorchModel:
         self.path = Path(os.fspath(path))
         if not self.path.is_file():
             raise InvalidArgumentError(f"No ExecuTorch program at {self.path}.")
+        source: Path | bytes = self.path
+        if sha256 is not None:
+            source = _checked_bytes(self.path, sha256)
         if threads is not None:
             set_executorch_threads(threads)
-        try:
-            program = Runtime.get().load_program(self.path)
+        # The runtime raises RuntimeError/ValueError (or aborts its load) on bad files.
+        with reading(
+            "an ExecuTorch program",
+            self.path,
+            "Copy it again from where it was made, or export it again with"
+            " mnaszoo.export(model, path, format='executorch').",
+        ):
+            program = Runtime.get().load_program(source)
             method = program.load_method("forward")
-        except Exception as error:  # the runtime raises RuntimeError/ValueError on bad files
-            raise MnaszooError(
-                f"ExecuTorch cannot load {self.path} ({error}); export it again with"
-                " mnaszoo.export(..., format='executorch')."
-            ) from error
+        # A program loaded from bytes runs from that buffer: it must live as long as the method.
+        self._buffer = source
+        self._program = program
         if method is None:
             raise MnaszooError(f"{self.path} has no 'forward' method.")
         self._method = method

@@ -3,16 +3,17 @@ ExecuTorch program (.pte, fp32 or int8)."""
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from .._io import atomic_path
+from .._io import atomic_path, check_writable
+from .._modes import eval_mode
 from .._validate import check_choice, check_input_size, check_int
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ._onnx_export import NATIVE_OPSET, export_onnx
@@ -84,22 +85,14 @@ def _example_input(model: nn.Module, batch: int, size: tuple[int, int]) -> torch
     return torch.randn(batch, in_chans, *size, device=device, dtype=dtype)
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        if training:
-            model.train(True)
-
-
 def _export_pt2(model: nn.Module, example: torch.Tensor, dynamic: bool, temp: Path) -> None:
     dynamic_shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
     program = torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
-    with open(temp, "wb") as file:
-        torch.export.save(program, file)
+    # Serialised in memory first: torch's zip writer aborts the whole process (in a destructor,
+    # at garbage collection) when the disk fills under it; a plain write raises ENOSPC instead.
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    temp.write_bytes(buffer.getvalue())
 
 
 def _export_torchscript(model: nn.Module, temp: Path) -> None:
@@ -107,8 +100,9 @@ def _export_torchscript(model: nn.Module, temp: Path) -> None:
     # run in this process; a module attribute reusing one fails to script at random.
     drop_dangling_builtin_ids()
     scripted = torch.jit.script(model)
-    with open(temp, "wb") as file:
-        torch.jit.save(scripted, file)
+    buffer = io.BytesIO()  # in memory first, as for pt2
+    torch.jit.save(scripted, buffer)
+    temp.write_bytes(buffer.getvalue())
 
 
 def export(
@@ -173,7 +167,8 @@ def export(
     Raises:
         InvalidArgumentError: an unknown format, a bad ``batch``, ``input_size`` or ``opset``,
             ``calibration`` missing for int8 (or empty, or given to another format), or a
-            missing output directory.
+            ``path`` that cannot be written (a directory, a missing or read-only folder),
+            checked before exporting.
         ArgumentTypeError: ``model`` is not a torch module, or an argument has the wrong type.
         MnaszooError: ONNX export without the ``onnx`` extra installed, ExecuTorch export
             without the ``edge`` extra.
@@ -189,6 +184,10 @@ def export(
     """
     static, size = _check_args(model, format, batch, input_size, opset)
     _check_executorch_args(format, calibration, preprocess)
+    target = Path(os.fspath(path))
+    # Before the export, which takes seconds: a directory, a missing folder or a read-only one
+    # is refused up front, never after the work with an error about a temporary file.
+    check_writable(target, "the export")
     if format in EXECUTORCH_FORMATS:
         from .executorch import export_executorch
 
@@ -200,10 +199,9 @@ def export(
             preprocess=preprocess,
             calibration=calibration,
         )
-    target = Path(os.fspath(path))
     # torch.export specialises a traced size of 1, so a dynamic batch is traced with 2.
     example = _example_input(model, 2 if static is None else static, size)
-    with _eval_mode(model), atomic_path(target) as temp:
+    with eval_mode(model), atomic_path(target, "the export") as temp:
         if format == "onnx":
             export_onnx(model, example, static is None, opset, temp)
         elif format == "pt2":

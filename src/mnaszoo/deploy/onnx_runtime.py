@@ -30,6 +30,7 @@ from torch import nn
 
 from .._io import write_text_atomic
 from .._validate import check_input_size, check_int
+from .._wrap import reading
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
@@ -49,6 +50,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _MISSING_EXTRA = "pip install 'mnaszoo[onnx]'"
+_REEXPORT = (
+    "Copy it again from where it was made, or export it again with"
+    " mnaszoo.export(model, path, format='onnx')."
+)
 
 
 def onnxruntime_available(*, export: bool = True) -> bool:
@@ -70,13 +75,23 @@ def import_onnxruntime() -> Any:
 
 
 def open_session(
-    path: str | os.PathLike[str] | bytes, *, threads: int | None = None, device: str = "cpu"
+    path: str | os.PathLike[str] | bytes,
+    *,
+    threads: int | None = None,
+    device: str = "cpu",
+    name: str | os.PathLike[str] | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``path`` (or the model's bytes) with mnaszoo's
     settings: all graph
     optimisations, ``threads`` intra-op threads (``None``: onnxruntime's default), one inter-op
     thread, the CPU provider (or CUDA's for ``device="cuda"``). Every onnxruntime run in
-    mnaszoo (predict, the benchmark, search latency) opens its session here."""
+    mnaszoo (predict, the benchmark, search latency) opens its session here. ``name`` names
+    the file in errors when ``path`` is bytes.
+
+    Raises:
+        MnaszooError: onnxruntime is missing, or lacks the provider for ``device``.
+        CorruptFileError: onnxruntime cannot load the model (damaged, truncated, not ONNX).
+    """
     ort = import_onnxruntime()
     options = ort.SessionOptions()
     if threads is not None:
@@ -91,7 +106,13 @@ def open_session(
             " use device='cpu'."
         )
     source = path if isinstance(path, bytes) else str(path)
-    return ort.InferenceSession(source, options, providers=[provider])
+    shown: str | os.PathLike[str] = (
+        name if name is not None else "the model" if isinstance(path, bytes) else str(path)
+    )
+    # A damaged or foreign file makes onnxruntime raise its own types (Fail, InvalidProtobuf,
+    # InvalidGraph...): one mnaszoo error says which file and what to do.
+    with reading("an ONNX model", shown, _REEXPORT):
+        return ort.InferenceSession(source, options, providers=[provider])
 
 
 def export_folded(model: nn.Module, path: Path, input_size: tuple[int, int]) -> None:
@@ -154,6 +175,7 @@ class OnnxRuntimeModel:
         MnaszooError: onnxruntime is not installed.
         InvalidArgumentError: ``path`` does not exist or ``threads`` is not positive.
         IntegrityError: the file's sha256 is not ``sha256``.
+        CorruptFileError: onnxruntime cannot load the file (damaged, truncated, not ONNX).
 
     Example:
         >>> import torch, mnaszoo
@@ -186,7 +208,7 @@ class OnnxRuntimeModel:
                     f"{self.path} has sha256 {digest}, expected {sha256}: it was changed after"
                     " it was written."
                 )
-        self.session = open_session(source, threads=threads)
+        self.session = open_session(source, threads=threads, name=self.path)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise InvalidArgumentError(

@@ -223,7 +223,7 @@ def quantize_int8(
     }[method]
     with (
         tempfile.TemporaryDirectory(prefix="mnaszoo-int8-") as tmp,
-        atomic_path(target) as temp,
+        atomic_path(target, "the int8 model") as temp,
     ):
         fp32 = Path(tmp) / "fp32.onnx"
         prepared = Path(tmp) / "prepared.onnx"

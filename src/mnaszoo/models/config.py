@@ -11,7 +11,14 @@ from ..errors import ArgumentTypeError, InvalidArgumentError
 from .plan import NetworkPlan, resolve_plan
 from .specs import NetworkSpec
 
-__all__ = ["MAX_BN_MOMENTUM", "ModelConfig"]
+__all__ = ["MAX_BN_MOMENTUM", "MAX_IN_CHANS", "MAX_NUM_CLASSES", "ModelConfig"]
+
+MAX_NUM_CLASSES = 100_000
+"""The most classifier outputs a config accepts: ImageNet-21k has 21,841 classes; 100,000 at the
+widest head (1,792 features) is 0.7 GB of weights. A larger count in a config file is a typo or
+damage, refused before any memory is allocated (10**7 would be 51 GB)."""
+MAX_IN_CHANS = 1024
+"""The most input channels a config accepts (hyperspectral images have a few hundred)."""
 
 MAX_BN_MOMENTUM = 0.5
 """The largest BatchNorm momentum accepted: a PyTorch momentum above it almost always comes from
@@ -31,8 +38,8 @@ class ModelConfig:
         spec: the network table.
         width_mult: channel multiplier (widths round to multiples of 8).
         depth_mult: block-count multiplier (repeats round up).
-        num_classes: classifier outputs; 0 for no classifier.
-        in_chans: input image channels.
+        num_classes: classifier outputs; 0 for no classifier; at most :data:`MAX_NUM_CLASSES`.
+        in_chans: input image channels, 1 to :data:`MAX_IN_CHANS`.
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic-depth rate of the last block.
         bn_eps: BatchNorm epsilon.
@@ -107,8 +114,8 @@ class ModelConfig:
                 f"spec must be a NetworkSpec, got {type(self.spec).__name__}; see"
                 " mnaszoo.models.architectures for the built-in tables."
             )
-        check_int("num_classes", self.num_classes, minimum=0)
-        check_int("in_chans", self.in_chans, minimum=1)
+        check_int("num_classes", self.num_classes, minimum=0, maximum=MAX_NUM_CLASSES)
+        check_int("in_chans", self.in_chans, minimum=1, maximum=MAX_IN_CHANS)
         set_field = object.__setattr__
         set_field(
             self,

@@ -1,18 +1,25 @@
 """``mnaszoo.evaluate``: top-1 / top-5 accuracy of a model on a folder of labelled images.
 
 The folder is laid out like torchvision's ``ImageFolder`` (no torchvision needed): one
-subfolder per class, images inside (searched recursively; ``.jpg .jpeg .png .bmp .webp .tif
-.tiff``, any case). Class folders are taken in sorted order, images in sorted path order; names
-starting with ``.`` are ignored. Folder names are mapped to the model's class indices by the
-first rule that applies:
+subfolder per class, images inside (found by :func:`mnaszoo.data.scan.scan_class_folders`:
+searched recursively, ``.jpg .jpeg .png .bmp .webp .tif .tiff`` in any case, names starting with
+``.`` ignored, each folder read once even through symlinks). Class folders are taken in sorted
+order, images in sorted path order. Folder names are mapped to the model's class indices **by
+name first**:
 
-1. every folder is an ImageNet synset (``n01440764``, ...) and the model has 1000 classes: the
-   synset's index (the layout of ImageNet's validation set, e.g. after ``valprep.sh``);
-2. every folder is one of the model's class names (its weights' labels): that class's index;
-3. there are exactly as many folders as the model has classes: sorted folder order is the class
-   index (as ``ImageFolder`` assigns them during training).
+1. ``"synsets"``: every folder is an ImageNet synset (``n01440764``, ...) and the model has 1000
+   classes: the synset's index (the layout of ImageNet's validation set);
+2. ``"labels"``: every folder is one of the model's class names (its weights' labels): that
+   class's index;
+3. ``"order"``: NO folder name is a synset or a class name of the model, and there are exactly
+   as many folders as the model has classes: sorted folder order is the class index (as
+   ``ImageFolder`` assigns them during training).
 
-Anything else is an :class:`~mnaszoo.errors.InvalidArgumentError` that explains these rules.
+When some folder names match the model's classes and others do not, nothing is guessed: that
+is an :class:`~mnaszoo.errors.InvalidArgumentError` naming the folders that match no class
+(rename them, or remove them). Anything else that fits no rule is an error that explains these
+rules. The rule used is in the result (:attr:`EvaluationResult.mapping`) and in the output of
+``mnaszoo evaluate``.
 Images are preprocessed with the weights' own evaluation transform
 (:func:`mnaszoo.data.transforms.make_transform`), as the publishers measured their results.
 """
@@ -36,11 +43,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._validate import check_bool, check_int
 from ..data.labels import imagenet_labels, imagenet_synsets, labels_for
+from ..data.scan import IMAGE_EXTENSIONS, scan_class_folders
 from ..data.transforms import ImageTransform, make_transform
 from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidImageError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAPPING_RULES",
     "ClassResult",
     "EvaluationResult",
     "ImageFolderSamples",
@@ -52,14 +61,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-"""File extensions :func:`evaluate` reads (compared case-insensitively)."""
-
 _LAYOUTS = (
     "Accepted layouts: (1) ImageNet synset folders (n01440764, ...) for a 1000-class model;"
-    " (2) folders named exactly like the model's class names; (3) as many folders as the model"
-    " has classes, whose sorted order is the class index."
+    " (2) folders named exactly like the model's class names; (3) folders named after none of"
+    " them, as many as the model has classes, whose sorted order is the class index."
 )
+
+MAPPING_RULES = {
+    "synsets": "by name (ImageNet synsets)",
+    "labels": "by name (the model's class names)",
+    "order": "by sorted folder order (no folder is named after a class)",
+}
+"""How :attr:`EvaluationResult.mapping` reads in words."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,8 @@ class EvaluationResult:
         num_images: images evaluated.
         num_classes_seen: class folders with at least one evaluated image.
         topk: the k of ``top5`` (5, or the number of classes if fewer).
-        mapping: how folders were mapped to classes: ``"synsets"``, ``"labels"`` or ``"order"``.
+        mapping: how folders were mapped to classes: ``"synsets"``, ``"labels"`` or ``"order"``
+            (see the module docstring; :data:`MAPPING_RULES` in words).
         seconds: wall-clock time of the evaluation.
         images_per_second: throughput.
         device: where the model ran.
@@ -186,61 +200,66 @@ class EvaluationResult:
     def summary(self) -> str:
         """One line: accuracies, images, classes and speed."""
         top5 = "top-5" if self.topk == 5 else f"top-{self.topk}"
+        rule = MAPPING_RULES.get(self.mapping, self.mapping)
         return (
             f"{self.model} ({self.weights or 'no published weights'}) on {self.folder}:"
             f" top-1 {self.top1:.2f}%  {top5} {self.top5:.2f}%  ({self.num_images} images,"
-            f" {self.num_classes_seen} classes, {self.seconds:.1f} s,"
+            f" {self.num_classes_seen} classes matched {rule},"
+            f" {self.seconds:.1f} s,"
             f" {self.images_per_second:.1f} images/s on {self.device})"
         )
 
 
-def _visible(name: str) -> bool:
-    return not name.startswith(".")
-
-
-def _images_under(folder: Path) -> list[str]:
-    found: list[str] = []
-    for directory, subdirs, files in os.walk(folder, followlinks=True):
-        subdirs[:] = sorted(d for d in subdirs if _visible(d))
-        found.extend(
-            os.path.join(directory, name)
-            for name in files
-            if _visible(name) and name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-    return sorted(found)
+def _match_labels(classes: Sequence[str], labels: Sequence[str]) -> tuple[int, ...]:
+    indices: list[int] = []
+    for name in classes:
+        matches = [i for i, label in enumerate(labels) if label == name]
+        if len(matches) > 1:
+            raise InvalidArgumentError(
+                f"The class folder {name!r} matches the model's classes {matches}, whose"
+                " names are equal; name the folders by ImageNet synset (n01440764, ...)"
+                " instead."
+            )
+        indices.append(matches[0])
+    return tuple(indices)
 
 
 def _map_classes(
     classes: Sequence[str], num_classes: int, labels: Sequence[str]
 ) -> tuple[tuple[int, ...], str]:
-    synsets = imagenet_synsets()
-    if num_classes == len(synsets) and all(name in synsets for name in classes):
+    """The model's class index of every folder, and the rule used (module docstring)."""
+    synsets = imagenet_synsets() if num_classes == len(imagenet_synsets()) else ()
+    known = set(labels) | set(synsets)
+    matched = [name for name in classes if name in known]
+    if synsets and all(name in synsets for name in classes):
         position = {synset: index for index, synset in enumerate(synsets)}
         return tuple(position[name] for name in classes), "synsets"
     if labels and all(name in labels for name in classes):
-        indices: list[int] = []
-        for name in classes:
-            matches = [i for i, label in enumerate(labels) if label == name]
-            if len(matches) > 1:
-                raise InvalidArgumentError(
-                    f"The class folder {name!r} matches the model's classes {matches}, whose"
-                    " names are equal; name the folders by ImageNet synset (n01440764, ...)"
-                    " instead."
-                )
-            indices.append(matches[0])
-        return tuple(indices), "labels"
+        return _match_labels(classes, labels), "labels"
+    if matched:
+        # Some names are the model's classes: sorted order would score them as other classes.
+        unmatched = [name for name in classes if name not in known]
+        shown = ", ".join(map(repr, unmatched[:5])) + (" ..." if len(unmatched) > 5 else "")
+        example = ", ".join(map(repr, matched[:3]))
+        raise InvalidArgumentError(
+            f"{len(matched)} of the {len(classes)} class folders are named after the model's"
+            f" classes (e.g. {example}) but {len(unmatched)} are not: {shown}. Folders are"
+            " matched to classes by name, so every folder must be named after one of the"
+            " model's classes (or ImageNet synset), or none (then sorted folder order is the"
+            " class index). Rename or remove those folders."
+        )
     if len(classes) == num_classes:
         logger.info(
-            "The %d class folders are neither ImageNet synsets nor the model's class names:"
-            " taking their sorted order as the class index (%r is class 0).",
+            "None of the %d class folders is an ImageNet synset or one of the model's class"
+            " names: taking their sorted order as the class index (%r is class 0).",
             len(classes),
             classes[0],
         )
         return tuple(range(num_classes)), "order"
-    unknown = [name for name in classes if name not in labels][:3]
     raise InvalidArgumentError(
-        f"Cannot map the {len(classes)} class folders (e.g. {', '.join(map(repr, unknown))}) to"
-        f" the model's {num_classes} classes. {_LAYOUTS}"
+        f"Cannot map the {len(classes)} class folders (e.g."
+        f" {', '.join(map(repr, classes[:3]))}) to the model's {num_classes} classes: no"
+        f" folder is named after one of its classes, and the counts differ. {_LAYOUTS}"
     )
 
 
@@ -273,10 +292,10 @@ def scan_image_folder(
             docstring).
     """
     root = check_image_folder(folder)
-    classes = tuple(sorted(e.name for e in os.scandir(root) if e.is_dir() and _visible(e.name)))
+    found = scan_class_folders(root)
+    classes = found.classes
     if not classes:
-        loose = len(_images_under(root))
-        detail = f" (it holds {loose} images directly)" if loose else ""
+        detail = f" (it holds {found.loose} images directly)" if found.loose else ""
         raise InvalidArgumentError(
             f"The image folder {str(root)!r} has no class subfolders{detail}: put the images of"
             " each class in a subfolder named after the class."
@@ -284,8 +303,7 @@ def scan_image_folder(
     class_indices, mapping = _map_classes(classes, num_classes, tuple(labels))
     samples: list[tuple[str, int]] = []
     empty: list[str] = []
-    for position, name in enumerate(classes):
-        images = _images_under(root / name)
+    for position, (name, images) in enumerate(zip(classes, found.files, strict=True)):
         if not images:
             empty.append(name)
         samples.extend((path, position) for path in images)
@@ -421,7 +439,7 @@ def evaluate(
         (2, 'order')
         >>> folder.cleanup()
     """
-    from .prediction import resolve_model
+    from .prediction import borrowed, resolve_model
 
     check_int("batch_size", batch_size, minimum=1)
     check_int("num_workers", num_workers, minimum=0)
@@ -429,6 +447,16 @@ def evaluate(
         check_int("limit", limit, minimum=1)
     check_bool("progress", progress)
     check_image_folder(folder)  # before loading any model
+    if isinstance(model, nn.Module):
+        if weights is not None or checkpoint is not None:
+            raise InvalidArgumentError(
+                "weights= and checkpoint= apply to a model name, not a model object."
+            )
+        # The caller's model is given back as it came: every module's mode, and its device.
+        with borrowed(model, device) as net:
+            return _evaluate(
+                net, _model_name(net), folder, input_size, batch_size, num_workers, limit, progress
+            )
     net = resolve_model(
         model,
         weights=weights,
@@ -437,11 +465,40 @@ def evaluate(
         cache_dir=cache_dir,
         local_files_only=local_files_only,
     )
-    if isinstance(model, str):
-        name = model
-    else:
-        spec = getattr(getattr(net, "config", None), "spec", None)
-        name = str(getattr(spec, "name", type(net).__name__))
+    # A checkpoint carries its own architecture: report that, not the name it was loaded under.
+    name = model if checkpoint is None else _model_name(net)
+    return _evaluate(net, name, folder, input_size, batch_size, num_workers, limit, progress)
+
+
+def _model_name(net: nn.Module) -> str:
+    """The registry name of the model's architecture (spec and width), else its spec's name."""
+    from ..models.registry import MODELS
+
+    config = getattr(net, "config", None)
+    spec = getattr(config, "spec", None)
+    if spec is None:
+        return type(net).__name__
+    width = getattr(config, "width_mult", 1.0)
+    for entry in MODELS.values():
+        if entry.spec == spec and entry.width_mult == width:
+            return entry.name
+    name = str(getattr(spec, "name", type(net).__name__))
+    return name if width == 1.0 else f"{name} (width x{width:g})"
+
+
+def _evaluate(
+    net: nn.Module,
+    name: str,
+    folder: str | os.PathLike[str],
+    input_size: int | None,
+    batch_size: int,
+    num_workers: int,
+    limit: int | None,
+    progress: bool,
+) -> EvaluationResult:
+    """Evaluate an eval-mode model (see :func:`evaluate`)."""
+    from .prediction import _input_channels
+
     num_classes = int(getattr(net, "num_classes", 0))
     if num_classes < 1:
         raise InvalidArgumentError(
@@ -449,6 +506,7 @@ def evaluate(
         )
     info = getattr(net, "weights_info", None)
     weights_id = getattr(info, "id", None)
+    channels = _input_channels(net)
     labels = labels_for(net)
     data = scan_image_folder(folder, num_classes=num_classes, labels=labels)
     if data.mapping == "synsets":
@@ -488,6 +546,8 @@ def evaluate(
             failed = next((message for message in errors if message), None)
             if failed is not None:
                 raise InvalidImageError(failed)
+            if channels == 1:  # the grey image predict feeds: the mean of the RGB planes
+                batch = batch.mean(dim=1, keepdim=True)
             logits = net(batch.to(run_device, dtype)).float()
             predicted = logits.topk(topk, dim=1).indices.cpu()
             targets = target_of[positions]

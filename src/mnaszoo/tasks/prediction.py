@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple, overload
 import torch
 from torch import nn
 
+from .._modes import eval_mode
 from .._validate import check_choice, check_device, check_int
 from ..data.labels import labels_for, read_class_file
 from ..data.transforms import make_transform
@@ -263,7 +264,9 @@ def predict(
             :class:`~mnaszoo.OnnxRuntimeModel` (an exported or int8 model).
         topk: how many classes per image (default: 5, or every class of a model with fewer).
         weights: a weights tag or id (default: the model's default weights).
-        checkpoint: a local weights file or ``save_pretrained`` directory instead.
+        checkpoint: a local weights file or ``save_pretrained`` directory instead, or an
+            exported ``.onnx`` model (run with :class:`~mnaszoo.OnnxRuntimeModel`; its classes
+            are named by ``class_file``, or ImageNet's for 1000 classes).
         class_file: class names, one per line (for fine-tuned models); its length must equal
             the model's number of classes.
         input_size: evaluate at another resolution (the resize scales with it).
@@ -322,6 +325,11 @@ def predict(
     items = batch_items(images)
     for name, item in items:  # cheap checks (paths, headers) before anything runs
         probe_image(item, name)
+    if isinstance(model, str) and _is_onnx(checkpoint):
+        if weights is not None:
+            raise InvalidArgumentError("Pass either weights= or checkpoint=, not both.")
+        # An exported ONNX model runs as it is (its own labels and recipe are not in the file).
+        model, checkpoint = OnnxRuntimeModel(os.fspath(checkpoint)), None  # type: ignore[arg-type]
     if isinstance(model, OnnxRuntimeModel):
         if weights is not None or checkpoint is not None or device not in (None, "cpu"):
             raise InvalidArgumentError(
@@ -335,7 +343,7 @@ def predict(
             raise InvalidArgumentError(
                 "weights= and checkpoint= apply to a model name, not a model object."
             )
-        with _borrowed(model, device) as net:
+        with borrowed(model, device) as net:
             return _predict(
                 items, model, net, single, topk, class_file, input_size, batch_size, backend
             )
@@ -350,24 +358,31 @@ def predict(
     return _predict(items, model, net, single, topk, class_file, input_size, batch_size, backend)
 
 
+def _is_onnx(checkpoint: object) -> bool:
+    from ..weights.checkpoint import exported_format
+
+    if not isinstance(checkpoint, str | os.PathLike):
+        return False
+    path = Path(checkpoint)
+    return path.is_file() and exported_format(path) == "onnx"
+
+
 @contextlib.contextmanager
-def _borrowed(model: nn.Module, device: str | torch.device | None) -> Iterator[nn.Module]:
-    """The caller's module in eval mode (on ``device``), given back in the mode and on the
-    device it came in, as :func:`mnaszoo.export` does."""
-    training = model.training
+def borrowed(model: nn.Module, device: str | torch.device | None) -> Iterator[nn.Module]:
+    """The caller's module in eval mode (on ``device``), given back with every module in the
+    mode it came in and on its device, as :func:`mnaszoo.export` and :func:`mnaszoo.evaluate`
+    do."""
     param = next(model.parameters(), None)
     home = param.device if param is not None else None
     moved = device is not None and home is not None and _device(device) != home
     try:
         if moved:
             model.to(_device(device))
-        model.eval()
-        yield model
+        with eval_mode(model):  # every module's own flag comes back, not only the top one
+            yield model
     finally:
         if moved and home is not None:
             model.to(home)
-        if training:
-            model.train(True)
 
 
 def _input_channels(net: object) -> int:

@@ -21,7 +21,7 @@ import torch
 from ..errors import ArgumentTypeError, CorruptCheckpointError, InvalidArgumentError
 from ._files import SNIFF_BYTES, sniff
 
-__all__ = ["Checkpoint", "read_checkpoint"]
+__all__ = ["Checkpoint", "exported_format", "read_checkpoint"]
 
 # Keys under which training scripts nest the weights, most preferred first (plain before EMA).
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "state_dict_ema")
@@ -108,6 +108,15 @@ def _reject_non_checkpoints(file: Path) -> None:
             f"{file} is empty (0 bytes): a download or copy was interrupted. Delete it and"
             " download it again."
         )
+    program = exported_format(file, head)
+    if program is not None:
+        what, run = _PROGRAMS[program]
+        raise InvalidArgumentError(
+            f"{file} is {what}, not a checkpoint of weights: it holds a whole program, and"
+            " mnaszoo reads weights from .safetensors, .pth, .pt or .bin files (or a"
+            f" save_pretrained directory). The file is fine: {run} To evaluate, fine-tune or"
+            " export again, use the checkpoint it was exported from."
+        )
     kind = sniff(head)
     if kind == "lfs-pointer":
         raise CorruptCheckpointError(
@@ -125,6 +134,57 @@ def _reject_non_checkpoints(file: Path) -> None:
             " page was probably saved in place of the weights. Check the URL (on the Hub, use"
             " /resolve/, not /blob/) and your access token, then download it again."
         )
+
+
+def exported_format(file: Path, head: bytes | None = None) -> str | None:
+    """``"onnx"``, ``"executorch"`` or ``"pt2"`` if ``file`` is an exported program rather than
+    weights (by its extension or its first bytes), else ``None``."""
+    if head is None:
+        try:
+            with file.open("rb") as stream:
+                head = stream.read(SNIFF_BYTES)
+        except OSError:
+            head = b""
+    suffix = file.suffix.lower()
+    # ExecuTorch programs are flatbuffers whose identifier ("ET" + version) sits at offset 4.
+    if suffix == ".pte" or head[4:6] == b"ET":
+        return "executorch"
+    # ONNX ModelProto: field 1 (ir_version, tag 0x08) first, a producer name soon after.
+    if suffix == ".onnx" or (head[:1] == b"\x08" and b"\x12" in head[2:4] and b"onnx" in head):
+        return "onnx"
+    if suffix == ".pt2":
+        return "pt2"
+    if head.startswith(b"PK\x03\x04"):  # a zip: torch.save, TorchScript and pt2 all are
+        return _zip_program(file)
+    return None
+
+
+def _zip_program(file: Path) -> str | None:
+    """``"torchscript"`` or ``"pt2"`` for those archives; ``None`` for a torch.save file."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None  # damaged: torch.load reports it
+    if any(name.split("/", 1)[-1].startswith("code/") for name in names):
+        return "torchscript"
+    if any(name.endswith("/archive_format") for name in names):
+        return "pt2"
+    return None
+
+
+_PROGRAMS = {
+    "executorch": ("an ExecuTorch program", "run it with mnaszoo.ExecuTorchModel(path)."),
+    "onnx": (
+        "an ONNX model",
+        "run it with mnaszoo.OnnxRuntimeModel(path), or give it to mnaszoo.predict as"
+        " checkpoint= (`mnaszoo predict IMAGES --checkpoint model.onnx`).",
+    ),
+    "pt2": ("a torch.export program", "load it with torch.export.load(path).module()."),
+    "torchscript": ("a TorchScript program", "load it with torch.jit.load(path)."),
+}
 
 
 def _decode_text(head: bytes, *, complete: bool) -> str | None:

@@ -19,12 +19,15 @@ from typing import Any
 
 import torch
 
-from .._io import new_file_mode, replace_directory
+from .._io import check_directory_target, new_file_mode, replace_directory
+from .._validate import check_labels
+from .._wrap import writing
 from ..errors import (
     ArgumentTypeError,
     CacheNotWritableError,
     CorruptCheckpointError,
     InvalidArgumentError,
+    ManifestError,
 )
 from ..models.config import ModelConfig
 from ..models.counting import count_params
@@ -57,19 +60,48 @@ def _architecture(config: dict[str, Any]) -> dict[str, Any]:
     return {key: config.get(key) for key in keys}
 
 
+def _checkpoint_files(directory: Path, *, card: bool = False) -> set[str] | None:
+    """The files of a checkpoint save_pretrained wrote in ``directory``; ``None`` if it holds
+    none (its config.json is missing, unreadable or not mnaszoo's). Its model card counts as
+    its own while unchanged since mnaszoo wrote it, or when ``card`` (the caller replaces it)."""
+    from .model_card import CARD_NAME, card_is_ours
+
+    try:
+        data = json.loads((directory / CONFIG_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("library_name") != "mnaszoo":
+        return None
+    files = {CONFIG_NAME, WEIGHTS_NAME}
+    extra = data.get("files")
+    if isinstance(extra, dict):
+        files.update(name for name in extra if isinstance(name, str))
+    if card or card_is_ours(directory):
+        files.add(CARD_NAME)
+    return files
+
+
 def _check_overwrite(directory: Path, config: ModelConfig, overwrite: bool) -> None:
-    existing = directory / CONFIG_NAME
-    if overwrite or not (existing.exists() or (directory / WEIGHTS_NAME).exists()):
+    # Files save_pretrained did not write are never replaced, overwrite or not.
+    mine = check_directory_target(
+        directory,
+        kind="a checkpoint",
+        owned=_checkpoint_files,
+        exclusive=False,
+        overwrite=True,
+        expected=(WEIGHTS_NAME, CONFIG_NAME),
+    )
+    if overwrite or not mine:
         return
     try:
-        saved = json.loads(existing.read_text("utf-8"))["architecture"]
+        saved = json.loads((directory / CONFIG_NAME).read_text("utf-8"))["architecture"]
     except (OSError, ValueError, KeyError, TypeError):
         saved = None
     if saved is None or _architecture(saved) != _architecture(config.to_dict()):
         what = (
             f"a {saved['spec']['name']} checkpoint"
             if isinstance(saved, dict) and isinstance(saved.get("spec"), dict)
-            else "files that are not this model's"
+            else "a checkpoint of another model"
         )
         raise InvalidArgumentError(
             f"{directory} already holds {what}; pass overwrite=True to replace it, or choose"
@@ -81,11 +113,7 @@ def _record_dict(model: torch.nn.Module, labels: Sequence[str] | None) -> dict[s
     info: WeightsRecord | None = getattr(model, "weights_info", None)
     num_classes = int(getattr(model, "num_classes", 0))
     if labels is not None:
-        labels = [str(label) for label in labels]
-        if len(labels) != num_classes:
-            raise InvalidArgumentError(
-                f"labels has {len(labels)} names but the model has {num_classes} classes."
-            )
+        labels = list(check_labels(labels, num_classes))
     elif info is not None and info.num_classes == num_classes:
         labels = info.labels if isinstance(info.labels, str) else list(info.labels)
     return {
@@ -215,13 +243,15 @@ def _save(
 
     # Weights and config are one checkpoint: a complete new directory is written and swapped in,
     # so a failure (a full disk, a killed process) never pairs new weights with an old config.
-    try:
-        replace_directory(path, fill, order=(WEIGHTS_NAME, DIAGRAM_NAME, CARD_NAME, CONFIG_NAME))
-    except OSError as error:
-        raise CacheNotWritableError(
-            f"Cannot write the checkpoint into {path} ({error}); nothing was changed there."
-            " Free space or choose a writable directory."
-        ) from error
+    with writing("the checkpoint", path, CacheNotWritableError):
+        replace_directory(
+            path,
+            fill,
+            kind="a checkpoint",
+            # overwrite=True is the user's word that a card of theirs may be replaced too.
+            owned=lambda directory: _checkpoint_files(directory, card=write_card),
+            order=(WEIGHTS_NAME, DIAGRAM_NAME, CARD_NAME, CONFIG_NAME),
+        )
     return path
 
 
@@ -287,14 +317,23 @@ def _model_config(data: dict[str, Any], path: Path) -> ModelConfig:
         ) from error
     labels = data.get("labels")
     if labels is not None and not isinstance(labels, str):
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        if not isinstance(labels, list):
             raise CorruptCheckpointError(
-                f"{path} has 'labels': {labels!r}; expected a list of class names (or null)."
+                f"{path} has 'labels': {labels!r:.80}; expected a list of class names (or null)."
             )
-        if len(labels) != config.num_classes:
+        check_labels(labels, config.num_classes, where=f"{path}", error=CorruptCheckpointError)
+    preprocessing = data.get("preprocessing")
+    if preprocessing is not None and not isinstance(preprocessing, dict):
+        raise CorruptCheckpointError(
+            f"{path} has 'preprocessing': {preprocessing!r:.80}; expected an object (or null)."
+        )
+    if preprocessing is not None:
+        try:  # every field, before anything is built from it
+            Preprocessing.from_dict(preprocessing)
+        except ManifestError as error:
             raise CorruptCheckpointError(
-                f"{path} has {len(labels)} labels for a model of {config.num_classes} classes."
-            )
+                f"{path}: {error} Fix that block of the file, or save the model again."
+            ) from error
     return config
 
 

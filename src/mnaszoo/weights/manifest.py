@@ -14,13 +14,20 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ..errors import ArgumentTypeError, ManifestError, UnknownWeightsError, close_matches_hint
+from .._validate import MAX_INPUT_SIZE
+from ..errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    ManifestError,
+    UnknownWeightsError,
+    close_matches_hint,
+)
 from ._files import REVISION, SHA256, SHA256_PREFIX
 
 __all__ = [
@@ -79,6 +86,47 @@ class LocalSource:
         return self.location
 
 
+MAX_RESIZE = 4 * MAX_INPUT_SIZE
+"""The largest shorter-side resize a recipe may ask for (8192 pixels)."""
+
+
+def _recipe_problem(
+    size: object, mean: Sequence[object], std: Sequence[object], crop: object, resize: object
+) -> str | None:
+    """What is wrong with a recipe's values, or ``None``."""
+    if isinstance(size, bool) or not isinstance(size, int):
+        return f"'input_size' must be an int, got {size!r}."
+    if not 1 <= size <= MAX_INPUT_SIZE:  # a crop; the model's own range is checked at run
+        return f"'input_size' must be 1 to {MAX_INPUT_SIZE} pixels, got {size}."
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) != 3 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
+            return f"{name!r} must be 3 finite numbers (R, G, B), got {list(values)!r}."
+    if min(float(v) for v in std) <= 0:  # type: ignore[arg-type]
+        return (
+            f"'std' must be > 0 for every channel, got {list(std)!r}: the image is divided"
+            " by it, so 0 would turn every pixel into infinity. Use the standard deviation the"
+            " weights were trained with (ImageNet: [0.229, 0.224, 0.225])."
+        )
+    if crop is not None:
+        if isinstance(crop, bool) or not isinstance(crop, int | float) or not 0 < crop < 100:
+            return f"'crop_pct' must be a number > 0 (timm's are about 0.875 to 1), got {crop!r}."
+        resized = math.floor(size / crop)  # size is checked above
+        if resize is None and not 1 <= resized <= MAX_RESIZE:
+            return (
+                f"'crop_pct' {crop!r} resizes to {resized} pixels, outside 1 to {MAX_RESIZE};"
+                " timm's crop_pct is about 0.875 to 1."
+            )
+    if resize is not None:
+        if isinstance(resize, bool) or not isinstance(resize, int):
+            return f"'resize_size' must be an int, got {resize!r}."
+        if not 1 <= resize <= MAX_RESIZE:
+            return f"'resize_size' must be 1 to {MAX_RESIZE} pixels, got {resize}."
+    return None
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """The evaluation transform a checkpoint was measured with.
@@ -109,9 +157,21 @@ class Preprocessing:
     crop_pct: float | None = None
     resize_size: int | None = None
 
+    def __post_init__(self) -> None:
+        problem = _recipe_problem(
+            self.input_size, self.mean, self.std, self.crop_pct, self.resize_size
+        )
+        if problem is not None:
+            raise InvalidArgumentError(f"Preprocessing: {problem}")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
-        """Inverse of :meth:`to_dict` (validated like a manifest entry)."""
+        """Inverse of :meth:`to_dict` (validated like a manifest entry).
+
+        Raises:
+            ManifestError: a field is missing, of the wrong type or out of range (the message
+                names it and the accepted range).
+        """
         return _parse_preprocessing(dict(data), "preprocessing")
 
     @property
@@ -319,16 +379,20 @@ def _parse_preprocessing(data: object, where: str) -> Preprocessing:
     resize_size = fields.get("resize_size", int, optional=True)
     if (crop_pct is None) == (resize_size is None):
         raise ManifestError(f"{fields.where}: give exactly one of 'crop_pct' and 'resize_size'.")
-    result = Preprocessing(
-        input_size=fields.get("input_size", int),
+    input_size = fields.get("input_size", int)
+    fields.finish()
+    # Checked here too, so that the message names the manifest entry or config file.
+    problem = _recipe_problem(input_size, mean, std, crop_pct, resize_size)
+    if problem is not None:
+        raise ManifestError(f"{fields.where}: {problem}")
+    return Preprocessing(
+        input_size=input_size,
         interpolation=interpolation,
         mean=(float(mean[0]), float(mean[1]), float(mean[2])),
         std=(float(std[0]), float(std[1]), float(std[2])),
         crop_pct=None if crop_pct is None else float(crop_pct),
         resize_size=resize_size,
     )
-    fields.finish()
-    return result
 
 
 def _parse_metric(data: object, where: str) -> Metric:

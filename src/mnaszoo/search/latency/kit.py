@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..._io import check_directory_target, replace_directory
 from ..._validate import check_bool, check_choice, check_float, check_int
-from ...errors import ArgumentTypeError, InvalidArgumentError
+from ...errors import ArgumentTypeError
 from ...models.counting import conv_output_size
 from ...models.plan import resolve_plan
 from ...models.specs import NetworkSpec
@@ -38,6 +37,7 @@ __all__ = ["KIT_BACKENDS", "KIT_FORMAT", "space_layers", "write_latency_kit"]
 
 KIT_FORMAT = "mnaszoo-latency-kit"
 RUNNER = "measure.py"
+_KIND = "a latency kit"
 
 
 def space_layers(
@@ -156,19 +156,14 @@ def write_latency_kit(
     check_choice("kit backend", backend, KIT_BACKENDS)
     layer_file, network_file, suffix = _writers(backend)
     target = Path(os.fspath(kit))
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
-        raise InvalidArgumentError(
-            f"{target} exists and is not an empty folder; choose a new kit folder or pass"
-            " overwrite=True (--overwrite)."
-        )
+    # Only an earlier kit is ever replaced (its own files); any other folder must be empty.
+    check_directory_target(target, kind=_KIND, owned=kit_files, exclusive=True, overwrite=overwrite)
     from .open import sample_specs
 
     layers = space_layers(space, image_size, batch_size, num_classes)
     networks = sample_specs(space, calibration, "mnaszoo-latency-kit", "calibration")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Everything goes into a sibling temporary folder first: a kit is complete or absent.
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def fill(work: Path) -> None:  # a staging folder: a kit is complete or absent
         (work / "blocks").mkdir()
         (work / "networks").mkdir()
         entries: list[dict[str, Any]] = []
@@ -206,13 +201,32 @@ def write_latency_kit(
         (work / RUNNER).write_text(_runner_source(), encoding="utf-8")
         readme = _README.format(count=len(entries), needs=_NEEDS[backend])
         (work / "README.txt").write_text(readme, encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work, target)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+
+    replace_directory(
+        target,
+        fill,
+        kind=_KIND,
+        owned=kit_files,
+        exclusive=True,
+        overwrite=overwrite,
+        order=("manifest.json",),
+    )
     return target
+
+
+def kit_files(folder: Path) -> set[str] | None:
+    """The files of the kit in ``folder`` (as its manifest lists them), or ``None`` if
+    ``folder`` holds no kit. A ``table.json`` measured on a device is not among them: it is
+    kept when the kit is replaced."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        if manifest.get("format") != KIT_FORMAT:
+            return None
+        listed = [e["file"] for e in [*manifest["entries"], *manifest["calibration"]]]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    files = {"manifest.json", RUNNER, "README.txt"}
+    return files | {name for name in listed if isinstance(name, str)}
 
 
 _README = """mnaszoo latency kit: {count} block models and the calibration networks of a space.
