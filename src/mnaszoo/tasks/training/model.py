@@ -58,7 +58,7 @@ def _load(
     drop_path_rate: float,
     local_files_only: bool,
 ) -> tuple[MnasNet, ModelSource]:
-    from ...models.factory import create
+    from ...factory import create
     from ...weights.hub import from_pretrained
 
     if isinstance(model, MnasNet):
