@@ -104,10 +104,18 @@ def test_a_folder_is_walked_recursively_in_sorted_order_skipping_hidden_and_non_
     ]
 
 
-def test_a_symlink_loop_does_not_make_the_walk_endless(photos: Path) -> None:
+def test_a_symlink_loop_is_refused_not_walked_for_ever(photos: Path) -> None:
     (photos / "a" / "loop").symlink_to(photos, target_is_directory=True)
-    (photos / "a" / "deep" / "up").symlink_to(photos / "a", target_is_directory=True)
-    assert len(list(Corpus.of([photos]).paths())) == 8
+    with pytest.raises(InvalidArgumentError, match="twice"):
+        list(Corpus.of([photos]).paths())
+
+
+def test_a_link_to_a_folder_outside_the_tree_is_walked(photos: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.png").write_bytes((photos / "a" / "deep" / "z.png").read_bytes())
+    (photos / "linked").symlink_to(outside, target_is_directory=True)
+    assert len(list(Corpus.of([photos]).paths())) == 9
 
 
 def test_list_files_and_tables_resolve_paths_relative_to_themselves(

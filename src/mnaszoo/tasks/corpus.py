@@ -33,55 +33,28 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.scan import IMAGE_EXTENSIONS, scan_files
 from ..errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["IMAGE_EXTENSIONS", "Corpus", "walk_images"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """The file extensions taken from folders (compared case-insensitively)."""
 
 # A walk deeper than this is a mistake (or a bind-mount loop that st_ino tracking cannot see).
-_MAX_DEPTH = 64
 
 
-# TODO(merge): replace by the shared folder scanner of mnaszoo.data once it lands; this walk has
-# the same protections (no followed directory links, (st_dev, st_ino) loop check, depth bound).
 def walk_images(folder: Path) -> Iterator[str]:
     """Yield the image files below ``folder``, recursively, in sorted order.
 
-    Directory symlinks are not followed, and a directory already seen (by device and inode, as
-    a bind mount can show it twice) is not entered again.
+    The walk is mnaszoo's one folder scanner (:func:`mnaszoo.data.scan.scan_files`): directory
+    symlinks are followed, each real directory once, so a link loop or two links to one folder
+    is refused rather than predicting the same images twice.
 
     Raises:
-        InvalidArgumentError: the tree is deeper than 64 levels.
+        InvalidArgumentError: a folder is reached twice, the tree is too deep or too large, or a
+            folder cannot be read.
     """
-    seen: set[tuple[int, int]] = set()
-
-    def visit(directory: str, depth: int) -> Iterator[str]:
-        if depth > _MAX_DEPTH:
-            raise InvalidArgumentError(
-                f"The folder {directory!r} lies more than {_MAX_DEPTH} levels below"
-                f" {str(folder)!r};"
-                " give a shallower folder, or list the images in a @list file."
-            )
-        try:
-            info = os.stat(directory)
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError as error:
-            raise InvalidArgumentError(f"Cannot read the folder {directory!r}: {error}.") from error
-        key = (info.st_dev, info.st_ino)
-        if key in seen:
-            return
-        seen.add(key)
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                yield from visit(entry.path, depth + 1)
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
-                yield entry.path
-
-    yield from visit(str(folder), 0)
+    yield from scan_files(folder, extensions=IMAGE_EXTENSIONS)
 
 
 def _relative_to(base: Path, path: str) -> str:
