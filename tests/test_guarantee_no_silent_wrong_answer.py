@@ -1,4 +1,4 @@
-"""Reliability, part 1: never a silently wrong answer (issue 13, section 1).
+"""Never a silently wrong answer.
 
 Each test reproduces a way mnaszoo used to give a wrong answer without a word, and checks that it
 now refuses (or repairs) instead. docs/reliability.md lists them by failure mode.

@@ -1,4 +1,4 @@
-"""Reliability, part 5: every command-line failure is one line (issue 13, section 5)."""
+"""Every command-line failure is one line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reliability, part 3: nothing lost, nothing half-written (issue 13, section 3).
+"""Nothing lost, nothing half-written.
 
 A full disk is simulated with ``OSError(ENOSPC)`` raised by the writer half-way through.
 """

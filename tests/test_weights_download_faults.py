@@ -1,4 +1,4 @@
-"""Reliability, parts 2 and 4: downloads end in time and ride out transient faults (issue 13).
+"""Downloads end in time and ride out transient faults.
 
 Faults are injected through the loopback Hub (tests/support/hub_server.py); back-off pauses
 are recorded instead of slept, except where a test measures the deadline itself.

@@ -1,4 +1,4 @@
-"""Reliability, part 2: bounded memory (issue 13, section 2).
+"""Bounded memory.
 
 Memory is measured in fresh subprocesses with ``resource.getrusage`` (peak resident set size);
 the tests compare two such figures measured side by side, never absolute timings.
