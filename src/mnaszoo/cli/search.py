@@ -337,7 +337,7 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int) -> None:
     print()
     # The summary of the network as the search built it: its classes, not ImageNet's 1000.
     config = ModelConfig.resolve(best.network_spec(), num_classes=num_classes)
-    print(describe_spec(config, image_size=args.input_size))
+    print(describe_spec(config, input_size=args.input_size))
     print()
     output = Path(args.output)
     files = ", ".join(
