@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--backend", choices=["torch", "torch-optimized"], default="torch")
     parser.add_argument("--networks", type=int, default=30)
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--out", help="write both passes' timings here (JSON)")
     args = parser.parse_args()
 
@@ -45,7 +45,7 @@ def main() -> None:
     specs = sample_specs(SearchSpace(), args.networks, "mnaszoo-latency-held-out", "held_out")
     table = ContextLatencyTable(
         backend=args.backend,
-        image_size=args.image_size,
+        image_size=args.input_size,
         num_classes=1000,
         clock="thread",
         retries=1,  # as latency_predictor.py
@@ -54,7 +54,7 @@ def main() -> None:
     for spec in specs:
         with torch.random.fork_rng(devices=[]):
             model = build(spec, num_classes=1000)
-        shape = (1, 3, args.image_size, args.image_size)
+        shape = (1, 3, args.input_size, args.input_size)
         calls.append(torch_call(model, shape, args.backend == "torch-optimized"))
     names = [spec.name for spec in specs]
     started = time.perf_counter()

@@ -58,11 +58,11 @@ def end_to_end(
     calls: list[Call] = []
     for spec in specs:
         if backend == "onnxruntime":
-            calls.append(exported_call(spec, args.image_size, args.num_classes, folder))
+            calls.append(exported_call(spec, args.input_size, args.num_classes, folder))
         else:
             with torch.random.fork_rng(devices=[]):
                 model = build(spec, num_classes=args.num_classes)
-            shape = (1, 3, args.image_size, args.image_size)
+            shape = (1, 3, args.input_size, args.input_size)
             calls.append(torch_call(model, shape, backend == "torch-optimized"))
     # In the table's units: interleaved with its reference block (see time_calls).
     timings = table.time_calls(calls, [s.name for s in specs])
@@ -78,7 +78,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     held_out = sample_specs(space, args.held_out, "mnaszoo-latency-held-out", "held_out")
     table = ContextLatencyTable(
         backend=backend,
-        image_size=args.image_size,
+        image_size=args.input_size,
         num_classes=args.num_classes,
         clock=args.clock,
         rounds=args.rounds,
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument(
         "--backends", nargs="+", default=["torch", "torch-optimized", "onnxruntime"]
     )
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--held-out", type=int, default=30)
     parser.add_argument("--calibration", type=int, default=CALIBRATION_NETWORKS)

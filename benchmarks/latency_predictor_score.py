@@ -96,7 +96,7 @@ def _table(backend: str, size: int, args: argparse.Namespace) -> ContextLatencyT
 
 def score_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     """Calibrate a table for ``backend`` and score it on both sets."""
-    size = args.image_size
+    size = args.input_size
     table = _table(backend, size, args)
     calibration = sample_specs(SearchSpace(), args.calibration, CALIBRATION_SEED, "calibration")
     began = time.perf_counter()
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backends", nargs="+", default=["onnxruntime", "torch-optimized", "executorch"]
     )
-    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--held-out", type=int, default=100)
     parser.add_argument("--calibration", type=int, default=CALIBRATION_NETWORKS)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="latency_score", help="output folder")
     args = parser.parse_args(argv)
     if args.quick:
-        args.image_size, args.held_out, args.calibration = 32, 4, 4
+        args.input_size, args.held_out, args.calibration = 32, 4, 4
         args.rounds, args.per_round, args.retries = 2, 1, 0
         args.max_spread = 10.0  # a smoke run of the code, not of the machine's quiet
     torch.set_num_threads(1)

@@ -74,7 +74,7 @@ def mnas_task(space: SearchSpace, seed: int) -> tuple[Callable[[NetworkSpec], fl
         return 0.5 + 0.4 * statistics.fmean(values)
 
     def latency(spec: NetworkSpec) -> float:
-        return count_macs(resolve_plan(spec), image_size=224) / 1e7  # ~30 "ms" for the base
+        return count_macs(resolve_plan(spec), input_size=224) / 1e7  # ~30 "ms" for the base
 
     return score, latency
 

@@ -363,7 +363,7 @@ def site_figures() -> dict[str, str]:
     import mnaszoo
 
     figures = {f"images/generated/{name}.svg": mnaszoo.draw(name) for name in DIAGRAMS}
-    figures["images/generated/mnasnet_d1_320.svg"] = mnaszoo.draw("mnasnet_d1_320", image_size=320)
+    figures["images/generated/mnasnet_d1_320.svg"] = mnaszoo.draw("mnasnet_d1_320", input_size=320)
     figures["images/generated/accuracy_macs.svg"] = accuracy_vs_macs()
     figures["images/generated/accuracy_params.svg"] = accuracy_vs_params()
     figures["images/generated/accuracy_latency.svg"] = accuracy_vs_latency()

@@ -75,7 +75,7 @@ def which_model_table() -> str:
     lines.insert(0, '<div class="mnaszoo-compact" markdown>\n')
     for name in mnaszoo.list_models():
         size = native_size(name)
-        summary = mnaszoo.describe(name, image_size=size)
+        summary = mnaszoo.describe(name, input_size=size)
         latency = _latency(name)
         family = MODELS[name].spec.name
         advice = ADVICE.get(family, "")
@@ -117,7 +117,7 @@ def model_page(name: str) -> str:
 
     entry = MODELS[name]
     size = native_size(name)
-    summary = mnaszoo.describe(name, image_size=size)
+    summary = mnaszoo.describe(name, input_size=size)
     manifest = load_manifest()
     records = sorted(
         (r for r in manifest.records.values() if r.model == name),
@@ -136,7 +136,7 @@ def model_page(name: str) -> str:
         "",
         "## Spec table",
         "",
-        f'`mnaszoo.describe("{name}", image_size={size})`:',
+        f'`mnaszoo.describe("{name}", input_size={size})`:',
         "",
         "```text",
         str(summary),
@@ -185,7 +185,7 @@ def model_page(name: str) -> str:
         "```",
         "",
         "```bash",
-        f"mnaszoo info {name}" + (f" --image-size {size}" if size != 224 else ""),
+        f"mnaszoo info {name}" + (f" --input-size {size}" if size != 224 else ""),
     ]
     if records:
         out.append(f"mnaszoo predict docs/images/grace_hopper.jpg --model {name} --topk 3")
@@ -222,6 +222,6 @@ def model_pages() -> dict[str, str]:
     for name in mnaszoo.list_models():
         pages[f"models/{name}.md"] = model_page(name)
         pages[f"images/generated/models/{name}.svg"] = mnaszoo.draw(
-            name, image_size=native_size(name)
+            name, input_size=native_size(name)
         )
     return pages

@@ -71,11 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-backend", choices=BACKENDS, default="torch")
     parser.add_argument(
         "--input-size",
-        "--image-size",
-        dest="image_size",
         type=int,
         default=224,
-        help="latency resolution (--image-size: the old spelling)",
+        help="latency resolution",
     )
     parser.add_argument("--proxy-size", type=int, default=16, help="digits resolution (>= 16)")
     parser.add_argument("--proxy-epochs", type=int, default=2, help="training epochs per trial")
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         "budget": args.budget,
         "reward": args.reward,
         "latency_backend": args.latency_backend,
-        "input_size": args.image_size,
+        "input_size": args.input_size,
         "proxy_size": args.proxy_size,
         "proxy_epochs": args.proxy_epochs,
         "proxy_train_limit": args.train_limit or None,

@@ -126,8 +126,8 @@ def test_info_shows_the_table_and_the_weights(capsys: pytest.CaptureFixture[str]
         "top5": 90.496,
         "source": weights["metrics"][0]["source"],
     }
-    code, out, _ = _run(capsys, "info", "mnasnet_d1", "--image-size", "320")
-    assert code == 0 and str(mnaszoo.describe("mnasnet_d1", image_size=320)) in out
+    code, out, _ = _run(capsys, "info", "mnasnet_d1", "--input-size", "320")
+    assert code == 0 and str(mnaszoo.describe("mnasnet_d1", input_size=320)) in out
     assert "No published weights for mnasnet_d1" in out
 
 

@@ -28,7 +28,7 @@ def _tiny(batch_sizes: tuple[int, ...] = (1, 2), **kwargs: Any) -> list[Row]:
     return run_benchmark(
         ["mnasnet_small"],
         batch_sizes=batch_sizes,
-        image_size=32,
+        input_size=32,
         repeats=2,
         warmup=1,
         variants=("plain",),
@@ -47,7 +47,7 @@ def test_rows_structure(rows: list[Row]) -> None:
         ("mnasnet_small", "mnaszoo", "torch", 1),
         ("mnasnet_small", "mnaszoo", "torch", 2),
     ]
-    summary = describe("mnasnet_small", image_size=32)
+    summary = describe("mnasnet_small", input_size=32)
     for r in rows:
         assert isinstance(r, Row)
         assert (r.params, r.macs, r.threads, r.repeats) == (summary.params, summary.macs, 1, 2)
@@ -79,7 +79,7 @@ def test_onnxruntime_and_int8_variants() -> None:
     rows = run_benchmark(
         ["mnasnet_small"],
         batch_sizes=(2,),
-        image_size=32,
+        input_size=32,
         repeats=2,
         warmup=1,
         variants=("onnxruntime", "onnxruntime-int8"),
@@ -111,7 +111,7 @@ def test_plot(rows: list[Row], tmp_path: Path) -> None:
 
 def test_cli_bench_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    argv = ["bench", "mnasnet_small", "--batch-sizes", "1", "--image-size", "32", "--repeats"]
+    argv = ["bench", "mnasnet_small", "--batch-sizes", "1", "--input-size", "32", "--repeats"]
     argv += ["1", "--warmup", "0", "--variants", "plain", "--no-reference", "--threads", "1"]
     argv += ["--peak-size", "64"]
     assert main([*argv, "--json", "--json-out", str(out)]) == 0
@@ -122,3 +122,33 @@ def test_cli_bench_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     ]
     assert main(argv) == 0
     assert "| mnasnet_small | mnaszoo | torch | 1 |" in capsys.readouterr().out
+
+
+def test_run_benchmark_image_size_is_the_old_spelling_of_input_size() -> None:
+    with pytest.warns(DeprecationWarning, match="use input_size="):
+        rows = run_benchmark(
+            ["mnasnet_small"],
+            batch_sizes=(1,),
+            image_size=32,
+            repeats=1,
+            warmup=0,
+            variants=("plain",),
+            compare_reference=False,
+            peak_gflops=10.0,
+        )
+    assert [row.image_size for row in rows] == [32]
+    assert rows[0].macs == describe("mnasnet_small", input_size=32).macs
+    with pytest.raises(InvalidArgumentError, match="give input_size= only"):
+        run_benchmark(["mnasnet_small"], input_size=32, image_size=32)
+
+
+def test_cli_bench_image_size_is_the_old_spelling_of_input_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["bench", "mnasnet_small", "--batch-sizes", "1", "--repeats", "1", "--warmup", "0"]
+    argv += ["--variants", "plain", "--no-reference", "--threads", "1", "--peak-size", "64"]
+    with pytest.warns(FutureWarning, match="--image-size is deprecated.*use --input-size"):
+        assert main([*argv, "--image-size", "32", "--json"]) == 0
+    assert [r["image_size"] for r in json.loads(capsys.readouterr().out)["rows"]] == [32]
+    assert main([*argv, "--image-size", "32", "--input-size", "32"]) == 2
+    assert "give --input-size only" in capsys.readouterr().err

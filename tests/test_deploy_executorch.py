@@ -184,7 +184,7 @@ def test_benchmark_executorch_variant_with_ratios() -> None:
     rows = run_benchmark(
         ["mnasnet_small"],
         batch_sizes=(1,),
-        image_size=SMALL,
+        input_size=SMALL,
         repeats=3,
         warmup=1,
         variants=("torch", "onnxruntime", "executorch"),

@@ -39,7 +39,7 @@ def _hooks() -> ModuleType:
 def test_architecture_tables_are_current(name: str) -> None:
     # each at the resolution its diagram shows: D1-320 at 320
     size = 320 if name.endswith("_320") else 224
-    assert str(mnaszoo.describe(name, image_size=size)) in (DOCS / "architectures.md").read_text()
+    assert str(mnaszoo.describe(name, input_size=size)) in (DOCS / "architectures.md").read_text()
 
 
 def _weights_table() -> str:

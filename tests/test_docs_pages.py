@@ -168,7 +168,7 @@ def test_every_model_has_a_page_and_a_row_in_which_model() -> None:
         page = pages[f"models/{name}.md"]
         assert page.startswith(f"# {name}\n")
         size = 320 if name == "mnasnet_d1_320" else 224
-        assert str(mnaszoo.describe(name, image_size=size)) in page
+        assert str(mnaszoo.describe(name, input_size=size)) in page
         assert f"[`{name}`](models/{name}.md)" in table
         assert pages[f"images/generated/models/{name}.svg"].startswith("<svg")
     # measured latencies are the data file's

@@ -63,7 +63,7 @@ def _kit(folder: Path, overwrite: bool = False) -> Path:
     from mnaszoo.search.latency.kit import write_latency_kit
 
     return write_latency_kit(
-        folder, space=TINY, image_size=32, num_classes=4, calibration=3, overwrite=overwrite
+        folder, space=TINY, input_size=32, num_classes=4, calibration=3, overwrite=overwrite
     )
 
 
@@ -86,7 +86,7 @@ def test_latency_kit_overwrite_never_deletes_a_folder_that_is_not_a_kit(
     (home / "photos" / "holiday.jpg").write_bytes(b"precious")
     (home / "notes.txt").write_text("mine")
     before = _tree(home)
-    code = main(["latency-kit", str(home), "--overwrite", "--image-size", "32"])
+    code = main(["latency-kit", str(home), "--overwrite", "--input-size", "32"])
     err = capsys.readouterr().err
     assert code == 1 and "does not hold a latency kit" in err and "never deletes" in err
     assert _tree(home) == before

@@ -91,7 +91,16 @@ def test_a1_macs_at_lower_resolutions() -> None:
 
 
 def test_describe_renders_a_table() -> None:
-    text = str(mnaszoo.describe("mnasnet_a1", image_size=160))
+    text = str(mnaszoo.describe("mnasnet_a1", input_size=160))
     assert text.splitlines()[0] == "mnasnet_a1 (width x1, depth x1, 1000 classes) @ 160x160"
     assert "stages.2" in text and "6,10" in text  # SE widths of the first and repeated blocks
     assert text.splitlines()[-1].startswith("total: 3,887,038 parameters")
+
+
+def test_describe_image_size_is_the_old_spelling_of_input_size() -> None:
+    with pytest.warns(DeprecationWarning, match="use input_size="):
+        old = mnaszoo.describe("mnasnet_a1", image_size=160)
+    assert old.image_size == (160, 160)
+    assert str(old) == str(mnaszoo.describe("mnasnet_a1", input_size=160))
+    with pytest.raises(mnaszoo.InvalidArgumentError, match="give input_size= only"):
+        mnaszoo.describe("mnasnet_a1", input_size=160, image_size=160)

@@ -59,7 +59,7 @@ def test_width_multiplier_gives_timms_widths() -> None:
 
 
 def test_resolution_and_title() -> None:
-    svg = mnaszoo.draw("mnasnet_small", image_size=160, title="small <at> 160 & more")
+    svg = mnaszoo.draw("mnasnet_small", input_size=160, title="small <at> 160 & more")
     root = ET.fromstring(svg)  # still well-formed with markup characters in the title
     assert root.find(f"{SVG}title").text == "small <at> 160 & more"
     assert (
@@ -83,7 +83,7 @@ def test_a_searched_spec_from_json(tmp_path: Path) -> None:
         head_channels=640,
     )
     spec = mnaszoo.NetworkSpec.from_dict(spec.to_dict())
-    boxes = _boxes(mnaszoo.draw(spec, image_size=64))
+    boxes = _boxes(mnaszoo.draw(spec, input_size=64))
     assert boxes == [
         ("Conv3x3", 1, "32x32", "x16"),
         ("Conv (k7x7), SE", 1, "16x16", "x24"),
@@ -98,8 +98,8 @@ def test_a_searched_spec_from_json(tmp_path: Path) -> None:
     [
         (3, {}, mnaszoo.ArgumentTypeError),
         ("mnasnet_a2", {}, mnaszoo.UnknownModelError),
-        ("mnasnet_a1", {"image_size": 0}, mnaszoo.InvalidArgumentError),
-        ("mnasnet_a1", {"image_size": True}, mnaszoo.ArgumentTypeError),
+        ("mnasnet_a1", {"input_size": 0}, mnaszoo.InvalidArgumentError),
+        ("mnasnet_a1", {"input_size": True}, mnaszoo.ArgumentTypeError),
         ("mnasnet_a1", {"title": 5}, mnaszoo.ArgumentTypeError),
     ],
 )
@@ -117,3 +117,21 @@ def test_cli_writes_the_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "is a directory" in capsys.readouterr().err
     assert main(["info", "mnasnet_b1", "--svg", str(tmp_path / "no" / "b1.svg")]) == 1
     assert list(tmp_path.iterdir()) == [target]  # nothing half-written
+
+
+def test_draw_image_size_is_the_old_spelling_of_input_size() -> None:
+    with pytest.warns(DeprecationWarning, match="use input_size="):
+        old = mnaszoo.draw("mnasnet_small", image_size=160)
+    assert old == mnaszoo.draw("mnasnet_small", input_size=160) and "80x80" in old
+    with pytest.raises(mnaszoo.InvalidArgumentError, match="give input_size= only"):
+        mnaszoo.draw("mnasnet_small", input_size=160, image_size=160)
+
+
+def test_info_image_size_is_the_old_spelling_of_input_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.warns(FutureWarning, match="--image-size is deprecated.*use --input-size"):
+        assert main(["info", "mnasnet_small", "--image-size", "160"]) == 0
+    assert str(mnaszoo.describe("mnasnet_small", input_size=160)) in capsys.readouterr().out
+    assert main(["info", "mnasnet_small", "--input-size", "160", "--image-size", "160"]) == 2
+    assert "give --input-size only" in capsys.readouterr().err

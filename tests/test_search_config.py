@@ -130,7 +130,7 @@ def test_the_folder_records_the_config_and_resume_compares_it(
     assert len(result.trials) == 2
 
 
-def test_image_size_is_the_old_spelling_of_input_size() -> None:
+def test_image_size_is_the_old_spelling_of_input_size(capsys: pytest.CaptureFixture[str]) -> None:
     from mnaszoo.cli.search import _config
 
     with pytest.warns(DeprecationWarning, match="use input_size="):
@@ -140,3 +140,9 @@ def test_image_size_is_the_old_spelling_of_input_size() -> None:
         args = build_parser().parse_args(["search", "out", "--image-size", "96"])
     assert _config(args).latency.input_size == 96
     assert _config(build_parser().parse_args(["search", "out"])).latency.input_size == 224
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--help"])
+    shown = capsys.readouterr().out
+    assert "--input-size" in shown and "--image-size" not in shown  # the old spelling is hidden
+    with pytest.raises(SystemExit):  # one value, so both spellings is a usage error
+        build_parser().parse_args(["search", "out", "--input-size", "96", "--image-size", "96"])

@@ -238,7 +238,7 @@ def test_kit_runs_with_onnxruntime_alone_and_feeds_a_table(tmp_path: Path) -> No
     from mnaszoo.search.latency.kit import space_layers, write_latency_kit
 
     kit = write_latency_kit(
-        tmp_path / "kit", space=TINY, image_size=32, num_classes=10, calibration=4
+        tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=4
     )
     manifest = json.loads((kit / "manifest.json").read_text())
     assert len(manifest["entries"]) == len(space_layers(TINY, 32, 1, 10))

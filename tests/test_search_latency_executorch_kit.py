@@ -46,7 +46,7 @@ def test_kit_refuses_an_unknown_backend(tmp_path: Path) -> None:
     from mnaszoo.search.latency.kit import write_latency_kit
 
     with pytest.raises(InvalidArgumentError, match="executorch"):
-        write_latency_kit(tmp_path / "kit", space=TINY, image_size=32, backend="tflite")
+        write_latency_kit(tmp_path / "kit", space=TINY, input_size=32, backend="tflite")
     assert not (tmp_path / "kit").exists()
 
 
@@ -80,7 +80,7 @@ def test_executorch_kit_runs_without_mnaszoo_and_feeds_a_table(
 
     monkeypatch.setenv("MNASZOO_CACHE", str(tmp_path / "cache"))
     kit = write_latency_kit(
-        tmp_path / "kit", space=TINY, image_size=32, num_classes=10, calibration=3,
+        tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=3,
         backend="executorch",
     )  # fmt: skip
     manifest = json.loads((kit / "manifest.json").read_text())

@@ -7,6 +7,7 @@ They raise mnaszoo errors that say what was received and what is accepted, and n
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "check_input_size",
     "check_int",
     "check_labels",
+    "renamed_input_size",
 ]
 
 MIN_INPUT_SIZE = 16
@@ -204,3 +206,29 @@ def check_labels(
             " per output, in class-index order."
         )
     return tuple(labels)
+
+
+def renamed_input_size(input_size: int | None, image_size: int | None, default: int = 224) -> int:
+    """The input resolution of a function that took ``image_size=`` before ``input_size=``.
+
+    ``image_size=`` still works for one release, with a :class:`DeprecationWarning`; giving
+    both is an error, since they are one value.
+
+    Raises:
+        InvalidArgumentError: both ``input_size=`` and ``image_size=`` were given.
+    """
+    if image_size is None:
+        return default if input_size is None else input_size
+    if input_size is not None:
+        raise InvalidArgumentError(
+            f"Got input_size={input_size!r} and image_size={image_size!r}; give input_size="
+            " only (image_size= is its deprecated spelling)."
+        )
+    # stacklevel 3: the warning points at the line that called the public function.
+    warnings.warn(
+        "image_size= is deprecated and goes in the next release; use input_size="
+        " (the same value: the input resolution).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return image_size

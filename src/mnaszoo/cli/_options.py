@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -81,4 +82,46 @@ def add_model_options(parser: argparse.ArgumentParser, *, classes: bool = False)
         "--cache-dir",
         metavar="DIR",
         help="download cache (default: the Hugging Face cache and ~/.cache/mnaszoo)",
+    )
+
+
+class _InputSize(argparse.Action):
+    """``--input-size`` or its old spelling ``--image-size``: one value, given once.
+
+    The old spelling sets the same value and warns that it goes; giving both is an error,
+    since they are one value.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        first = getattr(namespace, "_input_size_option", None)
+        if first is not None and first != option_string:
+            parser.error(
+                f"{first} and {option_string} are one option; give --input-size only"
+                " (--image-size is its deprecated spelling)"
+            )
+        namespace._input_size_option = option_string
+        if option_string == "--image-size":
+            warnings.warn(
+                f"{option_string} is deprecated and goes in the next release; use --input-size"
+                " (the same value).",
+                FutureWarning,
+                stacklevel=2,
+            )
+        setattr(namespace, self.dest, values)
+
+
+def add_input_size(parser: argparse.ArgumentParser, *, minimum: int = 1, help: str) -> None:
+    """Add ``--input-size N`` (default 224) and its hidden, deprecated alias ``--image-size``."""
+    side = number_type(int, lambda v: v >= minimum, f"an integer >= {minimum}")
+    parser.add_argument(
+        "--input-size", type=side, default=224, metavar="N", action=_InputSize, help=help
+    )
+    parser.add_argument(
+        "--image-size", dest="input_size", type=side, action=_InputSize, help=argparse.SUPPRESS
     )

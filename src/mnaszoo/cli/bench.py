@@ -11,7 +11,7 @@ from ..deploy.runtimes import QUICK_RUNTIMES as DEFAULT_VARIANTS, RUNTIMES as VA
 from ..errors import InvalidArgumentError
 from ..models.registry import get_entry, list_models
 from ._format import write_output
-from ._options import GLOB, non_negative_int, positive_int
+from ._options import GLOB, add_input_size, non_negative_int, positive_int
 
 NAME = "bench"
 HELP = "latency and throughput on this machine"
@@ -39,7 +39,7 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         metavar="N",
         help="(1 32)",
     )
-    sub.add_argument("--image-size", type=positive_int, default=224, metavar="N", help="(224)")
+    add_input_size(sub, help="input resolution (224)")
     sub.add_argument("--repeats", type=positive_int, default=20, metavar="N", help="(20)")
     sub.add_argument("--warmup", type=non_negative_int, default=3, metavar="N", help="(3)")
     sub.add_argument(
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     rows = benchmark.run_benchmark(
         names,
         batch_sizes=args.batch_sizes,
-        image_size=args.image_size,
+        input_size=args.input_size,
         repeats=args.repeats,
         warmup=args.warmup,
         variants=variants,

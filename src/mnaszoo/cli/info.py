@@ -14,7 +14,7 @@ from ..models.registry import get_entry, list_models
 from ..models.summary import describe
 from ..weights.manifest import get_weights, load_manifest
 from ._format import preprocessing_text, print_json, record_dict, source_text, verified_by
-from ._options import positive_int
+from ._options import add_input_size
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ DESCRIPTION = (
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     """Add the command's arguments to its parser."""
     sub.add_argument("name", metavar="NAME", help="a model name or a weights id")
-    sub.add_argument(
-        "--image-size", type=positive_int, default=224, metavar="N", help="for MACs (224)"
-    )
+    add_input_size(sub, help="input resolution for output sizes and MACs (224)")
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.add_argument(
         "--svg",
@@ -54,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
             (r for r in manifest.records.values() if r.model == name), key=lambda r: r.id
         )
     entry = get_entry(name)
-    summary = describe(name, image_size=args.image_size)
+    summary = describe(name, input_size=args.input_size)
     if args.svg is not None:
         if args.svg.is_dir():
             raise InvalidArgumentError(
                 f"--svg {args.svg} is a directory; give a file name, such as"
                 f" {args.svg / (name + '.svg')}."
             )
-        write_text_atomic(args.svg, draw(name, image_size=args.image_size))
+        write_text_atomic(args.svg, draw(name, input_size=args.input_size))
         logger.info("wrote the diagram of %s to %s", name, args.svg)
     if args.json:
         print_json(
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 "name": name,
                 "description": entry.description,
                 "width_mult": entry.width_mult,
-                "image_size": args.image_size,
+                "image_size": args.input_size,  # the key --json has always printed
                 "params": summary.params,
                 "macs": summary.macs,
                 "stages": [asdict(row) for row in summary.rows],

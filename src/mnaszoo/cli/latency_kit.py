@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import positive_float, positive_int
+from ._options import add_input_size, positive_float, positive_int
 
 NAME = "latency-kit"
 HELP = "write a kit that measures the search's latency table on a device"
@@ -20,9 +20,7 @@ DESCRIPTION = (
 def add_arguments(sub: argparse.ArgumentParser) -> None:
     """Add the command's arguments to its parser."""
     sub.add_argument("kit", metavar="KIT", help="the kit folder to create")
-    sub.add_argument(
-        "--image-size", type=positive_int, default=224, metavar="N", help="resolution (224)"
-    )
+    add_input_size(sub, help="the resolution the device runs the networks at (224)")
     sub.add_argument(
         "--num-classes", type=positive_int, default=1000, metavar="N", help="classes (1000)"
     )
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     kit = write_latency_kit(
         args.kit,
-        image_size=args.image_size,
+        input_size=args.input_size,
         num_classes=args.num_classes,
         threads=args.threads,
         calibration=args.calibration,

@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 from ..deploy.runtimes import LATENCY_BACKENDS
 from ..errors import InvalidArgumentError, MnaszooError
-from ._options import non_negative_int, number_type, positive_float, positive_int
+from ._options import add_input_size, non_negative_int, number_type, positive_float, positive_int
 
 # Resolutions: a MnasNet's stride of 32 leaves no pixel below 16 (refused here, under the flag's
 # own name, rather than deep in the search under a parameter's).
@@ -32,25 +31,6 @@ DESCRIPTION = (
     " (a save_pretrained folder). With --compare, runs each strategy for each of --seeds"
     " with equal budgets and writes comparison.md/json."
 )
-
-
-class _Deprecated(argparse.Action):
-    """An old spelling of a flag: sets the same value, and warns once that it goes."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        warnings.warn(
-            f"{option_string} is deprecated and goes in the next release; use --input-size"
-            " (the same value).",
-            FutureWarning,
-            stacklevel=2,
-        )
-        setattr(namespace, self.dest, values)
 
 
 def add_arguments(sub: argparse.ArgumentParser) -> None:
@@ -117,20 +97,10 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         default="torch",
         help="what latency is measured with (torch)",
     )
-    sub.add_argument(
-        "--input-size",
-        type=side,
-        default=224,
-        metavar="N",
+    add_input_size(
+        sub,
+        minimum=16,
         help="input resolution latency is measured at: the deployment resolution (224)",
-    )
-    sub.add_argument(
-        "--image-size",
-        dest="input_size",
-        type=side,
-        action=_Deprecated,
-        metavar="N",
-        help="deprecated spelling of --input-size",
     )
     sub.add_argument(
         "--proxy-size",
@@ -337,7 +307,7 @@ def _report(result: Any, args: argparse.Namespace, *, num_classes: int) -> None:
     print()
     # The summary of the network as the search built it: its classes, not ImageNet's 1000.
     config = ModelConfig.resolve(best.network_spec(), num_classes=num_classes)
-    print(describe_spec(config, image_size=args.input_size))
+    print(describe_spec(config, input_size=args.input_size))
     print()
     output = Path(args.output)
     files = ", ".join(

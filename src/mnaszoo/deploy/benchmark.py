@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._validate import check_int
+from .._validate import check_int, renamed_input_size
 from ..errors import InvalidArgumentError
 from ..models.registry import get_entry
 from ..models.summary import describe
@@ -95,7 +95,7 @@ class Row:
         reference: the timm/torchvision model name (``""`` for mnaszoo's own rows).
         variant: one of :data:`VARIANTS` (references: one of :data:`REFERENCE_VARIANTS`).
         batch: images per call.
-        image_size: input resolution (square).
+        image_size: input resolution (square); the name recorded in the JSON and CSV files.
         params: mnaszoo's parameter count (:func:`mnaszoo.describe`).
         macs: multiply-accumulates per image (:func:`mnaszoo.describe`).
         median_ms: median wall time of one call, milliseconds.
@@ -238,20 +238,21 @@ def run_benchmark(
     models: Sequence[str],
     *,
     batch_sizes: Sequence[int] = (1, 32),
-    image_size: int = 224,
+    input_size: int | None = None,
     repeats: int = 20,
     warmup: int = 3,
     variants: Sequence[str] = DEFAULT_VARIANTS,
     compare_reference: bool = True,
     threads: int | None = None,
     peak_gflops: float | None = None,
+    image_size: int | None = None,
 ) -> list[Row]:
     """Time registered models (and their timm/torchvision twins) on this machine.
 
     Args:
         models: registered model names.
         batch_sizes: images per call; each is a separate round.
-        image_size: square input resolution.
+        input_size: square input resolution (224).
         repeats: timed calls per candidate (round-robin over the candidates).
         warmup: untimed calls per candidate before timing.
         variants: any of :data:`VARIANTS` (default :data:`DEFAULT_VARIANTS`); a variant whose
@@ -261,13 +262,15 @@ def run_benchmark(
         threads: intra-op threads for the run (``None``: keep :func:`torch.get_num_threads`).
         peak_gflops: the matmul peak to compare against; ``None`` measures it
             (:func:`measure_matmul_peak`) once, before the models.
+        image_size: deprecated spelling of ``input_size`` (warns; goes in the next release).
 
     Returns:
         One :class:`Row` per model, batch size and candidate, in that order.
 
     Raises:
         UnknownModelError: a name that is not registered.
-        InvalidArgumentError: an unknown variant, or a non-positive size or count.
+        InvalidArgumentError: an unknown variant, a non-positive size or count, or both
+            ``input_size`` and ``image_size``.
     """
     import torch
 
@@ -279,7 +282,8 @@ def run_benchmark(
         raise InvalidArgumentError(f"Unknown variant(s) {unknown}; choose from {list(VARIANTS)}.")
     for b in batch_sizes:
         check_int("batch size", b, minimum=1)
-    check_int("image_size", image_size, minimum=1)
+    size = renamed_input_size(input_size, image_size)
+    check_int("input_size", size, minimum=1)
     check_int("repeats", repeats, minimum=1)
     check_int("warmup", warmup, minimum=0)
 
@@ -291,11 +295,11 @@ def run_benchmark(
     ):
         peak = measure_matmul_peak() if peak_gflops is None else peak_gflops
         for name in models:
-            summary = describe(name, image_size=image_size)
+            summary = describe(name, input_size=size)
             top1 = _best_top1(name)
             for batch in batch_sizes:
                 torch.manual_seed(0)
-                x = torch.randn(batch, 3, image_size, image_size)
+                x = torch.randn(batch, 3, size, size)
                 cands = _candidates(name, x, variants, compare_reference, n_threads, Path(tmpdir))
                 logger.info(
                     "timing %s at batch %d: %s",
@@ -332,7 +336,7 @@ def run_benchmark(
                             reference=cand.reference,
                             variant=cand.runner.runtime,
                             batch=batch,
-                            image_size=image_size,
+                            image_size=size,
                             params=summary.params,
                             macs=summary.macs,
                             median_ms=median * 1e3,

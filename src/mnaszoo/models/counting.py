@@ -69,10 +69,10 @@ def count_block(block: BlockPlan, in_size: tuple[int, int]) -> LayerCount:
 
 
 def _walk(
-    plan: NetworkPlan, image_size: tuple[int, int], in_chans: int, num_classes: int
+    plan: NetworkPlan, input_size: tuple[int, int], in_chans: int, num_classes: int
 ) -> list[tuple[str, LayerCount]]:
     rows: list[tuple[str, LayerCount]] = []
-    size = (conv_output_size(image_size[0], 3, 2), conv_output_size(image_size[1], 3, 2))
+    size = (conv_output_size(input_size[0], 3, 2), conv_output_size(input_size[1], 3, 2))
     params, macs = _conv_bn(in_chans, plan.stem_channels, 3, 1, size)
     rows.append(("stem", LayerCount(params, macs, size)))
     for block in plan.blocks:
@@ -88,8 +88,8 @@ def _walk(
     return rows
 
 
-def _as_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    return (image_size, image_size) if isinstance(image_size, int) else image_size
+def _as_hw(input_size: int | tuple[int, int]) -> tuple[int, int]:
+    return (input_size, input_size) if isinstance(input_size, int) else input_size
 
 
 def count_params(plan: NetworkPlan, *, num_classes: int = 1000, in_chans: int = 3) -> int:
@@ -99,21 +99,21 @@ def count_params(plan: NetworkPlan, *, num_classes: int = 1000, in_chans: int = 
 
 def count_macs(
     plan: NetworkPlan,
-    image_size: int | tuple[int, int] = 224,
+    input_size: int | tuple[int, int] = 224,
     *,
     num_classes: int = 1000,
     in_chans: int = 3,
 ) -> int:
-    """Multiply-accumulates of one forward pass at ``image_size`` (an int or (height, width))."""
-    return sum(count.macs for _, count in _walk(plan, _as_hw(image_size), in_chans, num_classes))
+    """Multiply-accumulates of one forward pass at ``input_size`` (an int or (height, width))."""
+    return sum(count.macs for _, count in _walk(plan, _as_hw(input_size), in_chans, num_classes))
 
 
 def count_layers(
     plan: NetworkPlan,
-    image_size: int | tuple[int, int] = 224,
+    input_size: int | tuple[int, int] = 224,
     *,
     num_classes: int = 1000,
     in_chans: int = 3,
 ) -> list[tuple[str, LayerCount]]:
     """Per-piece counts (stem, each block, head, classifier) in forward order."""
-    return _walk(plan, _as_hw(image_size), in_chans, num_classes)
+    return _walk(plan, _as_hw(input_size), in_chans, num_classes)

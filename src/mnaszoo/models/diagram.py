@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from .._validate import check_int
+from .._validate import check_int, renamed_input_size
 from .config import ModelConfig
 from .specs import BlockKind
 from .summary import StageRow, _as_config, describe
@@ -75,16 +75,23 @@ def _text(x: float, y: float, text: str, size: int = 11, extra: str = "") -> str
     )
 
 
-def draw(model: object, *, image_size: int = 224, title: str | None = None) -> str:
+def draw(
+    model: object,
+    *,
+    input_size: int | None = None,
+    title: str | None = None,
+    image_size: int | None = None,
+) -> str:
     """An SVG diagram of a network's stages, in the style of Figure 7 of the MnasNet paper.
 
     Args:
         model: what :func:`~mnaszoo.models.summary.describe` accepts: a registered name, a
             :class:`~mnaszoo.models.specs.NetworkSpec` (your own, or one a search found), a
             :class:`~mnaszoo.models.config.ModelConfig`, or a model built by mnaszoo.
-        image_size: input resolution of the feature-map sizes under the boxes.
+        input_size: input resolution of the feature-map sizes under the boxes (224).
         title: the line above the picture; by default the model, its multipliers, its
-            parameters and its MACs at ``image_size``.
+            parameters and its MACs at ``input_size``.
+        image_size: deprecated spelling of ``input_size`` (warns; goes in the next release).
 
     Returns:
         The SVG document as text, with a ``viewBox``, so it scales to its container. Write it
@@ -92,7 +99,7 @@ def draw(model: object, *, image_size: int = 224, title: str | None = None) -> s
 
     Raises:
         UnknownModelError: a name that is not registered.
-        InvalidArgumentError: ``image_size`` is not positive.
+        InvalidArgumentError: ``input_size`` is not positive, or both spellings were given.
         ArgumentTypeError: ``model`` or ``title`` is of a type it cannot be.
 
     Example:
@@ -100,12 +107,13 @@ def draw(model: object, *, image_size: int = 224, title: str | None = None) -> s
         >>> svg.startswith("<svg"), "MBConv3 (k5x5), SE" in svg, "SepConv (k3x3)" in svg
         (True, True, True)
     """
-    check_int("image_size", image_size, minimum=1)
+    size = renamed_input_size(input_size, image_size)
+    check_int("input_size", size, minimum=1)
     config = _as_config(model, "draw")
-    summary = describe(config, image_size=image_size)
+    summary = describe(config, input_size=size)
     if title is None:
         title = (
-            f"{summary.title} @ {image_size}x{image_size}: {summary.params / 1e6:.2f}M"
+            f"{summary.title} @ {size}x{size}: {summary.params / 1e6:.2f}M"
             f" parameters, {summary.macs / 1e6:.1f}M MACs"
         )
     elif not isinstance(title, str):
@@ -132,19 +140,19 @@ def draw(model: object, *, image_size: int = 224, title: str | None = None) -> s
     ]
     # the input image, dashed
     x = 12.0
-    h = _height(image_size, image_size)
+    h = _height(size, size)
     parts.append(
         f'<rect x="{x + 8:.1f}" y="{centre - h / 2:.1f}" width="{_BOX - 16}" height="{h:.1f}"'
         ' fill="#ffffff" stroke="#555555" stroke-dasharray="4 3"/>'
     )
-    parts.append(_text(x + _BOX / 2, below, f"{image_size}x{image_size}"))
+    parts.append(_text(x + _BOX / 2, below, f"{size}x{size}"))
     parts.append(_text(x + _BOX / 2, below + 14, f"x{config.in_chans}"))
     parts.append(_text(x + _BOX / 2, below + 28, "input", extra=' fill="#555555"'))
     for row in rows:
         label, fill, se = _label(row, config)
         start = x + _BOX
         x += _PITCH
-        h = _height(row.out_size[0], image_size)
+        h = _height(row.out_size[0], size)
         y = centre - h / 2
         cx = x + _BOX / 2
         parts.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validate import check_int
+from .._validate import check_int, renamed_input_size
 from ..errors import ArgumentTypeError
 from .config import ModelConfig
 from .counting import LayerCount, count_layers
@@ -108,13 +108,16 @@ def _distinct(values: list[int]) -> str:
     return ",".join(str(v) for v in unique) if any(unique) else "-"
 
 
-def describe(model: object, *, image_size: int = 224) -> Summary:
+def describe(
+    model: object, *, input_size: int | None = None, image_size: int | None = None
+) -> Summary:
     """The resolved per-stage table of a model.
 
     Args:
         model: a registered name, a :class:`~mnaszoo.models.specs.NetworkSpec`, a
             :class:`~mnaszoo.models.config.ModelConfig`, or a model built by mnaszoo.
-        image_size: input resolution for output sizes and MACs.
+        input_size: input resolution for output sizes and MACs (224).
+        image_size: deprecated spelling of ``input_size`` (warns; goes in the next release).
 
     Returns:
         A :class:`Summary`; ``print(describe(...))`` shows channels, repeats, SE widths,
@@ -122,25 +125,26 @@ def describe(model: object, *, image_size: int = 224) -> Summary:
 
     Raises:
         UnknownModelError: a name that is not registered.
-        InvalidArgumentError: ``image_size`` is not positive.
+        InvalidArgumentError: ``input_size`` is not positive, or both spellings were given.
         ArgumentTypeError: ``model`` is none of the accepted types.
 
     Example:
         >>> summary = describe("mnasnet_a1")
         >>> summary.params, round(summary.macs / 1e6, 2)
         (3887038, 311.58)
-        >>> print(describe("mnasnet_small", image_size=160))  # doctest: +ELLIPSIS
+        >>> print(describe("mnasnet_small", input_size=160))  # doctest: +ELLIPSIS
         mnasnet_small (width x1, depth x1, 1000 classes) @ 160x160
              stage      op  r  k  s    in      mid   out    SE  skip  output     params   MACs
               stem    conv  1  3  2     3        -     8     -     0   80x80        232  1.38M
         ...
         total: 2,030,264 parameters, 35.53M MACs
     """
-    check_int("image_size", image_size, minimum=1)
+    size = renamed_input_size(input_size, image_size)
+    check_int("input_size", size, minimum=1)
     config = _as_config(model)
     plan = config.plan
     counts = dict(
-        count_layers(plan, image_size, num_classes=config.num_classes, in_chans=config.in_chans)
+        count_layers(plan, size, num_classes=config.num_classes, in_chans=config.in_chans)
     )
     rows = [_single("stem", "conv", 3, 2, config.in_chans, plan.stem_channels, counts["stem"])]
     for index, stage in enumerate(plan.stages):
@@ -184,7 +188,7 @@ def describe(model: object, *, image_size: int = 224) -> Summary:
         f"{config.spec.name} (width x{config.width_mult:g}, depth x{config.depth_mult:g},"
         f" {config.num_classes} classes)"
     )
-    return Summary(title=title, image_size=(image_size, image_size), rows=tuple(rows))
+    return Summary(title=title, image_size=(size, size), rows=tuple(rows))
 
 
 def _single(

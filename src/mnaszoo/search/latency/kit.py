@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._io import check_directory_target, replace_directory
-from ..._validate import check_bool, check_choice, check_float, check_int
+from ..._validate import check_bool, check_choice, check_float, check_int, renamed_input_size
 from ...errors import ArgumentTypeError
 from ...models.counting import conv_output_size
 from ...models.plan import resolve_plan
@@ -103,7 +103,7 @@ def write_latency_kit(
     kit: str | os.PathLike[str],
     *,
     space: SearchSpace | None = None,
-    image_size: int = 224,
+    input_size: int | None = None,
     batch_size: int = 1,
     num_classes: int = 1000,
     threads: int = 1,
@@ -111,13 +111,14 @@ def write_latency_kit(
     max_spread: float = 0.2,
     overwrite: bool = False,
     backend: str = "onnxruntime",
+    image_size: int | None = None,
 ) -> Path:
     """Write a latency measurement kit for ``space`` into the folder ``kit``.
 
     Args:
         kit: the folder to create (it must not exist, or be empty, unless ``overwrite``).
         space: the search space (default: :class:`~mnaszoo.search.space.SearchSpace`).
-        image_size: the resolution the device will run the networks at.
+        input_size: the resolution the device will run the networks at (224).
         batch_size: images per call.
         num_classes: classifier outputs of the searched networks.
         threads: intra-op threads the runner uses by default (``--threads`` overrides).
@@ -130,13 +131,15 @@ def write_latency_kit(
             ``executorch.runtime``). Lowering a layer to ExecuTorch takes seconds, so an
             executorch kit of a whole space takes long to write; lowered layers are cached
             (:mod:`.executorch_blocks`).
+        image_size: deprecated spelling of ``input_size`` (warns; goes in the next release).
 
     Returns:
         The kit folder: ``manifest.json``, ``measure.py``, ``blocks/*.onnx``,
         ``networks/*.onnx``, ``README.txt``.
 
     Raises:
-        InvalidArgumentError: an out-of-range argument, or ``kit`` exists and is not empty.
+        InvalidArgumentError: an out-of-range argument, ``kit`` exists and is not empty, or both
+            ``input_size`` and ``image_size`` were given.
         MnaszooError: onnx is not installed (``pip install 'mnaszoo[onnx]'``), or ExecuTorch
             for an executorch kit (``pip install 'mnaszoo[edge]'``).
 
@@ -146,7 +149,8 @@ def write_latency_kit(
     space = SearchSpace() if space is None else space
     if not isinstance(space, SearchSpace):
         raise ArgumentTypeError(f"space must be a SearchSpace, got {type(space).__name__}.")
-    check_int("image_size", image_size, minimum=16)
+    size = renamed_input_size(input_size, image_size)
+    check_int("input_size", size, minimum=16)
     check_int("batch_size", batch_size, minimum=1)
     check_int("num_classes", num_classes, minimum=0)
     check_int("threads", threads, minimum=1)
@@ -160,7 +164,7 @@ def write_latency_kit(
     check_directory_target(target, kind=_KIND, owned=kit_files, exclusive=True, overwrite=overwrite)
     from .open import sample_specs
 
-    layers = space_layers(space, image_size, batch_size, num_classes)
+    layers = space_layers(space, size, batch_size, num_classes)
     networks = sample_specs(space, calibration, "mnaszoo-latency-kit", "calibration")
 
     def fill(work: Path) -> None:  # a staging folder: a kit is complete or absent
@@ -175,13 +179,13 @@ def write_latency_kit(
         for spec in networks:
             plan = resolve_plan(spec)
             name = f"networks/{spec.name}{suffix}"
-            (work / name).write_bytes(network_file(plan, image_size, num_classes, batch_size))
-            keys = [x.key for x in context_layers(plan, image_size, batch_size, num_classes)]
-            shape = [batch_size, 3, image_size, image_size]
+            (work / name).write_bytes(network_file(plan, size, num_classes, batch_size))
+            keys = [x.key for x in context_layers(plan, size, batch_size, num_classes)]
+            shape = [batch_size, 3, size, size]
             whole.append({"name": spec.name, "file": name, "input_shape": shape, "keys": keys})
         settings = {
             "space": space.to_dict(),
-            "image_size": image_size,
+            "image_size": size,  # the manifest key kits have always had
             "batch_size": batch_size,
             "num_classes": num_classes,
         }
