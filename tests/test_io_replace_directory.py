@@ -142,7 +142,12 @@ def test_save_pretrained_into_a_mount_point(mount_point: Path) -> None:
     new = _small(num_classes=4, seed=1)
     mnaszoo.save_pretrained(new, mount_point, overwrite=True)
     assert os.path.ismount(mount_point)
-    assert sorted(p.name for p in mount_point.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in mount_point.iterdir()) == [
+        "README.md",
+        "architecture.svg",
+        "config.json",
+        "model.safetensors",
+    ]
     torch.testing.assert_close(
         mnaszoo.from_pretrained(mount_point).classifier.weight, new.classifier.weight
     )
@@ -177,10 +182,20 @@ def test_save_pretrained_never_replaces_a_file_it_did_not_write(tmp_path: Path) 
     (run / "train.log").write_text("epoch 1")
     mnaszoo.save_pretrained(_small(), run)
     assert sorted(p.name for p in run.iterdir()) == [
+        "README.md",
+        "architecture.svg",
         "config.json",
         "model.safetensors",
         "train.log",
     ]
+    # A model card of the user's own stays, unless overwrite=True says it may be replaced.
+    (run / "README.md").write_text("# my notes")
+    mnaszoo.save_pretrained(_small(seed=1), run, overwrite=True)
+    assert (run / "README.md").read_text() != "# my notes"
+    (run / "README.md").write_text("# my notes")
+    mnaszoo.save_pretrained(_small(seed=2), run)
+    assert (run / "README.md").read_text() == "# my notes"
+    assert (run / "train.log").read_text() == "epoch 1"
 
 
 def test_save_pretrained_onto_a_file_is_refused(tmp_path: Path) -> None:

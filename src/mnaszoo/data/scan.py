@@ -225,6 +225,15 @@ def scan_class_folders(
     Raises:
         InvalidArgumentError: as for :func:`scan_files`.
         ArgumentTypeError: ``root`` is not a path.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("cat/1.jpg", "cat/2.png", "dog/1.jpg", "loose.jpg"):
+        ...     (root / name).parent.mkdir(exist_ok=True); (root / name).touch()
+        >>> found = scan_class_folders(root)
+        >>> found.classes, [len(files) for files in found.files], found.loose
+        (('cat', 'dog'), [2, 1], 1)
     """
     path = _root(root)
     walk = _walk(extensions, max_depth, max_files)
