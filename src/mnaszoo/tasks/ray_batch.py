@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._ray import probe_ray_address
 from ..errors import InvalidImageError, MnaszooError
 from .corpus import Corpus, _Plan
 from .parts import Columns
@@ -81,19 +81,7 @@ def connect(address: str = "local", *, cpus: int | None = None) -> Any:
 
 
 def _probe(address: str) -> None:
-    """Fail fast where nothing listens at a HOST:PORT address: ``ray.init`` would retry for
-    minutes (the same check as the search's)."""
-    host, _, port = address.strip().rpartition(":")
-    if not host or not port.isdigit() or "://" in address:
-        return  # "auto", or a form Ray resolves itself
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
-    except OSError as error:
-        raise MnaszooError(
-            f"Nothing answers at the Ray address {address!r} ({error}). Start the cluster with"
-            " `ray start --head --port=PORT` on its head node and pass that node's HOST:PORT, or"
-            " use --ray for a local cluster."
-        ) from error
+    probe_ray_address(address, local_option="--ray")
 
 
 def _decode_batch(batch: dict[str, np.ndarray], transform: ImageTransform) -> dict[str, Any]:

@@ -20,11 +20,11 @@ import importlib
 import json
 import os
 import pickle
-import socket
 import sys
 from collections.abc import Generator, Sequence
 from typing import Any
 
+from ..._ray import probe_ray_address
 from ..._validate import check_int
 from ...errors import ArgumentTypeError, InvalidArgumentError, MnaszooError
 from .trials import TrialFunction, TrialTask, run_trial
@@ -235,18 +235,7 @@ def check_placement(
 
 
 def _probe(address: str) -> None:
-    """Fail fast where nothing listens at a HOST:PORT address: ``ray.init`` would retry forever."""
-    host, _, port = address.strip().rpartition(":")
-    if not host or not port.isdigit() or "://" in address:
-        return  # "auto", or a form Ray resolves itself
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
-    except OSError as error:
-        raise MnaszooError(
-            f"Nothing answers at the Ray address {address!r} ({error}). Start the cluster with"
-            " `ray start --head --port=PORT` on its head node and pass that node's HOST:PORT, or"
-            " use --workers N for a local cluster."
-        ) from error
+    probe_ray_address(address, local_option="--workers N")
 
 
 def _spec_of(task: TrialTask) -> Any:
