@@ -9,8 +9,8 @@ an image file              itself (any extension: a file that is not an image gi
                            error row when the job runs, not a refusal now)
 a folder                   every image below it (``.jpg .jpeg .png .bmp .webp .tif .tiff``,
                            any case), walked recursively in sorted order; names starting with
-                           ``.`` are skipped; symbolic links to folders are not followed (a
-                           link loop cannot make the walk endless)
+                           ``.`` are skipped; links to folders are followed, each real folder
+                           once (a link loop is refused, not walked for ever)
 ``@FILE``                  one path per line of ``FILE``; blank lines and lines starting with
                            ``#`` are skipped
 ``FILE.parquet``           the column ``path_column`` (default ``path``) of a Parquet table
