@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,3 +50,27 @@ def _no_dangling_torchscript_builtins() -> None:
 
 # The loopback Hub/URL server with every manifest entry, for any test that asks for `served`.
 from .support.served import served  # noqa: E402, F401
+
+# Two Ray clusters started at once on one machine (one test file per xdist worker) can take the
+# same ports and fail to start; the modules with Ray tests take turns instead.
+_RAY_MODULES: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("ray") is not None:
+            _RAY_MODULES.add(item.module.__name__)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_ray_module_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.module.__name__ not in _RAY_MODULES:
+        yield
+        return
+    lock = Path(tempfile.gettempdir()) / "mnaszoo-tests-ray.lock"
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

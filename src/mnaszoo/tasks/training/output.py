@@ -34,6 +34,7 @@ from ..._io import write_text_atomic
 from ...errors import InvalidArgumentError
 from ...models.mnasnet import MnasNet
 from ...weights.manifest import LocalSource, Preprocessing, WeightsRecord
+from ...weights.model_card import card_is_ours
 
 __all__ = [
     "RUN_FILES",
@@ -63,6 +64,9 @@ RUN_FILES = (
 )
 """What a run writes into its output folder; ``overwrite`` removes these and nothing else."""
 
+CARD_FILES = ("README.md", "architecture.svg")
+"""The model card save_pretrained writes beside the weights, removed with them while unchanged."""
+
 
 def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder; with ``overwrite``, remove the previous run's files.
@@ -86,6 +90,10 @@ def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
             stale.unlink(missing_ok=True)
         return
     present = [name for name in RUN_FILES if (output / name).exists()]
+    if "config.json" in present and card_is_ours(output):
+        # The model card save_pretrained wrote (unchanged since) is the run's too; a card the
+        # user wrote or edited is not, and stays.
+        present += [name for name in CARD_FILES if (output / name).exists()]
     if present and not overwrite:
         raise InvalidArgumentError(
             f"{str(output)!r} already holds a run ({', '.join(present[:4])}); pass --resume to"
