@@ -54,6 +54,7 @@ twice the limit); the warning filter used for that is local to the call. A globa
 from __future__ import annotations
 
 import io
+import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -66,7 +67,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mnaszoo.errors import ArgumentTypeError, InvalidImageError
 
-__all__ = ["ImageInput", "batch_items", "load_image", "load_images", "probe_image"]
+__all__ = [
+    "ImageInput",
+    "batch_items",
+    "load_image",
+    "load_images",
+    "probe_image",
+    "report_unreadable",
+]
 
 ImageInput: TypeAlias = (
     str | os.PathLike[str] | bytes | Image.Image | npt.NDArray[Any] | torch.Tensor
@@ -352,3 +360,27 @@ def _from_array(array: npt.NDArray[Any], name: str, *, channels_first: bool | No
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     return _to_rgb(Image.fromarray(np.ascontiguousarray(pixels)), name)
+
+
+def report_unreadable(skipped: list[tuple[str, str]], corrupt: str, log: logging.Logger) -> None:
+    """Say which images of a folder could not be read: refuse them with ``corrupt="error"``,
+    else log them once (the first ten shown).
+
+    Args:
+        skipped: ``(path, reason)`` of each unreadable image.
+        corrupt: ``"error"`` or ``"skip"`` (checked by the caller).
+        log: the logger of the loader that skipped them.
+
+    Raises:
+        InvalidImageError: ``corrupt == "error"`` and an image was unreadable.
+    """
+    if not skipped:
+        return
+    shown = "\n".join(f"  {path}: {reason}" for path, reason in skipped[:10])
+    more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    if corrupt == "error":
+        raise InvalidImageError(
+            f"{len(skipped)} images cannot be read:\n{shown}{more}\nRemove or fix them, or"
+            " pass corrupt='skip' (--corrupt skip) to leave them out."
+        )
+    log.warning("skipping %d unreadable images:\n%s%s", len(skipped), shown, more)

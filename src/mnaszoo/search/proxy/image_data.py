@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..._validate import check_choice, check_float, check_int
+from ...data.images import report_unreadable
 from ...errors import InvalidArgumentError, InvalidImageError
 from .trainer import TensorPair, _stratified_split
 
@@ -81,15 +82,7 @@ def _decode(
             skipped.append((path, str(error) or type(error).__name__))
             continue
         labels.append(label)
-    if skipped:
-        shown = "\n".join(f"  {path}: {reason}" for path, reason in skipped[:10])
-        more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        if corrupt == "error":
-            raise InvalidImageError(
-                f"{len(skipped)} images cannot be read:\n{shown}{more}\nRemove or fix them, or"
-                " pass corrupt='skip' (--corrupt skip) to leave them out."
-            )
-        logger.warning("skipping %d unreadable images:\n%s%s", len(skipped), shown, more)
+    report_unreadable(skipped, corrupt, logger)
     return images, labels, skipped
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..._validate import check_choice, check_float
-from ...data.images import load_image
+from ...data.images import load_image, report_unreadable
 from ...data.transforms import _RESAMPLE, _center_crop, _resize_shorter
 from ...errors import InvalidArgumentError, InvalidImageError
 from ...weights.manifest import Preprocessing
@@ -111,15 +111,7 @@ def _decode_all(
             continue
         labels.append(label)
         paths.append(path)
-    if skipped:
-        shown = "\n".join(f"  {path}: {reason}" for path, reason in skipped[:10])
-        more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        if corrupt == "error":
-            raise InvalidImageError(
-                f"{len(skipped)} images cannot be read:\n{shown}{more}\nRemove or fix them, or"
-                " pass corrupt='skip' (--corrupt skip) to leave them out."
-            )
-        logger.warning("skipping %d unreadable images:\n%s%s", len(skipped), shown, more)
+    report_unreadable(skipped, corrupt, logger)
     if arrays:
         stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     else:
