@@ -51,6 +51,12 @@ def _no_dangling_torchscript_builtins() -> None:
 # The loopback Hub/URL server with every manifest entry, for any test that asks for `served`.
 from .support.served import served  # noqa: E402, F401
 
+# Ray reads its auth mode once per process, at import, and each cluster it starts reads it
+# again: a test that set it for a while (monkeypatch) left drivers and later clusters disagreeing
+# (a new GCS asking for a token the driver never sent). The tests' clusters are loopback-only, so
+# every process of the session runs without tokens from the start.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
 # Two Ray clusters started at once on one machine (one test file per xdist worker) can take the
 # same ports and fail to start; the modules with Ray tests take turns instead.
 _RAY_MODULES: set[str] = set()
