@@ -5,7 +5,10 @@ Compares, on one generated corpus (1920x1080 JPEGs, quality 90):
 - ``naive``: one process, a plain loop: decode, preprocess, stack a batch, run the model;
 - ``dataloader-2``: a plain torch ``DataLoader`` over the paths with 2 workers (no output);
 - ``stream-0`` / ``stream-1`` / ``stream-2``: ``predict_to_file`` (JSON Lines output, parts,
-  progress off) with 0, 1 and 2 decoding workers;
+  progress off) with 0, 1 and 2 decoding workers, the model run by torch as batch prediction
+  runs a MnasNet on the CPU (BatchNorm folded, channels-last);
+- ``stream-2-ort``: the same with ``backend="onnxruntime"`` (the default for a named model when
+  onnxruntime is installed);
 - ``ray-1`` / ``ray-2``: ``predict_to_file(..., ray="local")`` with 1 and 2 model actors (the
   local cluster is started before the clock starts).
 
@@ -38,7 +41,9 @@ import threading
 import time
 from pathlib import Path
 
-CONFIGS = ("naive", "dataloader-2", "stream-0", "stream-1", "stream-2", "ray-1", "ray-2")
+CONFIGS = (
+    "naive", "dataloader-2", "stream-0", "stream-1", "stream-2", "stream-2-ort", "ray-1", "ray-2",
+)  # fmt: skip
 MODEL = "mnasnet_a1"
 BATCH = 32
 
@@ -90,7 +95,7 @@ def run_config(config: str, folder: Path, out: Path) -> float:
     if config.startswith("ray"):
         from mnaszoo.tasks.ray_batch import connect
 
-        connect("local", cpus=int(config[-1]) + 1)
+        connect("local", cpus=int(config.split("-")[1]) + 1)
     start = time.perf_counter()
     if config == "naive":
         with torch.inference_mode():
@@ -110,10 +115,11 @@ def run_config(config: str, folder: Path, out: Path) -> float:
     else:
         from mnaszoo.tasks.streaming import predict_to_file
 
-        workers = int(config[-1])
+        workers = int(config.split("-")[1])
         predict_to_file(
             [folder], out, model, batch_size=BATCH, workers=workers, device="cpu",
-            progress=False, ray="local" if config.startswith("ray") else None, backend="torch",
+            progress=False, ray="local" if config.startswith("ray") else None,
+            backend="onnxruntime" if config.endswith("-ort") else "torch",
         )  # fmt: skip
     return len(paths) / (time.perf_counter() - start)
 

@@ -151,3 +151,24 @@ def test_the_first_onnx_export_is_quiet_with_quiet(image: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert list((tmp_path / "cache" / "onnx").glob("*.onnx"))  # it did export
+
+
+def test_evaluate_with_both_ray_options_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (40, 30)).save(tmp_path / name / "1.png")
+    err = _one_line(
+        capsys, "evaluate", str(tmp_path), "-m", "mnasnet_small", "--ray", "--ray-address", "auto"
+    )
+    assert "Give --ray (a local cluster) or --ray-address, not both." in err
+
+
+def test_evaluate_on_ray_with_a_gpu_device_is_refused_before_any_work(tmp_path: Path) -> None:
+    from mnaszoo.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="Ray workers' CPUs"):
+        mnaszoo.evaluate(_small(), tmp_path / "missing", ray="local", device="cuda")
+    with pytest.raises(InvalidArgumentError, match="ray must be 'local'"):
+        mnaszoo.evaluate(_small(), tmp_path / "missing", ray="")

@@ -1,5 +1,7 @@
 """Predicting over a corpus on real local Ray clusters (select with ``-m ray``).
 
+- ``evaluate(..., ray=...)`` with 1 and 2 actors counts what a local run counts (per class,
+  confusion matrix), and names the first unreadable image.
 - Ray with 1 and 2 model actors gives the rows of the single-process and the 2-worker streaming
   paths (same paths in the same order, scores within 1e-5).
 - :func:`predict_dataset` returns a lazy Ray Dataset with the same rows.
@@ -91,6 +93,47 @@ def test_ray_with_one_and_two_actors_gives_the_rows_of_the_streaming_paths(
         _same(results[name], results["one process"])
     dataset = predict_dataset([tmp_path / "in"], model, workers=2, batch_size=3, topk=3)
     _same(dataset.take_all(), results["one process"])
+
+
+def _labelled(root: Path) -> Path:
+    """Three class folders of 5, 3 and 1 JPEGs (sizes and counts uneven on purpose)."""
+    for name, count in (("ant", 5), ("bee", 3), ("cat", 1)):
+        _jpegs(root / name, count)
+    return root
+
+
+def _counts(result: Any) -> dict[str, Any]:
+    data = result.to_dict()
+    for timing in ("seconds", "images_per_second", "device"):
+        data.pop(timing)
+    return data
+
+
+def test_evaluate_on_ray_with_one_and_two_actors_counts_what_a_local_run_counts(
+    tmp_path: Path, ray_cluster: Any
+) -> None:
+    folder = _labelled(tmp_path / "data")
+    torch.manual_seed(2)
+    model = mnaszoo.create("mnasnet_small", num_classes=3).eval()
+    local = mnaszoo.evaluate(model, folder, batch_size=2, progress=False, device="cpu")
+    # A plain torch loop over the same images gives the same first predictions (per class).
+    from mnaszoo.data.transforms import make_transform
+
+    transform = make_transform(model)
+    with torch.inference_mode():
+        for entry in local.per_class:
+            paths = sorted((folder / entry.name).iterdir())
+            first = model(torch.stack([transform(p) for p in paths])).argmax(1).tolist()
+            assert entry.predicted == {k: first.count(k) for k in set(first)}
+    for workers in (1, 2):
+        on_ray = mnaszoo.evaluate(
+            model, folder, batch_size=2, num_workers=workers, progress=False, ray="local"
+        )
+        assert on_ray.device == f"ray ({workers} actors, cpu)"
+        assert _counts(on_ray) == _counts(local)
+    (folder / "bee" / "001.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(mnaszoo.errors.InvalidImageError, match="001.jpg"):
+        mnaszoo.evaluate(model, folder, batch_size=2, progress=False, ray="local")
 
 
 def _descendants(pid: int) -> list[int]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._io import check_writable
+from ..errors import InvalidArgumentError
 from ._format import write_output
 from ._options import add_model_options, check_device, non_negative_int, positive_int
 
@@ -36,13 +37,19 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=0,
         metavar="N",
-        help="image-decoding worker processes (0: none)",
+        help="image-decoding worker processes (0: none); with --ray, model actors",
     )
     sub.add_argument(
         "--limit",
         type=positive_int,
         metavar="N",
         help="at most N images, taken round-robin over the classes",
+    )
+    sub.add_argument("--ray", action="store_true", help="run on a local Ray cluster")
+    sub.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="run on the Ray cluster at ADDR: auto, or HOST:PORT (needs mnaszoo[distributed])",
     )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.add_argument("--json-out", metavar="FILE", help="also write the result as JSON to FILE")
@@ -77,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.evaluation import evaluate
 
     check_device(args.device)
+    if args.ray and args.ray_address is not None:
+        raise InvalidArgumentError("Give --ray (a local cluster) or --ray-address, not both.")
+    ray = args.ray_address if args.ray_address is not None else ("local" if args.ray else None)
     if args.json_out is not None:  # before the evaluation, not after it
         check_writable(Path(args.json_out), "--json-out")
     result = evaluate(
@@ -91,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         progress=not args.quiet,
         cache_dir=args.cache_dir,
+        ray=ray,
     )
     # The result is printed first: a write that fails at the end must not lose it.
     if args.json:

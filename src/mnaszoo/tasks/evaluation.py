@@ -32,7 +32,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,6 +388,7 @@ def evaluate(
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
+    ray: str | None = None,
 ) -> EvaluationResult:
     """Measure top-1 and top-5 accuracy on a class-per-folder image dataset.
 
@@ -401,13 +402,18 @@ def evaluate(
         checkpoint: a local weights file or ``save_pretrained`` directory instead.
         input_size: evaluate at another resolution (the resize scales with it).
         batch_size: images per forward pass.
-        num_workers: DataLoader worker processes decoding images (0: in this process).
+        num_workers: DataLoader worker processes decoding images (0: in this process); with
+            ``ray``, the number of model actors (at least 1).
         device: default CUDA if available, else CPU (for a model object: where it is).
         limit: evaluate at most this many images, taken round-robin over the classes (the
             first image of every class, then the second, ...) so a subset covers all classes.
         progress: show a progress bar (only when stderr is a terminal).
         cache_dir: where downloads are cached, as in :func:`mnaszoo.create`.
         local_files_only: never use the network, as in :func:`mnaszoo.create`.
+        ray: run on Ray (``pip install 'mnaszoo[distributed,batch]'``): ``"local"`` starts a
+            local cluster, ``"auto"`` or ``"HOST:PORT"`` joins one. Images are decoded by Ray
+            tasks and scored by ``num_workers`` model actors on their CPUs, exactly as
+            ``mnaszoo predict --ray`` does; the counts equal a local run's.
 
     Returns:
         An :class:`EvaluationResult`.
@@ -446,6 +452,17 @@ def evaluate(
     if limit is not None:
         check_int("limit", limit, minimum=1)
     check_bool("progress", progress)
+    if ray is not None:
+        if not isinstance(ray, str) or not ray:
+            raise InvalidArgumentError(
+                "ray must be 'local', 'auto' or a cluster's 'HOST:PORT', or None to run here."
+            )
+        if device is not None and torch.device(device).type != "cpu":
+            raise InvalidArgumentError(
+                f"With ray=, the model runs on the Ray workers' CPUs; device={device!r} cannot"
+                " apply. Leave out device (or pass 'cpu'), or leave out ray to use the GPU."
+            )
+        device = "cpu"
     check_image_folder(folder)  # before loading any model
     if isinstance(model, nn.Module):
         if weights is not None or checkpoint is not None:
@@ -455,7 +472,10 @@ def evaluate(
         # The caller's model is given back as it came: every module's mode, and its device.
         with borrowed(model, device) as net:
             return _evaluate(
-                net, _model_name(net), folder, input_size, batch_size, num_workers, limit, progress
+                net,
+                _model_name(net),
+                folder,
+                _Run(input_size, batch_size, num_workers, limit, progress, ray),
             )
     net = resolve_model(
         model,
@@ -467,7 +487,9 @@ def evaluate(
     )
     # A checkpoint carries its own architecture: report that, not the name it was loaded under.
     name = model if checkpoint is None else _model_name(net)
-    return _evaluate(net, name, folder, input_size, batch_size, num_workers, limit, progress)
+    return _evaluate(
+        net, name, folder, _Run(input_size, batch_size, num_workers, limit, progress, ray)
+    )
 
 
 def _model_name(net: nn.Module) -> str:
@@ -486,19 +508,90 @@ def _model_name(net: nn.Module) -> str:
     return name if width == 1.0 else f"{name} (width x{width:g})"
 
 
-def _evaluate(
+@dataclass(frozen=True)
+class _Run:
+    """How an evaluation runs (the options of :func:`evaluate` beyond model and folder)."""
+
+    input_size: int | None
+    batch_size: int
+    num_workers: int
+    limit: int | None
+    progress: bool
+    ray: str | None
+
+
+class _Tally:
+    """Per-class counts of images, top-1 and top-k hits, and first predictions."""
+
+    def __init__(self, class_indices: Sequence[int]) -> None:
+        self.targets = list(class_indices)
+        self.images = [0] * len(self.targets)
+        self.top1 = [0] * len(self.targets)
+        self.topk = [0] * len(self.targets)
+        self.first: list[dict[int, int]] = [{} for _ in self.targets]
+
+    def add(self, positions: Sequence[int], predicted: Sequence[Sequence[int]]) -> None:
+        """Count images of class ``positions`` whose top-k predictions are ``predicted``."""
+        for position, top in zip(positions, predicted, strict=True):
+            target = self.targets[position]
+            counts = self.first[position]
+            counts[top[0]] = counts.get(top[0], 0) + 1
+            self.images[position] += 1
+            self.top1[position] += top[0] == target
+            self.topk[position] += target in top
+
+
+def _local_batches(
     net: nn.Module,
-    name: str,
-    folder: str | os.PathLike[str],
-    input_size: int | None,
-    batch_size: int,
-    num_workers: int,
-    limit: int | None,
-    progress: bool,
+    samples: Sequence[tuple[str, int]],
+    transform: ImageTransform,
+    run: _Run,
+    topk: int,
+) -> Iterator[tuple[list[int], list[list[int]]]]:
+    """``(class positions, top-k predictions)`` per batch, decoded by a DataLoader here and
+    scored as batch prediction scores them (:class:`~mnaszoo.tasks.scoring.Scorer`: on the CPU, a
+    MnasNet runs with BatchNorm folded, in channels-last), so a Ray run counts the same."""
+    from .scoring import Scorer
+
+    scorer = Scorer(net, topk=topk, input_size=run.input_size, backend="torch")
+    loader = DataLoader(
+        _Images(samples, transform),
+        batch_size=run.batch_size,
+        shuffle=False,
+        num_workers=run.num_workers,
+        collate_fn=_collate,
+    )
+    for batch, positions, errors in loader:
+        failed = next((message for message in errors if message), None)
+        if failed is not None:
+            raise InvalidImageError(failed)
+        _, predicted, _ = scorer(batch)
+        yield positions.tolist(), predicted
+
+
+def _ray_batches(
+    net: nn.Module, samples: Sequence[tuple[str, int]], run: _Run, address: str, topk: int
+) -> Iterator[tuple[list[int], list[list[int]]]]:
+    """The same from the Ray cluster at ``address``: decoded by Ray tasks, scored by model
+    actors."""
+    from .ray_batch import ray_topk
+
+    for rows, predicted in ray_topk(
+        [path for path, _ in samples],
+        net,
+        address,
+        workers=max(1, run.num_workers),
+        batch_size=run.batch_size,
+        topk=topk,
+        input_size=run.input_size,
+    ):
+        yield [samples[row][1] for row in rows], predicted
+
+
+def _evaluate(
+    net: nn.Module, name: str, folder: str | os.PathLike[str], run: _Run
 ) -> EvaluationResult:
     """Evaluate an eval-mode model (see :func:`evaluate`)."""
-    from .prediction import _input_channels
-
     num_classes = int(getattr(net, "num_classes", 0))
     if num_classes < 1:
         raise InvalidArgumentError(
@@ -506,29 +599,16 @@ def _evaluate(
         )
     info = getattr(net, "weights_info", None)
     weights_id = getattr(info, "id", None)
-    channels = _input_channels(net)
     labels = labels_for(net)
     data = scan_image_folder(folder, num_classes=num_classes, labels=labels)
     if data.mapping == "synsets":
         labels = imagenet_labels()
-    samples = list(data.samples) if limit is None else _take(data.samples, limit)
-    transform = make_transform(net, input_size=input_size)
-    loader = DataLoader(
-        _Images(samples, transform),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=_collate,
-    )
-    target_of = torch.tensor(data.class_indices, dtype=torch.long)
+    samples = list(data.samples) if run.limit is None else _take(data.samples, run.limit)
+    transform = make_transform(net, input_size=run.input_size)
     topk = min(5, num_classes)
-    images = [0] * len(data.classes)
-    top1_hits = [0] * len(data.classes)
-    top5_hits = [0] * len(data.classes)
-    predicted_first: list[dict[int, int]] = [{} for _ in data.classes]
+    tally = _Tally(data.class_indices)
     param = next(net.parameters(), None)
     run_device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     recipe = transform.preprocessing
     logger.info(
         "Evaluating %s on %d images of %d classes in %s (resize %d %s, crop %d).",
@@ -540,42 +620,27 @@ def _evaluate(
         recipe.interpolation,
         recipe.input_size,
     )
+    batches = (
+        _local_batches(net, samples, transform, run, topk)
+        if run.ray is None
+        else _ray_batches(net, samples, run, run.ray, topk)
+    )
     start = time.perf_counter()
-    with torch.inference_mode(), _progress_bar(len(samples), progress) as bar:
-        for batch, positions, errors in loader:
-            failed = next((message for message in errors if message), None)
-            if failed is not None:
-                raise InvalidImageError(failed)
-            if channels == 1:  # the grey image predict feeds: the mean of the RGB planes
-                batch = batch.mean(dim=1, keepdim=True)
-            logits = net(batch.to(run_device, dtype)).float()
-            predicted = logits.topk(topk, dim=1).indices.cpu()
-            targets = target_of[positions]
-            hits = predicted == targets[:, None]
-            for position, first, any_k, top in zip(
-                positions.tolist(),
-                hits[:, 0].tolist(),
-                hits.any(dim=1).tolist(),
-                predicted[:, 0].tolist(),
-                strict=True,
-            ):
-                counts = predicted_first[position]
-                counts[top] = counts.get(top, 0) + 1
-                images[position] += 1
-                top1_hits[position] += bool(first)
-                top5_hits[position] += bool(any_k)
+    with _progress_bar(len(samples), run.progress) as bar:
+        for positions, predicted in batches:
+            tally.add(positions, predicted)
             bar.update(len(positions))
     seconds = time.perf_counter() - start
-    total = sum(images)
+    total = sum(tally.images)
     per_class = tuple(
         ClassResult(folder_name, index, labels[index], count, one, five, predicted)
         for folder_name, index, count, one, five, predicted in zip(
             data.classes,
             data.class_indices,
-            images,
-            top1_hits,
-            top5_hits,
-            predicted_first,
+            tally.images,
+            tally.top1,
+            tally.topk,
+            tally.first,
             strict=True,
         )
     )
@@ -583,18 +648,20 @@ def _evaluate(
         model=name,
         weights=weights_id,
         folder=str(data.root),
-        top1=100.0 * sum(top1_hits) / total,
-        top5=100.0 * sum(top5_hits) / total,
-        top1_correct=sum(top1_hits),
-        top5_correct=sum(top5_hits),
+        top1=100.0 * sum(tally.top1) / total,
+        top5=100.0 * sum(tally.topk) / total,
+        top1_correct=sum(tally.top1),
+        top5_correct=sum(tally.topk),
         num_images=total,
-        num_classes_seen=sum(1 for count in images if count),
+        num_classes_seen=sum(1 for count in tally.images if count),
         topk=topk,
         mapping=data.mapping,
         seconds=seconds,
         images_per_second=total / seconds if seconds > 0 else 0.0,
-        device=str(run_device),
-        batch_size=batch_size,
+        device=str(run_device)
+        if run.ray is None
+        else f"ray ({max(1, run.num_workers)} actors, cpu)",
+        batch_size=run.batch_size,
         preprocessing={**recipe.to_dict(), "resize": recipe.resize},
         per_class=per_class,
     )

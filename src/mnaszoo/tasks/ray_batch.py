@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..data.transforms import ImageTransform
     from .scoring import Scorer
 
-__all__ = ["connect", "predict_dataset"]
+__all__ = ["connect", "predict_dataset", "ray_topk"]
 
 
 def connect(address: str = "local", *, cpus: int | None = None) -> Any:
@@ -266,3 +266,39 @@ def ray_part_columns(
         raise MnaszooError(
             f"Ray returned no row for image {want} and after. Run again with --resume."
         )
+
+
+def ray_topk(
+    paths: Sequence[str],
+    model: nn.Module,
+    address: str,
+    *,
+    workers: int,
+    batch_size: int,
+    topk: int,
+    input_size: int | None,
+) -> Iterator[tuple[list[int], list[list[int]]]]:
+    """``(indices into paths, top-k class indices)`` of every batch of ``paths`` scored on Ray,
+    in order, each image once: what :func:`mnaszoo.evaluate` counts when given ``ray=``.
+
+    The first image that cannot be used raises
+    :class:`~mnaszoo.errors.InvalidImageError` (evaluate skips nothing silently).
+    """
+    from .scoring import Scorer
+
+    options: dict[str, Any] = {"topk": topk, "input_size": input_size, "backend": "torch"}
+    scorer = Scorer(model, **options)
+    # The paths were found by evaluate's folder scan: each is one image source.
+    corpus = Corpus(tuple(paths))
+    plan = _Plan(corpus, len(paths), batch_size, max(len(paths), 1), frozenset())
+    for _, columns in ray_part_columns(
+        plan,
+        model,
+        scorer,
+        address,
+        workers=workers,
+        batch_size=batch_size,
+        on_error="fail",
+        scorer_options=options,
+    ):
+        yield [int(i) for i in columns["index"]], [list(map(int, k)) for k in columns["indices"]]

@@ -8,7 +8,7 @@ Shared by the single-machine path (:mod:`mnaszoo.tasks.streaming`) and the Ray a
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ from torch import nn
 
 from .._validate import check_bool, check_choice, check_int
 from ..data.transforms import ImageTransform
+from ..deploy.onnx_runtime import OnnxRuntimeModel
 from ..errors import InvalidArgumentError, InvalidImageError, MnaszooError
 from .parts import COLUMNS, Columns
 
@@ -85,11 +86,26 @@ class Scorer:
                     "embeddings are computed by the torch model: use backend='torch' or 'auto'."
                 )
             backend = "torch"  # the pooled features come from the module itself
-        self.run = _runner(
-            net, backend, named=isinstance(model, str), size=self.transform.input_size
-        )
+        run = _runner(net, backend, named=isinstance(model, str), size=self.transform.input_size)
         param = next(net.parameters())
         self.device, self.dtype = param.device, param.dtype
+        self.channels_last = False
+        if isinstance(run, OnnxRuntimeModel):
+            self.run: Callable[[torch.Tensor], torch.Tensor] = run
+        else:
+            self.net = _cpu_inference_copy(net)
+            self.channels_last = self.net is not net
+            self.run = self._run_torch
+
+    def _input(self, batch: torch.Tensor) -> torch.Tensor:
+        moved = batch.to(self.device, self.dtype)
+        if self.channels_last:  # the layout the optimised copy's weights are in
+            return moved.contiguous(memory_format=torch.channels_last)
+        return moved
+
+    def _run_torch(self, batch: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.net(self._input(batch))
+        return logits
 
     def __call__(self, pixels: torch.Tensor) -> tuple[list[list[float]], list[list[int]], Any]:
         """Scores and class indices (top-k, best first) and the embeddings (or ``None``)."""
@@ -100,7 +116,7 @@ class Scorer:
         with torch.inference_mode():
             if self.embeddings:
                 net: Any = self.net
-                features = net.forward_features(batch.to(self.device, self.dtype))
+                features = net.forward_features(self._input(batch))
                 pooled = net.forward_head(features, pre_logits=True)
                 logits = net.classifier(net.dropout(pooled)).float()
                 embedded = pooled.float().cpu().tolist()
@@ -142,6 +158,19 @@ class Scorer:
                     columns["embedding"].append([])
             columns["error"].append(error)
         return {"path": list(paths), **columns}
+
+
+def _cpu_inference_copy(net: nn.Module) -> nn.Module:
+    """The model a batch job runs on the CPU: a MnasNet with BatchNorm folded into its
+    convolutions, in ``channels_last`` (about 3x faster per image at one thread than the
+    training layout; outputs equal up to float rounding). Other modules run as they are."""
+    from ..deploy.optimize import optimize_for_inference
+    from ..models.mnasnet import MnasNet
+
+    param = next(net.parameters())
+    if param.device.type != "cpu" or not isinstance(net, MnasNet):
+        return net
+    return optimize_for_inference(net)
 
 
 def decode(path: str, transform: ImageTransform) -> tuple[torch.Tensor | None, str | None]:
