@@ -493,7 +493,40 @@ def int8_digits_vnni_table() -> str:
     return "\n".join([*lines, "", environment_line("int8-digits-vnni")])
 
 
+BATCH_CONFIGS = {
+    "naive": "one process: decode, preprocess, run the model (torch, as loaded)",
+    "dataloader-2": "a plain torch DataLoader with 2 workers, model as loaded",
+    "stream-0": "`predict --output`, decoding in the model's process",
+    "stream-1": "`predict --output --workers 1`",
+    "stream-2": "`predict --output --workers 2`",
+    "stream-2-ort": "`predict --output --workers 2 --backend onnxruntime`",
+    "ray-1": "`predict --output --ray --workers 1` (1 model actor)",
+    "ray-2": "`predict --output --ray --workers 2` (2 model actors)",
+}
+
+
+def batch_predict_table() -> str:
+    """Images per second and peak memory of each batch-prediction configuration, then peak
+    memory against the corpus size."""
+    data = load_data("batch-predict")
+    lines = [
+        "| configuration | what runs | images/s | &times; naive | peak memory (MiB) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in data["rows"]:
+        lines.append(
+            f"| `{r['config']}` | {BATCH_CONFIGS.get(r['config'], '')} | {r['images_per_s']:.1f}"
+            f" | {r['x_naive']:.2f} | {r['peak_mib']} |"
+        )
+    if data.get("memory"):
+        lines += ["", "| `stream-2` over | images/s | peak memory (MiB) |", "|---:|---:|---:|"]
+        for m in data["memory"]:
+            lines.append(f"| {m['images']:,} images | {m['images_per_s']:.1f} | {m['peak_mib']} |")
+    return "\n".join([*lines, "", environment_line("batch-predict")])
+
+
 DATA_TABLES = {
+    "batch-predict": batch_predict_table,
     "benchmark-1thread": benchmark_tables,
     "optimize-speed": optimize_speed_table,
     "executorch-a1": executorch_a1_table,
