@@ -21,9 +21,10 @@ covers the prediction call only (model creation and the Ray start excluded).
 The model is ``mnasnet_a1`` with random weights (``pretrained=False``: throughput does not
 depend on the weights, and no download is needed), run by torch on the CPU at batch 32.
 
-Run::
+Run (``--data`` writes the figures the docs show, with the machine and date)::
 
-    python benchmarks/batch_predict.py --images 64 --rounds 2 --memory 128 512
+    python benchmarks/batch_predict.py --images 2000 --rounds 2 --memory 2000 20000 \
+        --data docs/data/batch-predict.json
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _environment import cpu_features, machine
 
 CONFIGS = (
     "naive", "dataloader-2", "stream-0", "stream-1", "stream-2", "stream-2-ort", "ray-1", "ray-2",
@@ -173,6 +176,43 @@ def measure(config: str, folder: Path) -> tuple[float, float]:
         return float(out.strip().splitlines()[-1]), peak / 2**20
 
 
+def data_file(
+    images: int,
+    rounds: int,
+    best: dict[str, float],
+    peaks: dict[str, float],
+    memory: list[dict[str, float]],
+    command: str,
+    date: str,
+    where: str,
+) -> dict[str, object]:
+    """The benchmark's figures as a docs data file (``docs/data/NAME.json``)."""
+    import torch
+
+    return {
+        "title": f"Predicting over {images} camera-sized JPEGs (best of {rounds})",
+        "environment": {
+            "date": date,
+            "machine": where,
+            "cpu_features": cpu_features(),
+            "threads": os.cpu_count(),
+            "software": f"torch {torch.__version__}",
+            "weights": "random",
+            "command": command,
+        },
+        "rows": [
+            {
+                "config": config,
+                "images_per_s": round(rate, 2),
+                "x_naive": round(rate / best["naive"], 2) if "naive" in best else None,
+                "peak_mib": round(peaks[config]),
+            }
+            for config, rate in best.items()
+        ],
+        "memory": memory,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=400, help="corpus size for images/s")
@@ -188,6 +228,7 @@ def main() -> None:
         "--memory", type=int, nargs="*", default=[], help="corpus sizes for stream-2's peak memory"
     )
     parser.add_argument("--work", default=None, help="where the corpus goes (default: a temp dir)")
+    parser.add_argument("--data", type=Path, default=None, help="write the figures as a data file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -198,6 +239,7 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="batch-bench-"))
     try:
         now = datetime.datetime.now(datetime.UTC)
+        start_machine = machine()
         print(f"{platform.node()} {os.cpu_count()} CPUs, {now:%Y-%m-%d %H:%M} UTC")
         print(f"model {MODEL} (random weights), torch, batch {BATCH}, 1920x1080 JPEGs")
         corpus = work / f"corpus-{args.images}"
@@ -217,6 +259,7 @@ def main() -> None:
         for config in args.configs:
             ratio = best[config] / best["naive"] if "naive" in best else float("nan")
             print(f"| {config} | {best[config]:.2f} | {ratio:.2f} | {peaks[config]:.0f} |")
+        memory: list[dict[str, float]] = []
         if args.memory:
             print("\n| stream-2 over | images/s | peak RSS of the tree (MiB) |")
             print("|---|---:|---:|")
@@ -224,8 +267,24 @@ def main() -> None:
                 folder = work / f"corpus-{count}"
                 make_corpus(folder, count)
                 rate, peak = measure("stream-2", folder)
+                memory.append(
+                    {"images": count, "images_per_s": round(rate, 1), "peak_mib": round(peak)}
+                )
                 print(f"| {count} images | {rate:.1f} | {peak:.0f} |", flush=True)
         print(json.dumps({"images": args.images, "rates": results}), flush=True)
+        if args.data is not None:
+            command = "python benchmarks/batch_predict.py " + " ".join(sys.argv[1:])
+            record = data_file(
+                args.images,
+                args.rounds,
+                best,
+                peaks,
+                memory,
+                command,
+                f"{now:%Y-%m-%d}",
+                start_machine,
+            )
+            args.data.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -17,12 +17,14 @@ Every row is evaluated on the same held-out images (the training runs' best vali
 accuracy is their accuracy on those images). Writes a JSON record (``--output``) and prints a
 Markdown table::
 
-    python benchmarks/train_from_search.py --output benchmarks/results/train_from_search.json
+    python benchmarks/train_from_search.py --output benchmarks/results/train_from_search.json \
+        --data docs/data/train-from-search.json
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import platform
 import time
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _environment import cpu_features, machine
 from PIL import Image, ImageDraw
 
 import mnaszoo
@@ -115,6 +118,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None, help="write the docs data file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train, held_out = make_folders(args.work / "shapes", args.per_class, args.held_out, seed=0)
@@ -193,6 +197,32 @@ def main() -> None:
             "rows": rows,
         }
         args.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if args.data is not None:
+        n_train = sum(1 for _ in train.rglob("*.png"))
+        n_held = sum(1 for _ in held_out.rglob("*.png"))
+        data = {
+            "title": "Fine-tuning a search's network on held-out shapes",
+            "environment": {
+                "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d}",
+                "machine": machine(),
+                "cpu_features": cpu_features(),
+                "threads": args.threads,
+                "software": f"torch {torch.__version__}",
+                "weights": "no pretrained",
+                "command": "python benchmarks/train_from_search.py --data " + str(args.data),
+            },
+            "search": {
+                "trials": len(search.trials),
+                "best_trial": final.trial,
+                "latency_ms": round(final.latency_ms, 2),
+                "train_images": n_train,
+                "held_out_images": n_held,
+                "input_size": args.input_size,
+                "recipe": args.recipe,
+            },
+            "rows": rows,
+        }
+        args.data.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ The full protocol (three recipes, three seeds, their own epoch counts)::
 
     python benchmarks/train_recipes.py --output benchmarks/results/train_recipes.json
 
+``--data docs/data/train-recipes.json`` also records the runs in the docs' data file: rows of the
+same recipe and seed are replaced, others kept, so the protocol can run as several processes
+(one per core) that each add their share.
+
 A shorter run, e.g. on a busy machine::
 
     python benchmarks/train_recipes.py --recipes quick standard --seeds 0 --epochs 10
@@ -37,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _environment import cpu_features, machine
 from PIL import Image
 
 import mnaszoo
@@ -134,6 +139,38 @@ def resume_check(data: Path, work: Path, model: str, epochs: int) -> dict[str, A
     return {"epochs": epochs, "killed_after_epoch": killed_after, "max_abs_delta": delta}
 
 
+def record_data(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Add ``rows`` to the docs data file at ``path`` (under a lock: several processes may share
+    it), replacing rows of the same recipe and seed."""
+    import datetime
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"rows": []}
+        mine = {(r["recipe"], r["seed"]) for r in rows}
+        kept = [r for r in data["rows"] if (r["recipe"], r["seed"]) not in mine]
+        order = {"quick": 0, "standard": 1, "strong": 2}
+        data["rows"] = sorted(
+            kept + rows, key=lambda r: (order.get(r["recipe"], 9), r["recipe"], r["seed"])
+        )
+        data["title"] = "The training recipes on the digits, from scratch"
+        data["environment"] = {
+            "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d}",
+            "machine": machine("one training process per core"),
+            "cpu_features": cpu_features(),
+            "threads": args.threads,
+            "software": f"torch {torch.__version__}",
+            "weights": "no pretrained",
+            "command": "python benchmarks/train_recipes.py --recipes R --seeds S"
+            f" --model {args.model} --input-size {args.input_size} --data {path}",
+        }
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipes", nargs="*", default=["quick", "standard", "strong"])
@@ -146,6 +183,7 @@ def main() -> None:
     parser.add_argument("--resume-epochs", type=int, default=3)
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON")
     parser.add_argument("--digits", type=Path, default=None, help="also keep the digit folder here")
+    parser.add_argument("--data", type=Path, default=None, help="add the runs to a docs data file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -159,6 +197,8 @@ def main() -> None:
                 row = run_one(data, work / f"{recipe}-{seed}", recipe, seed, args)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+                if args.data is not None:
+                    record_data(args.data, [row], args)
         if args.resume_check:
             resume = resume_check(data, work / "resume", args.model, args.resume_epochs)
             print(json.dumps({"resume": resume}), flush=True)

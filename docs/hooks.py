@@ -519,13 +519,60 @@ def batch_predict_table() -> str:
             f" | {r['x_naive']:.2f} | {r['peak_mib']} |"
         )
     if data.get("memory"):
-        lines += ["", "| `stream-2` over | images/s | peak memory (MiB) |", "|---:|---:|---:|"]
+        lines += ["", "| `stream-2` over | peak memory (MiB) |", "|---:|---:|"]
         for m in data["memory"]:
-            lines.append(f"| {m['images']:,} images | {m['images_per_s']:.1f} | {m['peak_mib']} |")
+            lines.append(f"| {m['images']:,} images | {m['peak_mib']} |")
     return "\n".join([*lines, "", environment_line("batch-predict")])
 
 
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
+
+def train_recipes_table() -> str:
+    """Per recipe: its epochs, the accuracy of each seed, their mean, and the mean wall time."""
+    data = load_data("train-recipes")
+    lines = [
+        "| recipe | epochs | best validation accuracy per seed | mean | mean wall time |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for recipe in dict.fromkeys(r["recipe"] for r in data["rows"]):
+        runs = [r for r in data["rows"] if r["recipe"] == recipe]
+        accs = [100 * r["best_val_acc"] for r in runs]
+        per_seed = ", ".join(
+            f"{a:.2f}% (seed {r['seed']})" for a, r in zip(accs, runs, strict=True)
+        )
+        wall = sum(r["wall_seconds"] for r in runs) / len(runs)
+        lines.append(
+            f"| `{recipe}` | {runs[0]['epochs']} | {per_seed} | {sum(accs) / len(accs):.2f}%"
+            f" | {_minutes(wall)} |"
+        )
+    return "\n".join([*lines, "", environment_line("train-recipes")])
+
+
+def train_from_search_table() -> str:
+    """Held-out accuracy of a search's network fine-tuned, against training from scratch."""
+    data = load_data("train-from-search")
+    lines = [
+        "| start | epochs | held-out accuracy per seed | mean | mean wall time |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for start in dict.fromkeys(r["start"] for r in data["rows"]):
+        runs = [r for r in data["rows"] if r["start"] == start]
+        accs = [100 * r["held_out_acc"] for r in runs]
+        per_seed = ", ".join(f"{a:.1f}%" for a in accs)
+        wall = sum(r["wall_seconds"] for r in runs) / len(runs)
+        lines.append(
+            f"| {start} | {runs[0]['epochs']} | {per_seed} | {sum(accs) / len(accs):.1f}%"
+            f" | {_minutes(wall)} |"
+        )
+    return "\n".join([*lines, "", environment_line("train-from-search")])
+
+
 DATA_TABLES = {
+    "train-recipes": train_recipes_table,
+    "train-from-search": train_from_search_table,
     "batch-predict": batch_predict_table,
     "benchmark-1thread": benchmark_tables,
     "optimize-speed": optimize_speed_table,
