@@ -83,7 +83,7 @@ def _train(
 ) -> tuple[Any, float]:
     from ...models.factory import build
     from ...tasks.finetune import param_groups
-    from .trainer import ProxyTrainer, _augment
+    from .trainer import ProxyTrainer, _augment, recalibrate_batchnorm
 
     images, labels = task.train
     with torch.random.fork_rng(devices=[]):
@@ -112,6 +112,9 @@ def _train(
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 schedule.step()
+        # As the proxy trainer does: a short run leaves the running statistics far from the
+        # data's (MnasNet's momentum is 0.01), and the saved model would predict at chance.
+        recalibrate_batchnorm(model, images, batch_size)
     scorer = ProxyTrainer(task.train, task.val, epochs=1)
     return model.eval(), scorer.evaluate(model)
 

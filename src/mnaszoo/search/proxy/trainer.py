@@ -81,6 +81,29 @@ def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int) -> None:
+    """Re-estimate every BatchNorm's running statistics over ``images`` (a plain average over
+    batches of ``batch_size``; a last batch of one image is left out): a short run cannot settle
+    the running averages at MnasNet's momentum of 0.01, and stale statistics leave evaluation at
+    chance level. The model is left in training mode."""
+    layers = _batchnorms(model)
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the whole pass
+    model.train()
+    device = next(model.parameters()).device
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start : start + batch_size]
+        if batch.shape[0] > 1:
+            model(batch.to(device))
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+
+
 class ProxyTrainer:
     """Train a model from scratch for a short budget and return its validation accuracy.
 
@@ -211,23 +234,6 @@ class ProxyTrainer:
             )
 
     @torch.no_grad()
-    def _recalibrate_batchnorm(self, model: nn.Module, images: torch.Tensor) -> None:
-        layers = _batchnorms(model)
-        if not layers:
-            return
-        momenta = [layer.momentum for layer in layers]
-        for layer in layers:
-            layer.reset_running_stats()
-            layer.momentum = None  # a cumulative average over the whole pass
-        model.train()
-        for start in range(0, images.shape[0], self.batch_size):
-            batch = images[start : start + self.batch_size]
-            if batch.shape[0] > 1:
-                model(batch)
-        for layer, momentum in zip(layers, momenta, strict=True):
-            layer.momentum = momentum
-
-    @torch.no_grad()
     def evaluate(self, model: nn.Module) -> float:
         """Top-1 accuracy of ``model`` (as it is) on ``val``, in [0, 1]."""
         images, labels = self.val
@@ -283,7 +289,7 @@ class ProxyTrainer:
                     loss.backward()  # type: ignore[no-untyped-call]
                     optimizer.step()
                     schedule.step()
-            self._recalibrate_batchnorm(model, images)
+            recalibrate_batchnorm(model, images, self.batch_size)
             return self.evaluate(model)
 
 
