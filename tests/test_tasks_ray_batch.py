@@ -132,7 +132,7 @@ def test_evaluate_on_ray_with_one_and_two_actors_counts_what_a_local_run_counts(
         assert on_ray.device == f"ray ({workers} actors, cpu)"
         assert _counts(on_ray) == _counts(local)
     (folder / "bee" / "001.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(mnaszoo.errors.InvalidImageError, match="001.jpg"):
+    with pytest.raises(mnaszoo.errors.InvalidImageError, match=r"001\.jpg"):
         mnaszoo.evaluate(model, folder, batch_size=2, progress=False, ray="local")
 
 
