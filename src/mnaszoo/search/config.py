@@ -121,9 +121,10 @@ class ProxyConfig:
         finalize_epochs: their epochs.
 
     Example:
-        >>> ProxyConfig(epochs=1, finalize=2)
-        ProxyConfig(input_size=None, epochs=1, batch_size=64, lr=0.01, seed=0, augment=False, finalize=2, finalize_epochs=30)
-        >>> SearchConfig(data=DataConfig("photos")).resolved().proxy.input_size  # a folder's default
+        >>> config = ProxyConfig(epochs=1, finalize=2)
+        >>> config.epochs, config.batch_size, config.finalize, config.finalize_epochs
+        (1, 64, 2, 30)
+        >>> SearchConfig(data=DataConfig("photos")).resolved().proxy.input_size  # a folder's
         32
     """
 

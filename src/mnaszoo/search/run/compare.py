@@ -119,10 +119,12 @@ def compare_strategies(
         ...     output, strategies=("controller", "random"), seeds=(0,), budget=1,
         ...     proxy_epochs=1, proxy_train_limit=32, input_size=32, calibrate=0, progress=False,
         ... )
-        >>> sorted(table["strategies"]), [r["trials"] for r in table["strategies"]["random"]["runs"]]
+        >>> runs = table["strategies"]["random"]["runs"]
+        >>> sorted(table["strategies"]), [run["trials"] for run in runs]
         (['controller', 'random'], [1])
-        >>> sorted(os.listdir(output))
-        ['comparison.json', 'comparison.md', 'controller-seed0', 'latency_table.json', 'random-seed0']
+        >>> sorted(os.listdir(output))  # doctest: +NORMALIZE_WHITESPACE
+        ['comparison.json', 'comparison.md', 'controller-seed0', 'latency_table.json',
+         'random-seed0']
     """
     if isinstance(strategies, str) or not strategies:
         raise InvalidArgumentError("strategies must be a non-empty sequence of strategy names.")
