@@ -20,6 +20,10 @@ Other markers:
   real output;
 - ``<!-- mnaszoo:output -->`` right before a ``python`` block: the block is run at build time
   and its output shown under it;
+- ``<!-- mnaszoo:recorded NAME -->`` right before a ``python`` block: the block's output as
+  ``docs/record_NAME.py`` recorded it in ``docs/data/NAME.json`` (for runs too long for the
+  build: a search, a training); the build fails when the block's code is not the recorded code.
+  ``<!-- mnaszoo:recorded-environment NAME -->``: when, where and with what it was recorded;
 - ``<!-- mnaszoo:data NAME -->``: the table of ``docs/data/NAME.json`` (one data file per
   benchmark) with the machine, CPU features, threads, software and date it was measured on;
 - ``<!-- mnaszoo:value NAME FIELD key=value ... [/ key=value ...] -->``: one figure of that data
@@ -650,6 +654,36 @@ def run_python(code: str) -> str:
     return _RUNS[code]
 
 
+_RECORDED = re.compile(
+    r"<!--\s*mnaszoo:recorded\s+([\w-]+)\s*-->\s*\n(```python\n(.*?)\n```)", re.DOTALL
+)
+_RECORDED_ENV = re.compile(r"<!--\s*mnaszoo:recorded-environment\s+([\w-]+)\s*-->")
+
+
+def recorded_output(name: str, code: str) -> str:
+    """The recorded output of a long example (``docs/data/NAME.json``, written by
+    ``docs/record_NAME.py``) for the block whose code is ``code``, as a ``text`` block. A block
+    that was not recorded (the page changed since) is an error: rerun the recorder."""
+    for row in load_data(name)["rows"]:
+        if row["code"] == code:
+            return "\n".join(["```text", row["output"], "```"])
+    raise ValueError(
+        f"docs/data/{name}.json holds no recording of this block; rerun"
+        f" `python docs/record_{name}.py`:\n{code}"
+    )
+
+
+def recorded_environment(name: str) -> str:
+    """Where, when and with what a recorded example ran, for under its last block."""
+    env = load_data(name)["environment"]
+    threads = f"{env['threads']} thread" + ("s" if env["threads"] != 1 else "")
+    return (
+        f"*Recorded {env['date']} on {env['machine']} (CPU: {env['cpu_features']}), torch using"
+        f" {threads}; {env['software']}; {env['seconds']:.0f} s in all. Command:"
+        f" `{env['command']}`. Data: [{name}.json](data/{name}.json).*"
+    )
+
+
 def which_model() -> str:
     """The "which model?" table (docs/model_pages.py)."""
     table: str = _sibling("model_pages").which_model_table()
@@ -769,8 +803,22 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         except RuntimeError as error:
             raise PluginError(f"{page.file.src_uri}: {error}") from error
 
+    def recorded(match: re.Match[str]) -> str:
+        try:
+            return f"{match.group(2)}\n\n{recorded_output(match.group(1), match.group(3))}"
+        except (ValueError, KeyError) as error:
+            raise PluginError(f"{page.file.src_uri}: {error}") from error
+
+    def recorded_env(match: re.Match[str]) -> str:
+        try:
+            return recorded_environment(match.group(1))
+        except (ValueError, KeyError) as error:
+            raise PluginError(f"{page.file.src_uri}: {match.group(0)}: {error}") from error
+
     markdown = _RUN.sub(lambda match: run_command(match.group(1)), markdown)
     markdown = _OUTPUT.sub(output, markdown)
+    markdown = _RECORDED.sub(recorded, markdown)
+    markdown = _RECORDED_ENV.sub(recorded_env, markdown)
     markdown = _DATA_MARKER.sub(table, markdown)
     markdown = _VALUE_MARKER.sub(value, markdown)
     return _MARKER.sub(generate, markdown)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from mnaszoo import build
+from mnaszoo.search.latency.calibration import CALIBRATION_NETWORKS
 from mnaszoo.search.run.compare import compare_strategies
 from mnaszoo.search.run.digits import DEFAULT_BUDGET, REWARDS, load_spec, search_digits
 
@@ -83,7 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--table", type=Path, default=None, help="shared latency table file")
     parser.add_argument(
-        "--calibrate", type=int, default=8, help="networks timed to calibrate a new table"
+        "--calibrate",
+        type=int,
+        default=CALIBRATION_NETWORKS,
+        help="networks timed to calibrate a new table (as mnaszoo search --calibrate)",
     )
     parser.add_argument(
         "--validate-latency",

@@ -109,7 +109,9 @@ def test_every_data_file_is_shown_and_every_table_has_its_file() -> None:
     used = {
         name
         for page in DOCS.rglob("*.md")
-        for name in re.findall(r"<!--\s*mnaszoo:(?:data|value)\s+([\w-]+)", page.read_text())
+        for name in re.findall(
+            r"<!--\s*mnaszoo:(?:data|value|recorded)\s+([\w-]+)", page.read_text()
+        )
     }
     files = {p.stem for p in DATA_FILES}
     assert (used - {"optimize-speed"}) <= files

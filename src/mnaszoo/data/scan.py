@@ -51,6 +51,18 @@ class ClassFolders:
         classes: the visible subfolder names of ``root``, sorted.
         files: ``files[i]`` are the sorted matching paths under ``classes[i]``.
         loose: matching files directly in ``root``, outside any class folder.
+
+    Example:
+        >>> import tempfile, mnaszoo
+        >>> from pathlib import Path
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ("cat", "dog"):
+        ...     (root / name).mkdir()
+        ...     for i in range(2):
+        ...         _ = (root / name / f"{i}.png").write_bytes(b"")
+        >>> folders = mnaszoo.scan_class_folders(root)
+        >>> folders.classes, [len(files) for files in folders.files], folders.loose
+        (('cat', 'dog'), [2, 2], 0)
     """
 
     root: Path

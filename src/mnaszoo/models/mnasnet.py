@@ -258,6 +258,14 @@ class MnasNetFeatures(PretrainedCfg, nn.Module):
             also answers timm's ``channels()``, ``reduction()``, ``module_name()`` and
             ``get_dicts()``).
         out_indices: the selected level indices.
+
+    Example:
+        >>> import torch, mnaszoo
+        >>> backbone = mnaszoo.create("mnasnet_small", features_only=True, out_indices=(3, 4))
+        >>> type(backbone).__name__, backbone.feature_info.channels()
+        ('MnasNetFeatures', [32, 144])
+        >>> [tuple(m.shape) for m in backbone(torch.zeros(1, 3, 64, 64))]
+        [(1, 32, 4, 4), (1, 144, 2, 2)]
     """
 
     def __init__(self, config: ModelConfig, out_indices: tuple[int, ...] | None = None) -> None:

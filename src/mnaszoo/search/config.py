@@ -67,6 +67,14 @@ class DataConfig:
         corrupt: unreadable images: ``"skip"`` (each reported) or ``"error"``.
         train_limit: train on a seeded subset of this many images (digits); ``None``: 800 for
             the digits; 0: all.
+
+    Example:
+        >>> DataConfig("photos", val_fraction=0.25).val_fraction
+        0.25
+        >>> DataConfig("photos", val_fraction=1.5)
+        Traceback (most recent call last):
+        ...
+        mnaszoo.errors.InvalidArgumentError: val_fraction must be < 1.0, got 1.5.
     """
 
     folder: str | None = None
@@ -111,6 +119,13 @@ class ProxyConfig:
         augment: random flips and shifts while training.
         finalize: afterwards, train this many best architectures fully (folders only).
         finalize_epochs: their epochs.
+
+    Example:
+        >>> config = ProxyConfig(epochs=1, finalize=2)
+        >>> config.epochs, config.batch_size, config.finalize, config.finalize_epochs
+        (1, 64, 2, 30)
+        >>> SearchConfig(data=DataConfig("photos")).resolved().proxy.input_size  # a folder's
+        32
     """
 
     input_size: int | None = None
@@ -147,6 +162,14 @@ class LatencyConfig:
         calibrate: networks timed end to end to calibrate a new table (0: none).
         validate: afterwards, time this many held-out networks and report the predictor's
             error (0: none; else >= 2).
+
+    Example:
+        >>> LatencyConfig(backend="onnxruntime", input_size=160).calibrate  # the default
+        16
+        >>> LatencyConfig(validate=1)
+        Traceback (most recent call last):
+        ...
+        mnaszoo.errors.InvalidArgumentError: validate must be 0 or >= 2, got 1.
     """
 
     backend: str = "torch"
@@ -207,6 +230,14 @@ class ExecutionConfig:
             time in this process.
         ray_address: train the trials on the running Ray cluster at this address instead.
         progress: show a progress line.
+
+    Example:
+        >>> ExecutionConfig(workers=4).threads
+        1
+        >>> ExecutionConfig(workers=4, ray_address="auto")
+        Traceback (most recent call last):
+        ...
+        mnaszoo.errors.InvalidArgumentError: workers and ray_address exclude each other: pass one.
     """
 
     threads: int = 1

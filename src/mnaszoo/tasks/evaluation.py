@@ -145,6 +145,24 @@ class EvaluationResult:
         preprocessing: the evaluation transform's recipe
             (:meth:`~mnaszoo.weights.manifest.Preprocessing.to_dict` and the resolved ``resize``).
         per_class: one :class:`ClassResult` per class folder.
+
+    Example:
+        A freshly initialised 2-class model on a folder of 2 classes, 2 images each:
+
+        >>> import tempfile, mnaszoo
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ("cat", "dog"):
+        ...     (root / name).mkdir()
+        ...     for i in range(2):
+        ...         Image.new("RGB", (32, 32), (100 * i, 50, 0)).save(root / name / f"{i}.png")
+        >>> model = mnaszoo.create("mnasnet_small", num_classes=2)
+        >>> result = mnaszoo.evaluate(model, root, progress=False)
+        >>> result.num_images, result.num_classes_seen, result.topk, result.mapping
+        (4, 2, 2, 'order')
+        >>> [row.name for row in result.per_class], 0 <= result.top1 <= 100
+        (['cat', 'dog'], True)
     """
 
     model: str

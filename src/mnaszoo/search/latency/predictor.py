@@ -43,6 +43,14 @@ class LatencyPredictor(Protocol):
         image_size: the input resolution it predicts at.
         threads: intra-op threads of its timings.
         frozen: measured elsewhere (a device's kit): it predicts, but cannot time here.
+
+    Example:
+        The per-layer table is one (nothing is timed until a network is predicted):
+
+        >>> from mnaszoo.search.latency.layer_table import LatencyTable
+        >>> table: LatencyPredictor = LatencyTable(image_size=32, threads=1)
+        >>> table.kind, table.backend, table.image_size, table.frozen, table.calibration
+        ('layers', 'torch', 32, False, None)
     """
 
     kind: str

@@ -109,6 +109,22 @@ def compare_strategies(
 
     Raises:
         InvalidArgumentError: no strategies or seeds, a repeated one, or a bad setting.
+
+    Example:
+        A demonstration budget (one trial per run, 32 training images, no calibration):
+
+        >>> import os, tempfile
+        >>> output = tempfile.mkdtemp()
+        >>> table = compare_strategies(
+        ...     output, strategies=("controller", "random"), seeds=(0,), budget=1,
+        ...     proxy_epochs=1, proxy_train_limit=32, input_size=32, calibrate=0, progress=False,
+        ... )
+        >>> runs = table["strategies"]["random"]["runs"]
+        >>> sorted(table["strategies"]), [run["trials"] for run in runs]
+        (['controller', 'random'], [1])
+        >>> sorted(os.listdir(output))  # doctest: +NORMALIZE_WHITESPACE
+        ['comparison.json', 'comparison.md', 'controller-seed0', 'latency_table.json',
+         'random-seed0']
     """
     if isinstance(strategies, str) or not strategies:
         raise InvalidArgumentError("strategies must be a non-empty sequence of strategy names.")

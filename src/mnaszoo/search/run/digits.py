@@ -57,6 +57,15 @@ def load_spec(path: str | os.PathLike[str]) -> NetworkSpec:
 
     ``mnaszoo.build(load_spec(path), num_classes=10)`` rebuilds the searched network.
 
+    Example:
+        >>> import json, tempfile, mnaszoo
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "best_spec.json"
+        >>> _ = path.write_text(json.dumps(mnaszoo.MNASNET_A1.to_dict()))
+        >>> spec = load_spec(path)
+        >>> spec == mnaszoo.MNASNET_A1, mnaszoo.build(spec, num_classes=10).config.num_classes
+        (True, 10)
+
     Raises:
         SearchStateError: the file cannot be read or does not hold a network spec.
     """

@@ -25,6 +25,22 @@ class Trial:
         accuracy: accuracy in [0, 1] from ``evaluate`` or ``score``.
         reward: the search reward.
         seconds: wall time of the trial (the one field a resumed search does not reproduce).
+
+    Example:
+        A search's trials (here with a made-up latency and accuracy, to be quick):
+
+        >>> from mnaszoo.search import SearchSpace
+        >>> from mnaszoo.search.reward import Reward
+        >>> from mnaszoo.search.run.runner import run_search
+        >>> result = run_search(
+        ...     SearchSpace(), latency=lambda spec: 20.0, score=lambda spec: 0.5,
+        ...     reward=Reward.soft(target_ms=25.0), budget=3, strategy="random", progress=False,
+        ... )
+        >>> trial = result.trials[0]
+        >>> trial.index, len(trial.tokens), trial.latency_ms, trial.accuracy, round(trial.reward, 4)
+        (0, 42, 20.0, 0.5, 0.5079)
+        >>> trial.network_spec().name
+        'search_00000'
     """
 
     index: int
@@ -67,7 +83,19 @@ class Trial:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The trials of a search, with its best model and accuracy/latency Pareto front."""
+    """The trials of a search, with its best model and accuracy/latency Pareto front.
+
+    Example:
+        >>> from mnaszoo.search import SearchSpace
+        >>> from mnaszoo.search.reward import Reward
+        >>> from mnaszoo.search.run.runner import run_search
+        >>> result = run_search(
+        ...     SearchSpace(), latency=lambda spec: 20.0, score=lambda spec: 0.5,
+        ...     reward=Reward.soft(target_ms=25.0), budget=3, strategy="random", progress=False,
+        ... )
+        >>> len(result.trials), result.best.index, len(result.pareto_front())
+        (3, 0, 1)
+    """
 
     trials: tuple[Trial, ...]
     space: SearchSpace = field(repr=False)
