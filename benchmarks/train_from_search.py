@@ -9,7 +9,7 @@ with a fixed seed. A quarter of every class is held out before anything runs. Th
    split inside them) and finalizes its best network (``OUT/search/final``);
 2. that network is evaluated on the held-out quarter as it is (``search final``);
 3. ``mnaszoo.train`` fine-tunes it on the three quarters, with the held-out quarter as
-   ``--val`` (``fine-tuned from the search``), for each seed;
+   ``--val`` (``fine-tuned from the search``), for each seed (the ``quick`` recipe, 30 epochs);
 4. the same architecture, freshly initialised, is trained the same way (``same architecture
    from scratch``), and ``mnasnet_small`` from scratch for reference.
 
@@ -95,6 +95,7 @@ def train_row(
         progress=False,
         tensorboard=False,
         overwrite=True,
+        epochs=args.epochs,
     )
     return {
         "start": label,
@@ -115,6 +116,10 @@ def main() -> None:
     parser.add_argument("--finalize-epochs", type=int, default=15)
     parser.add_argument("--input-size", type=int, default=48)
     parser.add_argument("--recipe", default="quick")
+    parser.add_argument(
+        "--epochs", type=int, default=30, help="epochs of every training run (30: the recipe's"
+        " 10 are 30 steps on a folder this small)",
+    )  # fmt: skip
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None)
