@@ -114,6 +114,9 @@ def test_image_folder_search_on_two_workers_gives_the_recorded_trials(tmp_path: 
     assert spec is not None and spec.loader is not None
     record = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(record)
+    expected = record.recorded_trials("images")  # per torch kernel set: training rounds differ
+    if expected is None:
+        pytest.skip(f"no trials recorded for this machine's torch kernels: {record.RECORD_COMMAND}")
     folder = record.make_folder(tmp_path / "data")
     table = tmp_path / "table.json"
     shutil.copy(fixtures / "images_table.json", table)
@@ -124,7 +127,6 @@ def test_image_folder_search_on_two_workers_gives_the_recorded_trials(tmp_path: 
     argv += ["--proxy-size", str(settings["proxy_size"]), "--calibrate", "0"]
     argv += ["--proxy-epochs", str(settings["proxy_epochs"]), "--no-progress", "--workers", "2"]
     assert main(argv) == 0
-    expected = json.loads((fixtures / "images_trials.json").read_text(encoding="utf-8"))
     found = record.trials(tmp_path / "run")
     assert [t["tokens"] for t in found] == [t["tokens"] for t in expected]
     assert [t["accuracy"] for t in found] == pytest.approx([t["accuracy"] for t in expected])

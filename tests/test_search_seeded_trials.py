@@ -8,7 +8,6 @@ machine whose kernels have no recording the tests skip and say how to record one
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,12 @@ def _recorder() -> Any:
 def _expected(name: str) -> list[dict[str, Any]]:
     import torch
 
-    kernels = torch.backends.cpu.get_cpu_capability()
-    path = FIXTURES / f"{name}_trials.{kernels}.json"
-    if not path.is_file():
+    found: list[dict[str, Any]] | None = _recorder().recorded_trials(name)
+    if found is None:
         pytest.skip(
-            f"no trials recorded for torch's {kernels} kernels; record them on this machine:"
-            " PYTHONPATH=src python tests/fixtures/search_trials/record.py --trials-only"
+            f"no trials recorded for torch's {torch.backends.cpu.get_cpu_capability()} kernels;"
+            f" record them on this machine: {_recorder().RECORD_COMMAND}"
         )
-    found: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
     return found
 
 
