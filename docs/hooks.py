@@ -534,44 +534,44 @@ def _minutes(seconds: float) -> str:
     return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
 
 
-def train_recipes_table() -> str:
-    """Per recipe: its epochs, the accuracy of each seed, their mean, and the mean wall time."""
-    data = load_data("train-recipes")
+def _seeds_table(
+    name: str, group: str, heading: str, score: str, score_title: str, digits: int
+) -> str:
+    """One row per value of ``group`` in ``docs/data/NAME.json``: its epochs, the ``score`` of
+    each seed (a fraction, shown in percent), their mean and the mean wall time."""
+    rows = load_data(name)["rows"]
     lines = [
-        "| recipe | epochs | best validation accuracy per seed | mean | mean wall time |",
+        f"| {heading} | epochs | {score_title} per seed | mean | mean wall time |",
         "|---|---:|---|---:|---:|",
     ]
-    for recipe in dict.fromkeys(r["recipe"] for r in data["rows"]):
-        runs = [r for r in data["rows"] if r["recipe"] == recipe]
-        accs = [100 * r["best_val_acc"] for r in runs]
+    for value in dict.fromkeys(r[group] for r in rows):
+        runs = [r for r in rows if r[group] == value]
+        scores = [100 * r[score] for r in runs]
         per_seed = ", ".join(
-            f"{a:.2f}% (seed {r['seed']})" for a, r in zip(accs, runs, strict=True)
+            f"{a:.{digits}f}% (seed {r['seed']})" for a, r in zip(scores, runs, strict=True)
         )
         wall = sum(r["wall_seconds"] for r in runs) / len(runs)
+        mean = sum(scores) / len(scores)
+        label = f"`{value}`" if group == "recipe" else value
         lines.append(
-            f"| `{recipe}` | {runs[0]['epochs']} | {per_seed} | {sum(accs) / len(accs):.2f}%"
+            f"| {label} | {runs[0]['epochs']} | {per_seed} | {mean:.{digits}f}%"
             f" | {_minutes(wall)} |"
         )
-    return "\n".join([*lines, "", environment_line("train-recipes")])
+    return "\n".join([*lines, "", environment_line(name)])
+
+
+def train_recipes_table() -> str:
+    """Per recipe: its epochs, the accuracy of each seed, their mean, and the mean wall time."""
+    return _seeds_table(
+        "train-recipes", "recipe", "recipe", "best_val_acc", "best validation accuracy", 2
+    )
 
 
 def train_from_search_table() -> str:
     """Held-out accuracy of a search's network fine-tuned, against training from scratch."""
-    data = load_data("train-from-search")
-    lines = [
-        "| start | epochs | held-out accuracy per seed | mean | mean wall time |",
-        "|---|---:|---|---:|---:|",
-    ]
-    for start in dict.fromkeys(r["start"] for r in data["rows"]):
-        runs = [r for r in data["rows"] if r["start"] == start]
-        accs = [100 * r["held_out_acc"] for r in runs]
-        per_seed = ", ".join(f"{a:.1f}%" for a in accs)
-        wall = sum(r["wall_seconds"] for r in runs) / len(runs)
-        lines.append(
-            f"| {start} | {runs[0]['epochs']} | {per_seed} | {sum(accs) / len(accs):.1f}%"
-            f" | {_minutes(wall)} |"
-        )
-    return "\n".join([*lines, "", environment_line("train-from-search")])
+    return _seeds_table(
+        "train-from-search", "start", "start", "held_out_acc", "held-out accuracy", 1
+    )
 
 
 DATA_TABLES = {
