@@ -112,8 +112,6 @@ def test_models_that_cannot_be_trained(tmp_path: Path) -> None:
     with pytest.raises(ArgumentTypeError, match="model must be"):
         mnaszoo.train(data, tmp_path / "b", model=42, **settings)  # type: ignore[arg-type]
     saved = mnaszoo.save_pretrained(mnaszoo.create("mnasnet_small"), tmp_path / "saved")
-    with pytest.raises(InvalidArgumentError, match="from scratch would ignore its weights"):
-        mnaszoo.train(data, tmp_path / "c", model=str(saved), pretrained=False, **settings)
     with pytest.raises(InvalidArgumentError, match=r"teacher .* predicts 1000 classes"):
         mnaszoo.train(
             data,
@@ -242,3 +240,27 @@ def test_the_docs_table_is_the_presets() -> None:
     for name in fields:
         expected = [_cell(getattr(RECIPES[r], name)) for r in ("quick", "standard", "strong")]
         assert rows[name] == expected, name
+
+
+def test_a_folder_with_pretrained_false_trains_its_architecture_from_scratch(
+    tmp_path: Path,
+) -> None:
+    """A searched network has no registry name: ``pretrained=False`` on its folder gives its
+    architecture freshly initialised, not its weights (here all 0.5 in the stem, which a run
+    of a few steps would leave almost uniform)."""
+    data = image_folder(tmp_path / "data", classes=2, per_class=3)
+    settings = {k: v for k, v in TINY.items() if k not in ("model", "pretrained")}
+    model = mnaszoo.create("mnasnet_small", width_mult=0.5, num_classes=2)
+    with torch.no_grad():
+        model.stem.conv.weight.fill_(0.5)
+    saved = mnaszoo.save_pretrained(model, tmp_path / "saved")
+    result = mnaszoo.train(
+        data, tmp_path / "out", model=str(saved), pretrained=False, epochs=1, **settings
+    )
+    trained = mnaszoo.from_pretrained(tmp_path / "out")
+    assert trained.config.spec == model.config.spec
+    assert trained.config.width_mult == 0.5
+    assert float(trained.stem.conv.weight.detach().std()) > 0.05  # fresh, not the uniform 0.5
+    record = json.loads((tmp_path / "out" / "training.json").read_text(encoding="utf-8"))
+    assert record["model"]["pretrained"] is False
+    assert result.epochs == 1

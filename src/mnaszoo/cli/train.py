@@ -81,7 +81,8 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         dest="pretrained",
         action="store_const",
         const=False,
-        help="train from scratch",
+        help="train from scratch (a folder or hf-hub: model: its architecture, freshly"
+        " initialised)",
     )
     model.add_argument(
         "--checkpoint",

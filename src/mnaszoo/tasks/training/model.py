@@ -3,7 +3,9 @@
 ``model`` is a registered name (``mnasnet_a1``; with ``pretrained`` its published weights), a
 folder written by ``save_pretrained`` (another run's output), a Hub repository written by
 ``push_to_hub`` (``hf-hub:user/name``), or a :class:`~mnaszoo.models.mnasnet.MnasNet` object;
-``checkpoint`` adds a weights file for a registered name. Anything that brings trained weights
+``checkpoint`` adds a weights file for a registered name; a folder or repository with
+``pretrained=False`` gives its architecture freshly initialised (how a searched network, which
+has no registry name, is trained from scratch). Anything that brings trained weights
 counts as fine-tuning (the recipe's ``lr_finetune``, layer decay and head multiplier apply).
 A classifier with another number of classes than the data's is replaced by a fresh one,
 started at zero (the reference initialisation gives initial losses near 5 instead of ln C).
@@ -77,16 +79,16 @@ def _load(
                 "checkpoint= applies to a registered model name; a folder or Hub repository"
                 " already holds its weights."
             )
-        if pretrained is False:
-            raise InvalidArgumentError(
-                f"{model!r} is a trained checkpoint; training it from scratch would ignore its"
-                " weights. Pass its architecture name (e.g. mnasnet_a1) with pretrained=False"
-                " (--no-pretrained) instead."
-            )
         hub = model.startswith(HUB_PREFIX)
         location = model[len(HUB_PREFIX) :] if hub else str(Path(model).expanduser())
         loaded = from_pretrained(location, local_files_only=local_files_only)
         kind = "hub" if hub else "directory"
+        if pretrained is False:
+            # Its architecture, freshly initialised: how a searched network (which has no
+            # registry name) is trained from scratch.
+            logger.info("Training the architecture of %s from scratch (its weights unused).", model)
+            fresh = MnasNet(loaded.config)
+            return fresh, ModelSource(kind, model, False, location, False, False)
         return loaded, ModelSource(kind, model, True, location, True, False)
     use_pretrained: bool | str = bool(pretrained) if pretrained is not None else True
     if isinstance(pretrained, str):
