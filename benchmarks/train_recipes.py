@@ -146,7 +146,7 @@ def record_data(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"rows": []}
         mine = {(r["recipe"], r["seed"]) for r in rows}
