@@ -264,3 +264,15 @@ def test_a_folder_with_pretrained_false_trains_its_architecture_from_scratch(
     record = json.loads((tmp_path / "out" / "training.json").read_text(encoding="utf-8"))
     assert record["model"]["pretrained"] is False
     assert result.epochs == 1
+
+
+def test_a_run_refused_before_its_first_write_leaves_no_output_folder(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "data", classes=2, per_class=3)
+    settings = {k: v for k, v in TINY.items() if k not in ("model", "pretrained")}
+    with pytest.raises(UnknownModelError):
+        mnaszoo.train(data, tmp_path / "new", model="mnasnet_z9", pretrained=False, **settings)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user made stays, even empty
+    with pytest.raises(UnknownModelError):
+        mnaszoo.train(data, tmp_path / "mine", model="mnasnet_z9", pretrained=False, **settings)
+    assert (tmp_path / "mine").is_dir()

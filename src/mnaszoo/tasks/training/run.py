@@ -111,10 +111,25 @@ def _seed_everything(seed: int) -> None:
 def run_training(env: Environment, data: Path, out: Path, **kw: Any) -> TrainResult:
     wall_start = time.perf_counter()
     resume: bool = kw["resume"]
+    created = False
     if env.main:
         check_output(out, resume=resume, overwrite=kw["overwrite"])
+        created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
     env.barrier()
+    try:
+        return _train_into(env, data, out, wall_start, **kw)
+    except BaseException:
+        # A run refused before its first write (a bad model, bad data) leaves no empty OUT.
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _train_into(
+    env: Environment, data: Path, out: Path, wall_start: float, **kw: Any
+) -> TrainResult:
+    resume: bool = kw["resume"]
     saved: dict[str, Any] | None = load_state(out / STATE_PATH) if resume else None
     recipe: Recipe = kw["recipe"]
     seed: int = kw["seed"]
