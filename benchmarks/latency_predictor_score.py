@@ -12,8 +12,10 @@ networks that took no part in calibration:
 
 Writes ``OUT/scores.json`` (every prediction and measurement), ``OUT/scores.md`` (within ±5% /
 ±10%, MAPE, Spearman, worst error, calibration seconds per backend and set, with the machine and
-date) and, when matplotlib is installed, ``OUT/scatter_<backend>.png`` (predicted against
-measured). Run it on an idle machine; ``--quick`` is a smoke run of a few tiny networks::
+date; the row ``space, timed again`` scores a second timing of the same 100 networks against the
+first: the machine's own noise floor, which no predictor can beat) and, when matplotlib is
+installed, ``OUT/scatter_<backend>.png`` (predicted against measured, log axes). Run it on
+an idle machine; ``--quick`` is a smoke run of a few tiny networks::
 
     python benchmarks/latency_predictor_score.py --out latency_score
     python benchmarks/latency_predictor_score.py --quick --out /tmp/score
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import platform
 import random
 import sys
@@ -39,7 +42,7 @@ from mnaszoo.models.plan import NetworkPlan, resolve_plan
 from mnaszoo.models.registry import get_entry, list_models
 from mnaszoo.search.latency.calibration import CALIBRATION_NETWORKS, device_cpu
 from mnaszoo.search.latency.context_table import ContextLatencyTable
-from mnaszoo.search.latency.open import CALIBRATION_SEED, sample_specs, spec_key
+from mnaszoo.search.latency.open import calibration_networks, spec_key
 from mnaszoo.search.latency.score import markdown_table, score_predictions
 from mnaszoo.search.latency.trust import LatencyTrustWarning
 from mnaszoo.search.space import SearchSpace
@@ -51,7 +54,7 @@ SIZES = (160, 192, 256, 320)
 def held_out(n: int, calibration: list[Any]) -> list[NetworkPlan]:
     """``n`` random networks of the default space, none of them a calibration network."""
     space = SearchSpace()
-    taken = {spec_key(s) for s in calibration}
+    taken = {spec_key(p.spec) for p in calibration}
     rng = random.Random("mnaszoo-latency-score-held-out")
     found: list[NetworkPlan] = []
     while len(found) < n:
@@ -98,7 +101,7 @@ def score_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     """Calibrate a table for ``backend`` and score it on both sets."""
     size = args.input_size
     table = _table(backend, size, args)
-    calibration = sample_specs(SearchSpace(), args.calibration, CALIBRATION_SEED, "calibration")
+    calibration = calibration_networks(SearchSpace(), args.calibration)
     began = time.perf_counter()
     fit = table.fit_calibration(calibration)
     seconds = time.perf_counter() - began
@@ -137,6 +140,11 @@ def score_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             [r["predicted_ms"] for r in records], [r["measured_ms"] for r in records]
         )
         result["sets"][name] = {**score, "networks_detail": records}
+    if args.remeasure:
+        # The noise floor: the same networks timed again, scored against their first timing.
+        first = [r["measured_ms"] for r in result["sets"]["space"]["networks_detail"]]
+        again = [t.ms for t in table.measure_timing(space_plans)]
+        result["remeasured"] = {**score_predictions(again, first), "measured_again_ms": again}
     result["conditions"] = dict(table.conditions)
     return result
 
@@ -154,6 +162,10 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **figures,
                 }
             )
+        if "remeasured" in result:
+            out.append(
+                {"backend": result["backend"], "set": "space, timed again", **result["remeasured"]}
+            )
     return out
 
 
@@ -167,16 +179,27 @@ def scatter(result: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     figure, axes = plt.subplots(figsize=(4.5, 4.5))
-    top = 0.0
+    low, top = math.inf, 0.0
     for name, figures in result["sets"].items():
         measured = [r["measured_ms"] for r in figures["networks_detail"]]
         predicted = [r["predicted_ms"] for r in figures["networks_detail"]]
         axes.scatter(measured, predicted, s=10, label=name)
-        top = max([top, *measured, *predicted])
-    axes.plot([0, top], [0, top], color="black", linewidth=0.8)
+        low, top = min([low, *measured, *predicted]), max([top, *measured, *predicted])
+    # Log axes: the ±10% band is the same width for a 2 ms and a 150 ms network.
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ticks = [t for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if low * 0.8 <= t <= top * 1.2]
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    span = [low * 0.9, top * 1.1]
+    axes.plot(span, span, color="black", linewidth=0.8)
     for tolerance in (0.1,):
-        axes.plot([0, top], [0, top * (1 + tolerance)], "--", color="grey", linewidth=0.6)
-        axes.plot([0, top], [0, top * (1 - tolerance)], "--", color="grey", linewidth=0.6)
+        axes.plot(span, [v * (1 + tolerance) for v in span], "--", color="grey", linewidth=0.6)
+        axes.plot(span, [v * (1 - tolerance) for v in span], "--", color="grey", linewidth=0.6)
     axes.set_xlabel("measured ms")
     axes.set_ylabel("predicted ms")
     axes.set_title(f"{result['backend']} (dashed: ±10%)")
@@ -200,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--max-spread", type=float, default=0.2, help="(p75-p25)/median limit")
+    parser.add_argument(
+        "--no-remeasure",
+        dest="remeasure",
+        action="store_false",
+        help="skip timing the space's networks a second time (the noise-floor row)",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny and few")
     parser.add_argument("--out", default="latency_score", help="output folder")
     args = parser.parse_args(argv)

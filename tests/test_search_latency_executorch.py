@@ -8,8 +8,10 @@ import torch
 from mnaszoo.deploy.runtimes import LATENCY_BACKENDS, RUNTIMES
 from mnaszoo.errors import InvalidArgumentError
 from mnaszoo.models.architectures import MNASNET_SMALL
+from mnaszoo.models.plan import BlockPlan
+from mnaszoo.models.specs import BlockKind
 from mnaszoo.search.config import BACKEND_NAMES, LatencyConfig, SearchConfig
-from mnaszoo.search.latency.context_table import ContextLatencyTable
+from mnaszoo.search.latency.context_table import ContextLatencyTable, ContextLayer
 from mnaszoo.search.latency.layer_table import LatencyTable
 from mnaszoo.search.latency.timing import BACKENDS, runtime_version
 
@@ -87,8 +89,8 @@ def test_layer_program_computes_the_layer(tmp_path, monkeypatch) -> None:
 
 
 def test_programs_are_cached_by_input_shape(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The reference block has one key at every resolution: its cached program must not be
-    reused at another input shape (the runtime refuses inputs of another shape)."""
+    """A layer whose key does not name its resolution must not reuse a cached program at
+    another input shape (the runtime refuses inputs of another shape)."""
     pytest.importorskip("executorch")
     from mnaszoo.search.latency import executorch_blocks
 
@@ -97,8 +99,9 @@ def test_programs_are_cached_by_input_shape(tmp_path, monkeypatch) -> None:  # t
         "mnaszoo.deploy.executorch._lower",
         lambda module, example: repr(tuple(example.shape)).encode(),
     )
-    small = ContextLatencyTable(backend="executorch", image_size=32)._reference_layer()
-    large = ContextLatencyTable(backend="executorch", image_size=64)._reference_layer()
+    block = BlockPlan(0, 0, BlockKind.MB, 24, 144, 24, 3, 1, 0, True, 4)
+    small = ContextLayer("same key", "block", (1, 24, 8, 8), block=block)
+    large = ContextLayer("same key", "block", (1, 24, 16, 16), block=block)
     assert small.key == large.key
     assert executorch_blocks.layer_pte(small) == b"(1, 24, 8, 8)"
     assert executorch_blocks.layer_pte(large) == b"(1, 24, 16, 16)"

@@ -113,13 +113,13 @@ def test_benchmark_sets_are_held_out_and_outside() -> None:
         import latency_predictor_score as bench
     finally:
         sys.path.pop(0)
-    from mnaszoo.search.latency.open import CALIBRATION_SEED, sample_specs, spec_key
+    from mnaszoo.search.latency.open import calibration_networks, spec_key
     from mnaszoo.search.space import SearchSpace
 
-    calibration = sample_specs(SearchSpace(), 16, CALIBRATION_SEED, "calibration")
+    calibration = calibration_networks(SearchSpace(), 32)
     plans = bench.held_out(100, calibration)
     keys = {spec_key(p.spec) for p in plans}
-    assert len(keys) == 100 and not keys & {spec_key(s) for s in calibration}
+    assert len(keys) == 100 and not keys & {spec_key(p.spec) for p in calibration}
     far = bench.outside(quick=False)
     assert len(far) == 20
     assert {p.width_mult for p, _ in far} >= {0.35, 1.4}

@@ -30,9 +30,9 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--calibration",
         type=positive_int,
-        default=16,  # CALIBRATION_NETWORKS, written out to keep torch unloaded (see search)
+        default=32,  # CALIBRATION_NETWORKS, written out to keep torch unloaded (see search)
         metavar="N",
-        help="calibration networks timed end to end, >= 3 (16)",
+        help="calibration networks timed end to end, >= 3 (32)",
     )
     sub.add_argument(
         "--max-spread",

@@ -144,9 +144,9 @@ def add_arguments(sub: argparse.ArgumentParser) -> None:
         # mnaszoo.search.latency.calibration.CALIBRATION_NETWORKS, written out: importing
         # mnaszoo.search loads torch, and building the parser must not (a test keeps the two
         # equal).
-        default=16,
+        default=32,
         metavar="N",
-        help="networks timed end to end to calibrate a new latency table, 0: none (16)",
+        help="networks timed end to end to calibrate a new latency table, 0: none (32)",
     )
     sub.add_argument(
         "--validate-latency",

@@ -161,7 +161,7 @@ class LatencyConfig:
 
     Example:
         >>> LatencyConfig(backend="onnxruntime", input_size=160).calibrate  # the default
-        16
+        32
     """
 
     backend: str = "torch"

@@ -33,8 +33,8 @@ from typing import Any
 from ..._io import read_json, write_text_atomic
 from ..._validate import check_bool, check_choice, check_float, check_int
 from ...errors import ArgumentTypeError, InvalidArgumentError, SearchStateError
-from ...models.plan import BlockPlan, NetworkPlan
-from ...models.specs import BlockKind, NetworkSpec
+from ...models.plan import NetworkPlan
+from ...models.specs import NetworkSpec
 from . import trust
 from .calibration import (
     DEVICE_FORMAT,
@@ -124,6 +124,7 @@ class ContextLatencyTable:
         }
         self.measurements = 0
         self.reference_ms: float | None = None
+        self._reference: Callable[[], object] | None = None  # the reference network's call
         self.conditions: dict[str, float] = {}  # reference drift and load while measuring
         self.coverage: trust.Coverage | None = None  # what the calibration networks spanned
         self.sizes = (self.image_size, self.num_classes)
@@ -176,50 +177,39 @@ class ContextLatencyTable:
         """The timed units of a network, input to output."""
         return context_layers(as_plan(spec), self.image_size, self.batch_size, self.num_classes)
 
-    def _reference_layer(self) -> ContextLayer:
-        # A mid-sized inverted residual block (MobileNetV2's second stage) at 1/4 resolution.
-        size = max(1, self.image_size // 4)
-        block = BlockPlan(0, 0, BlockKind.MB, 24, 144, 24, 3, 1, 0, True, 4)
-        return ContextLayer("reference", "block", (self.batch_size, 24, size, size), block=block)
-
     def time_calls(
         self, calls: Sequence[Callable[[], object]], names: Sequence[str]
     ) -> list[SteadyTiming]:
-        """Time ``calls`` interleaved with a fixed reference block, in this table's units.
+        """Time ``calls`` interleaved with a fixed reference network, in this table's units.
 
-        Other processes slow a shared machine down for minutes at a time, even in CPU-time terms.
-        The reference block runs in every batch, and each batch's timings are scaled by
-        ``reference_ms`` (its first timing, kept with the table) over its timing in that batch;
-        on a quiet machine the factor is 1, and a drift is recorded (:mod:`.trust`).
+        Every batch's timings are rescaled by the reference network's drift from
+        ``reference_ms`` (its timing in the table's first batch, kept with the table), and the
+        drift is recorded and warned about (:mod:`.reference`, :mod:`.trust`).
         """
-        from ._runners import layer_call
+        from ._runners import network_call
+        from .reference import interleave_reference, reference_plan, rescale
 
-        reference = layer_call(self._reference_layer(), self.backend, self.threads)
-        timings = self._time([*calls, reference], [*names, "reference block"])
-        measured = timings[-1].ms
+        if self._reference is None:
+            self._reference = network_call(
+                reference_plan(), self.backend, self.image_size, self.batch_size,
+                self.num_classes, self.threads,
+            )  # fmt: skip
+        merged, labels, positions = interleave_reference(calls, names, self._reference)
+        timings, measured, factor = rescale(
+            self._time(merged, labels), positions, self.reference_ms
+        )
         if self.reference_ms is None:
             self.reference_ms = measured
-        factor = self.reference_ms / measured
         trust.note_conditions(self, factor)
-        return [
-            SteadyTiming(
-                t.ms * factor,
-                t.p25_ms * factor,
-                t.p75_ms * factor,
-                t.spread,
-                t.samples,
-                t.attempts,
-                t.noisy,
-            )
-            for t in timings[:-1]
-        ]
+        return timings
 
     def _time(
         self, calls: Sequence[Callable[[], object]], names: Sequence[str]
     ) -> list[SteadyTiming]:
         from ...deploy._timing import intra_op_threads
+        from .heap import steady_heap
 
-        with intra_op_threads(self.threads):
+        with intra_op_threads(self.threads), steady_heap():
             return time_steady(
                 calls,
                 names=names,

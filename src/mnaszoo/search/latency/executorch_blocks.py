@@ -99,7 +99,7 @@ def layer_pte(layer: Any) -> bytes:
         with torch.no_grad():
             return _lower(folded, example)
 
-    # The input shape is part of the key: a layer's key may not name it (the reference block).
+    # The input shape is part of the key: a layer's key need not name it.
     return _cached(f"layer|{layer.key}|{'x'.join(map(str, layer.shape))}", build)
 
 

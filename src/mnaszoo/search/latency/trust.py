@@ -5,7 +5,7 @@ subclasses of :class:`LatencyTrustWarning`, so ``warnings.simplefilter("error",
 LatencyTrustWarning)`` turns every one into a refusal):
 
 - :class:`MeasuredUnderLoadWarning`: the entries were timed while other processes competed for
-  the CPU. The in-context table times a fixed reference block in every batch; when its timing
+  the CPU. The in-context table times a fixed reference network in every batch; when its timing
   drifts by more than :data:`LOAD_DRIFT` from its first timing, or the load average exceeds the
   CPU count while measuring, the table records it (``conditions``) and says so now and whenever
   it is loaded again.
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 LOAD_DRIFT = 0.15
-"""Largest accepted relative drift of the reference block's timing during one table's
+"""Largest accepted relative drift of the reference network's timing during one table's
 measurements before they count as taken under load."""
 
 MARGIN = 0.05
@@ -198,7 +198,7 @@ def load_issues(conditions: Mapping[str, Any]) -> list[str]:
     drift = float(conditions.get("max_reference_drift", 0.0))
     if drift > LOAD_DRIFT:
         found.append(
-            f"the reference block's timing drifted by {drift:.0%} while the table was measured"
+            f"the reference network's timing drifted by {drift:.0%} while the table was measured"
             f" (more than {LOAD_DRIFT:.0%}): other processes were competing for the CPU"
         )
     load = float(conditions.get("max_load_per_cpu", 0.0))

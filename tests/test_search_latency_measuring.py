@@ -1,0 +1,138 @@
+"""What the latency tables time (computation, not page faults or a noisy yardstick) and what
+they are calibrated on.
+
+Nothing here is timed: page faults are counted, calls are counted, and time is a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from mnaszoo.search.latency import context_table as context_module
+from mnaszoo.search.latency.context_table import ContextLatencyTable
+from mnaszoo.search.latency.heap import steady_heap
+from mnaszoo.search.latency.open import CALIBRATION_WIDTHS, calibration_networks, spec_key
+from mnaszoo.search.latency.reference import REFERENCE_COPIES, interleave_reference, rescale
+from mnaszoo.search.latency.steady import SteadyTiming
+from mnaszoo.search.space import SearchSpace
+
+GLIBC = bool(getattr(os, "confstr_names", {}).get("CS_GNU_LIBC_VERSION")) and bool(
+    os.confstr("CS_GNU_LIBC_VERSION")
+)
+
+# Allocates and frees a 40 MiB tensor ten times, then nine more, and prints the page faults of
+# the nine:
+# glibc serves a block that large from fresh mmap pages every time, unless told to keep it.
+_FAULTS = textwrap.dedent(
+    """
+    import resource, sys, torch
+    from mnaszoo.search.latency.heap import steady_heap
+
+    def faults():
+        for _ in range(10):  # glibc settles its heap's layout over the first few blocks
+            torch.empty(10 << 20).fill_(1.0)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(9):
+            torch.empty(10 << 20).fill_(1.0)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    if sys.argv[1] == "steady":
+        with steady_heap() as kept:
+            print(int(kept), faults())
+    else:
+        print(0, faults())
+    """
+)
+
+
+def _faults(mode: str) -> tuple[bool, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return bool(int(out[0])), int(out[1])
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's allocator only")
+def test_steady_heap_stops_the_page_faults_of_large_tensors() -> None:
+    kept, with_heap = _faults("steady")
+    _, without = _faults("default")
+    pages = 9 * (40 << 20) // resource.getpagesize()
+    assert kept
+    assert without > pages // 2  # the default: every large block faults its pages in again
+    assert with_heap < pages // 50  # kept: the pages are reused
+
+
+def test_steady_heap_leaves_the_allocator_working() -> None:
+    with steady_heap():
+        inside = torch.ones(1 << 20).sum()
+    after = torch.ones(1 << 20).sum()  # allocation still works after the thresholds are reset
+    assert float(inside) == float(after) == float(1 << 20)
+
+
+def _fake_batches(monkeypatch, reference: list[float]) -> None:  # type: ignore[no-untyped-def]
+    """Each batch times every call at 2 ms and the reference network at the next ``reference``."""
+    drifts = iter(reference)
+
+    def fake_time(self, calls, names):  # type: ignore[no-untyped-def]
+        ref = next(drifts)
+        return [
+            SteadyTiming(ref, ref, ref, 0.0, 6)
+            if name == "reference network"
+            else SteadyTiming(2.0, 1.9, 2.1, 0.1, 6)
+            for name in names
+        ]
+
+    monkeypatch.setattr(ContextLatencyTable, "_time", fake_time)
+    monkeypatch.setattr(context_module.trust, "load_per_cpu", lambda: 0.1)
+
+
+@pytest.mark.parametrize(("clock", "threads"), [("thread", 1), ("wall", 2)])
+def test_batches_are_rescaled_by_the_reference_networks_drift(monkeypatch, clock, threads) -> None:  # type: ignore[no-untyped-def]
+    _fake_batches(monkeypatch, [4.0, 4.4])
+    table = ContextLatencyTable(backend="torch", image_size=32, clock=clock, threads=threads)
+    calls = [lambda: None] * 3
+    assert [t.ms for t in table.time_calls(calls, ["a", "b", "c"])] == [2.0, 2.0, 2.0]
+    assert table.reference_ms == 4.0
+    # The reference ran 10% slower in the second batch: its timings are brought back.
+    second = table.time_calls(calls, ["a", "b", "c"])
+    assert [t.ms for t in second] == pytest.approx([2.0 / 1.1] * 3)
+    assert table.conditions["max_reference_drift"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 5, 6, 11, 100])
+def test_the_reference_is_spread_through_every_batch(n: int) -> None:
+    calls = [lambda i=i: i for i in range(n)]
+    names = [f"m{i}" for i in range(n)]
+    reference = lambda: None  # noqa: E731
+    merged, labels, positions = interleave_reference(calls, names, reference)
+    assert len(positions) == REFERENCE_COPIES
+    assert all(merged[i] is reference for i in positions)
+    kept = [label for i, label in enumerate(labels) if i not in set(positions)]
+    assert kept == names  # every call once, in order
+    assert positions[0] == 0
+    if n >= REFERENCE_COPIES:  # spread: no two copies side by side
+        assert all(b - a > 1 for a, b in itertools.pairwise(positions))
+    timings = [SteadyTiming(2.0 if i in positions else 1.0, 1, 1, 0, 3) for i in range(len(merged))]
+    rescaled, measured, factor = rescale(timings, positions, 4.0)
+    assert measured == 2.0 and factor == 2.0 and [t.ms for t in rescaled] == [2.0] * n
+
+
+@pytest.mark.parametrize("n", [3, 4, 32])
+def test_calibration_networks_span_the_widths_and_repeat(n: int) -> None:
+    first = calibration_networks(SearchSpace(), n)
+    again = calibration_networks(SearchSpace(), n)
+    assert [(spec_key(p.spec), p.width_mult) for p in first] == [
+        (spec_key(p.spec), p.width_mult) for p in again
+    ]
+    widths = [p.width_mult for p in first]
+    assert widths.count(1.0) == n - n // 3  # two in three where the search predicts
+    others = [w for w in widths if w != 1.0]
+    assert others == list(CALIBRATION_WIDTHS * 3)[: len(others)]  # in order, then again
+    assert len({spec_key(p.spec) for p in first}) == n  # all different networks
