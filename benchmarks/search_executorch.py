@@ -36,20 +36,15 @@ from mnaszoo.search import search_digits, search_images
 
 def time_pte(path: Path, size: int, calls: int) -> dict[str, float]:
     """Median wall and thread-CPU milliseconds of ``calls`` runs of ``path``'s ``forward``."""
-    from executorch.runtime import Runtime
+    from mnaszoo.search.latency.executorch_blocks import pte_call
 
-    from mnaszoo.deploy.executorch import set_executorch_threads
-
-    set_executorch_threads(1)
-    program = Runtime.get().load_program(path.read_bytes())
-    method = program.load_method("forward")
-    example = [torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))]
+    run = pte_call(path.read_bytes(), (1, 3, size, size), threads=1)  # as the search times it
     for _ in range(5):
-        method.execute(example)
+        run()
     wall, cpu = [], []
     for _ in range(calls):
         began, began_cpu = time.perf_counter(), time.thread_time()
-        method.execute(example)
+        run()
         cpu.append(time.thread_time() - began_cpu)
         wall.append(time.perf_counter() - began)
     return {"wall_ms": statistics.median(wall) * 1e3, "cpu_ms": statistics.median(cpu) * 1e3}

@@ -136,3 +136,21 @@ def test_calibration_networks_span_the_widths_and_repeat(n: int) -> None:
     others = [w for w in widths if w != 1.0]
     assert others == list(CALIBRATION_WIDTHS * 3)[: len(others)]  # in order, then again
     assert len({spec_key(p.spec) for p in first}) == n  # all different networks
+
+
+def test_steady_heap_changes_nothing_off_glibc(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """musl, macOS, Windows: no glibc to configure, so nothing is set and timing goes on."""
+    from mnaszoo.search.latency import heap
+
+    def no_glibc(name: str) -> str:
+        raise ValueError(name)  # what os.confstr raises for a name the C library lacks
+
+    monkeypatch.setattr(heap.os, "confstr", no_glibc)
+    heap._glibc.cache_clear()
+    heap._keep_freed_memory.cache_clear()
+    try:
+        with steady_heap() as kept:
+            assert kept is False
+    finally:
+        heap._glibc.cache_clear()
+        heap._keep_freed_memory.cache_clear()
