@@ -32,6 +32,7 @@ import random
 import sys
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +98,33 @@ def _table(backend: str, size: int, args: argparse.Namespace) -> ContextLatencyT
     )
 
 
+def _raw(table: ContextLatencyTable, plan: NetworkPlan) -> dict[str, Any]:
+    """The uncalibrated sum of a network's entries (the table's statistic, and the medians for
+    comparison) and its layer count."""
+    raw = table.predict_raw(plan)
+    layers = table.layers(plan)
+    medians = math.fsum(table.entries[layer.key].ms for layer in layers)
+    return {"raw_ms": raw, "median_raw_ms": medians, "layers": len(layers)}
+
+
 def score_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     """Calibrate a table for ``backend`` and score it on both sets."""
     size = args.input_size
     table = _table(backend, size, args)
     calibration = calibration_networks(SearchSpace(), args.calibration)
     began = time.perf_counter()
-    fit = table.fit_calibration(calibration)
+    timings = table.measure_timing(calibration)
+    fit = table.fit_calibration(calibration, timings)
     seconds = time.perf_counter() - began
     result: dict[str, Any] = {"backend": backend, "calibration_s": seconds, "sets": {}}
-    result["calibration"] = {"form": fit.form, "fit_mape": fit.fit_mape, "loo_mape": fit.loo_mape}
+    result["calibration"] = {
+        **asdict(fit),
+        # What the fit saw, so that other calibration forms can be scored on the same timings.
+        "networks": [
+            {**_raw(table, plan), "measured_ms": t.ms, "spread": t.spread}
+            for plan, t in zip(calibration, timings, strict=True)
+        ],
+    }
     space_plans = held_out(args.held_out, calibration)
     sets: dict[str, list[tuple[NetworkPlan, int]]] = {
         "space": [(p, size) for p in space_plans],
@@ -133,6 +151,7 @@ def score_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                         "width_mult": plan.width_mult,
                         "predicted_ms": p,
                         "measured_ms": m,
+                        **_raw(here, plan),
                         "flagged": f"network {name_!r}" in flagged,
                     }
                 )

@@ -191,13 +191,16 @@ def test_table_predicts_saves_and_loads(tmp_path: Path, one_thread: None) -> Non
     raws = [table.predict_raw(spec) for spec in specs]
     for spec, raw in zip(specs, raws, strict=True):
         layers = context_layers(resolve_plan(spec), 32, 1, 10)
-        assert raw == pytest.approx(sum(table.entries[x.key].ms for x in layers))
+        # A table sums each layer's fastest call (steady.ENTRY_STATISTICS).
+        assert raw == pytest.approx(sum(table.entries[x.key].min_ms for x in layers))
+        assert raw < sum(table.entries[x.key].ms for x in layers)
     counts = [len(table.layers(s)) for s in specs]
     fit = table.fit_calibration(specs, [_timing(2 * r + 1) for r in raws])
     assert fit.scale == pytest.approx(2.0) and fit.offset == pytest.approx(1.0)
     path = table.save(tmp_path / "table.json")
     loaded = ContextLatencyTable.load(path)
     assert loaded.entries == table.entries and loaded.calibration == table.calibration
+    assert loaded.entry_statistic == table.entry_statistic == "fastest"
     assert [loaded.predict(s) for s in specs] == pytest.approx([2 * r + 1 for r in raws])
     assert loaded.measurements == 0 and counts[0] == len(
         context_layers(resolve_plan(specs[0]), 32, 1, 10)
@@ -272,13 +275,19 @@ def test_kit_runs_with_onnxruntime_alone_and_feeds_a_table(tmp_path: Path) -> No
 
     data = json.loads((kit / "table.json").read_text())
     assert data["runtime_version"] == onnxruntime.__version__ and data["threads"] == 1
+    # The reference network was timed beside the blocks, and its drift recorded.
+    assert (kit / manifest["reference"]["file"]).is_file()
+    assert data["conditions"]["max_reference_drift"] >= 0.0
     assert data["device_cpu"] == device_cpu()
     assert all("spread" in entry for entry in data["entries"].values())
     table = ContextLatencyTable.load(kit / "table.json")
     assert table.frozen and table.calibration is not None
+    assert table.conditions == data["conditions"]
     spec = TINY.to_spec(TINY.sample(random.Random(3)))
     keys = [x.key for x in table.layers(spec)]
-    raw = sum(data["entries"][k]["ms"] for k in keys)
+    # The runner keeps each block's fastest call, and the table sums those.
+    assert table.entry_statistic == "fastest"
+    raw = sum(data["entries"][k]["min_ms"] for k in keys)
     assert table.predict(spec) == pytest.approx(table.calibration.apply(raw, len(keys)))
     other = SearchSpace().to_spec(SearchSpace().base_tokens())
     with pytest.raises(SearchStateError, match="latency-kit"):

@@ -15,6 +15,7 @@ import textwrap
 import pytest
 import torch
 
+from mnaszoo.errors import SearchStateError
 from mnaszoo.search.latency import context_table as context_module
 from mnaszoo.search.latency.context_table import ContextLatencyTable
 from mnaszoo.search.latency.heap import steady_heap
@@ -22,6 +23,11 @@ from mnaszoo.search.latency.open import CALIBRATION_WIDTHS, calibration_networks
 from mnaszoo.search.latency.reference import REFERENCE_COPIES, interleave_reference, rescale
 from mnaszoo.search.latency.steady import SteadyTiming
 from mnaszoo.search.space import SearchSpace
+
+# A tiny space for device tables: 32 px layers.
+TINY = SearchSpace(
+    ops=("mb3",), kernels=(3,), se_ratios=(0.0,), skips=(True,), filters=(1.0,), layers=(-1, 0)
+)
 
 GLIBC = bool(getattr(os, "confstr_names", {}).get("CS_GNU_LIBC_VERSION")) and bool(
     os.confstr("CS_GNU_LIBC_VERSION")
@@ -154,3 +160,161 @@ def test_steady_heap_changes_nothing_off_glibc(monkeypatch) -> None:  # type: ig
     finally:
         heap._glibc.cache_clear()
         heap._keep_freed_memory.cache_clear()
+
+
+def test_a_timing_keeps_its_fastest_call(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """15 calls on a fake clock: the median and the fastest are told apart and both kept."""
+    from mnaszoo.search.latency import steady
+
+    durations = iter([0.004, 0.002, 0.002] * 5)  # a round's first call is slower (cold)
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def call() -> None:
+        now[0] += next(durations)
+
+    monkeypatch.setattr(steady.time, "perf_counter", clock)
+    (timing,) = steady.time_steady([call], warmup=0, rounds=5, per_round=3, retries=0)
+    assert timing.ms == pytest.approx(2.0) and timing.min_ms == pytest.approx(2.0)
+    assert timing.p75_ms == pytest.approx(4.0)
+    assert timing.scaled(0.5).min_ms == pytest.approx(1.0)  # rescaling carries it along
+
+
+def _entry(ms: float, fastest: float | None) -> SteadyTiming:
+    return SteadyTiming(ms, ms, ms, 0.0, 6, min_ms=fastest)
+
+
+def test_a_table_sums_fastest_calls_and_older_tables_keep_medians(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mnaszoo.models.architectures import MNASNET_SMALL
+
+    table = ContextLatencyTable(image_size=32, num_classes=10)
+    keys = [layer.key for layer in table.layers(MNASNET_SMALL)]
+    table._entries = {key: _entry(2.0, 1.5) for key in keys}
+    assert table.entry_statistic == "fastest"
+    assert table.predict_raw(MNASNET_SMALL) == pytest.approx(1.5 * len(keys))
+    path = table.save(tmp_path / "t.json")
+    assert ContextLatencyTable.load(path).predict_raw(MNASNET_SMALL) == pytest.approx(
+        1.5 * len(keys)
+    )
+    # A table saved before the statistic was recorded summed medians, and still does.
+    data = json.loads(path.read_text())
+    del data["settings"]["entry_statistic"]
+    path.write_text(json.dumps(data))
+    old = ContextLatencyTable.load(path)
+    assert old.entry_statistic == "median"
+    assert old.predict_raw(MNASNET_SMALL) == pytest.approx(2.0 * len(keys))
+    data["settings"]["entry_statistic"] = "mean"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SearchStateError, match="entry_statistic 'mean' is not one of"):
+        ContextLatencyTable.load(path)
+
+
+@pytest.mark.parametrize("runner_keeps_fastest", [True, False])
+def test_a_device_table_sums_what_its_runner_recorded(tmp_path, runner_keeps_fastest) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mnaszoo.search.latency._kit_runner import summary
+
+    table = ContextLatencyTable(image_size=32, num_classes=10)
+    specs = [TINY.to_spec(TINY.sample(__import__("random").Random(i))) for i in range(6)]
+    keys = sorted({layer.key for spec in specs for layer in table.layers(spec)})
+
+    def timing(seconds: list[float]) -> dict[str, float]:
+        record = summary(seconds)
+        if not runner_keeps_fastest:  # what runners wrote before they kept the fastest call
+            del record["min_ms"]
+        return record
+
+    entries = {key: timing([0.003, 0.003, 0.002]) for key in keys}  # median 3 ms, fastest 2
+    calibration = {}
+    for number, spec in enumerate(specs):
+        layer_keys = [layer.key for layer in table.layers(spec)]
+        seconds = (2.0 * len(layer_keys) + number) / 1e3  # grows with the sum: a fit exists
+        calibration[f"n{number}"] = {**timing([seconds] * 3), "keys": layer_keys}
+    data = {
+        "format": "mnaszoo-device-latency-table",
+        "version": 1,
+        "kit": {"id": "x", "image_size": 32, "batch_size": 1, "num_classes": 10},
+        "runtime": "onnxruntime",
+        "runtime_version": "1.0",
+        "threads": 1,
+        "clock": "wall",
+        "max_spread": 0.2,
+        "device_cpu": "cpu",
+        "system": "Linux",
+        "entries": entries,
+        "calibration": calibration,
+    }
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(data))
+    loaded = ContextLatencyTable.load(path)
+    assert loaded.entry_statistic == ("fastest" if runner_keeps_fastest else "median")
+    per_layer = 2.0 if runner_keeps_fastest else 3.0
+    raw = loaded.predict_raw(specs[0])
+    assert raw == pytest.approx(per_layer * len(loaded.layers(specs[0])))
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 48])
+def test_a_kit_chunk_is_rescaled_by_its_reference(n: int) -> None:
+    """The device runner (no mnaszoo there) spreads and rescales as the tables here do."""
+    from mnaszoo.search.latency._kit_runner import rescale_chunk, summary, with_reference
+
+    calls = [f"block{i}" for i in range(n)]
+    merged, positions = with_reference(calls, "reference")
+    assert positions == interleave_reference(calls, calls, "reference")[2]  # type: ignore[arg-type]
+    assert [c for i, c in enumerate(merged) if i not in positions] == calls
+    timed = [summary([0.0044 if i in positions else 0.002] * 3) for i in range(len(merged))]
+    first, measured = rescale_chunk(timed, positions, None)  # the first chunk sets the unit
+    assert measured == pytest.approx(4.4) and [t["ms"] for t in first] == pytest.approx([2.0] * n)
+    later, _ = rescale_chunk(timed, positions, 4.0)  # the reference ran 10% slower here
+    for key in ("ms", "p25_ms", "p75_ms", "min_ms"):
+        assert [t[key] for t in later] == pytest.approx([2.0 / 1.1] * n)
+    blocks = [t["ms"] for i, t in enumerate(timed) if i not in positions]
+    assert blocks == pytest.approx([2.0] * n)  # the chunk's own records are left as they were
+
+
+def test_a_device_table_carries_its_reference_drift_into_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import warnings
+
+    from mnaszoo.search.latency._kit_runner import summary
+    from mnaszoo.search.latency.trust import MeasuredUnderLoadWarning
+
+    table = ContextLatencyTable(image_size=32, num_classes=10)
+    specs = [TINY.to_spec(TINY.sample(__import__("random").Random(i))) for i in range(6)]
+    keys = sorted({layer.key for spec in specs for layer in table.layers(spec)})
+    calibration = {
+        f"n{i}": {
+            **summary([(2.0 * len(table.layers(spec)) + i) / 1e3] * 3),
+            "keys": [layer.key for layer in table.layers(spec)],
+        }
+        for i, spec in enumerate(specs)
+    }
+    data = {
+        "format": "mnaszoo-device-latency-table",
+        "version": 1,
+        "kit": {"id": "x", "image_size": 32, "batch_size": 1, "num_classes": 10},
+        "runtime": "onnxruntime",
+        "runtime_version": "1.0",
+        "threads": 1,
+        "clock": "wall",
+        "max_spread": 0.2,
+        "device_cpu": "cpu",
+        "system": "Linux",
+        "entries": {key: summary([0.002] * 3) for key in keys},
+        "calibration": calibration,
+        "conditions": {"max_reference_drift": 0.3},  # the device slowed down by 30%
+    }
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = ContextLatencyTable.load(path)
+    assert loaded.conditions == {"max_reference_drift": 0.3}
+    assert any(
+        issubclass(w.category, MeasuredUnderLoadWarning) and "30%" in str(w.message) for w in caught
+    )

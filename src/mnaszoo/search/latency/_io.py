@@ -7,7 +7,7 @@ from typing import Any
 from ..._validate import check_float, check_int
 from ...errors import InvalidArgumentError
 from .calibration import DEVICE_FORMAT, Calibration, fit_context_calibration
-from .steady import MAX_LATENCY_MS, SteadyTiming
+from .steady import ENTRY_STATISTICS, MAX_LATENCY_MS, SteadyTiming, entry_ms, entry_statistic_of
 
 
 def _entries(data: Any) -> dict[str, SteadyTiming]:
@@ -68,6 +68,13 @@ def table_from_data(cls: Any, data: dict[str, Any]) -> Any:
     reference = settings.get("reference_ms")
     table.reference_ms = None if reference is None else float(reference)
     table._entries = _entries(data["entries"])
+    # Tables saved before the statistic was recorded summed medians.
+    statistic = settings.get("entry_statistic", "median")
+    if statistic not in ENTRY_STATISTICS:
+        raise InvalidArgumentError(
+            f"entry_statistic {statistic!r} is not one of {', '.join(ENTRY_STATISTICS)}"
+        )
+    table.entry_statistic = statistic
     table._calibration = _calibration(data["calibration"])
     _trust_fields(table, data)
     return table
@@ -104,6 +111,7 @@ def _device_table(cls: Any, data: dict[str, Any], fit: Any) -> Any:
     }
     table.frozen = True
     table._entries = _entries(data["entries"])
+    table.entry_statistic = entry_statistic_of(table._entries.values())  # older runners: median
     networks = data["calibration"]
     if not isinstance(networks, dict) or not networks:
         raise InvalidArgumentError("the table holds no calibration networks")
@@ -117,7 +125,7 @@ def _device_table(cls: Any, data: dict[str, Any], fit: Any) -> Any:
             raise InvalidArgumentError(
                 f"calibration network {name!r} uses unmeasured {missing[0]!r}"
             )
-        totals.append(sum(table._entries[k].ms for k in keys))
+        totals.append(sum(entry_ms(table._entries[k], table.entry_statistic) for k in keys))
         counts.append(len(keys))
         timings.append(SteadyTiming.from_dict(item, f"calibration network {name!r}"))
     table._calibration = fit(totals, counts, timings, max_spread=table.max_spread)
@@ -125,4 +133,5 @@ def _device_table(cls: Any, data: dict[str, Any], fit: Any) -> Any:
 
     # The kit's calibration networks are known by their layers only: no widths or MACs.
     table.coverage = Coverage.from_networks(counts, totals)
+    _trust_fields(table, {"conditions": data.get("conditions")})  # the reference's drift
     return table

@@ -26,6 +26,7 @@ KIT_FORMAT = "mnaszoo-latency-kit"
 TABLE_FORMAT = "mnaszoo-device-latency-table"
 TABLE_VERSION = 1
 CHUNK = 48  # sessions open at once: bounds memory on small devices
+REFERENCE_COPIES = 5  # runs of the reference network per chunk (mnaszoo's tables time it alike)
 
 
 def cpu_name() -> str:
@@ -50,7 +51,8 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def summary(times: list[float]) -> dict[str, Any]:
-    """Median, 25th/75th percentiles (ms) and the spread ``(p75 - p25) / median``."""
+    """Median, 25th/75th percentiles, the fastest call (ms) and the spread
+    ``(p75 - p25) / median``."""
     median = quantile(times, 0.5) * 1e3
     p25, p75 = quantile(times, 0.25) * 1e3, quantile(times, 0.75) * 1e3
     return {
@@ -59,6 +61,7 @@ def summary(times: list[float]) -> dict[str, Any]:
         "p75_ms": p75,
         "spread": (p75 - p25) / median if median > 0 else 0.0,
         "samples": len(times),
+        "min_ms": max(min(times) * 1e3, 1e-6),
     }
 
 
@@ -74,6 +77,7 @@ class Runner:
         calls: int,
         clock: str,
         runtime: str = "onnxruntime",
+        reference: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         if runtime == "executorch":
@@ -95,6 +99,10 @@ class Runner:
         # thread: CPU time of this thread (one thread only), blind to other processes' load.
         self.now = time.thread_time if clock == "thread" else time.perf_counter
         self.warmup, self.rounds, self.calls = warmup, rounds, calls
+        # The yardstick: a fixed network timed in every chunk (kits written before it: none).
+        self.reference = None if reference is None else self.session(reference)
+        self.reference_ms: float | None = None
+        self.max_drift = 0.0
 
     def session(self, item: dict[str, Any]) -> Any:
         if self.runtime == "executorch":
@@ -121,10 +129,20 @@ class Runner:
         return lambda: method.execute(example) if program is not None else None
 
     def measure(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Time every item; round-robin so that a burst of load hits all of them alike."""
+        """Time every item; round-robin so that a burst of load hits all of them alike.
+
+        With a reference network (the kit's ``reference``), every chunk also times it
+        ``REFERENCE_COPIES`` times spread through the chunk, and the chunk's timings are
+        rescaled by how much slower or faster it ran than in the first chunk: a device that
+        heats up and slows down, or a neighbour that takes the shared cache, shows in the
+        reference as much as in the blocks.
+        """
         results: list[dict[str, Any]] = []
         for start in range(0, len(items), CHUNK):
             calls = [self.session(item) for item in items[start : start + CHUNK]]
+            positions: list[int] = []
+            if self.reference is not None:
+                calls, positions = with_reference(calls, self.reference)
             times: list[list[float]] = [[] for _ in calls]
             for call in calls:
                 for _ in range(self.warmup):
@@ -135,8 +153,44 @@ class Runner:
                         began = self.now()
                         call()
                         times[index].append(self.now() - began)
-            results.extend(summary(t) for t in times)
+            results.extend(self.rescaled([summary(t) for t in times], positions))
         return results
+
+    def rescaled(self, timed: list[dict[str, Any]], positions: list[int]) -> list[dict[str, Any]]:
+        """The chunk's own timings in the units of the first chunk (see :meth:`measure`)."""
+        if not positions:
+            return timed
+        kept, measured = rescale_chunk(timed, positions, self.reference_ms)
+        if self.reference_ms is None:
+            self.reference_ms = measured
+        self.max_drift = max(self.max_drift, abs(measured / self.reference_ms - 1.0))
+        return kept
+
+
+def rescale_chunk(
+    timed: list[dict[str, Any]], positions: list[int], reference_ms: float | None
+) -> tuple[list[dict[str, Any]], float]:
+    """The timings not at ``positions``, rescaled by the reference's drift from
+    ``reference_ms`` (none on the first chunk: ``None``), and the reference's median here."""
+    measured = quantile([timed[i]["ms"] for i in positions], 0.5)
+    factor = 1.0 if reference_ms is None else reference_ms / measured
+    kept = [dict(t) for i, t in enumerate(timed) if i not in set(positions)]
+    for timing in kept:
+        for key in ("ms", "p25_ms", "p75_ms", "min_ms"):
+            timing[key] *= factor
+    return kept, measured
+
+
+def with_reference(calls: list[Any], reference: Any) -> tuple[list[Any], list[int]]:
+    """``calls`` with ``REFERENCE_COPIES`` copies of ``reference`` spread through them."""
+    merged: list[Any] = []
+    positions: list[int] = []
+    cuts = [round(k * len(calls) / REFERENCE_COPIES) for k in range(REFERENCE_COPIES)]
+    for begin, end in zip(cuts, [*cuts[1:], len(calls)]):  # noqa: B905 (runs on Python 3.9)
+        positions.append(len(merged))
+        merged.append(reference)
+        merged.extend(calls[begin:end])
+    return merged, positions
 
 
 def _distribution_version(name: str) -> str:
@@ -204,7 +258,16 @@ def main(argv: list[str] | None = None) -> int:
         print("--clock thread needs --threads 1", file=sys.stderr)
         return 2
     runtime = str(manifest.get("runtime", "onnxruntime"))
-    runner = Runner(args.kit, threads, args.warmup, args.rounds, args.calls, args.clock, runtime)
+    runner = Runner(
+        args.kit,
+        threads,
+        args.warmup,
+        args.rounds,
+        args.calls,
+        args.clock,
+        runtime,
+        manifest.get("reference"),
+    )
     began = time.time()
     entries = manifest["entries"]
     print(f"timing {len(entries)} block models with {threads} thread(s)...", flush=True)
@@ -233,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         "max_spread": max_spread,
         "settings": {"warmup": args.warmup, "rounds": args.rounds, "calls": args.calls},
         "seconds": time.time() - began,
+        # How far the reference network's speed wandered: mnaszoo warns above 15%.
+        "conditions": {"max_reference_drift": runner.max_drift} if runner.reference else {},
         "entries": {item["key"]: r for item, r in zip(entries, measured)},  # noqa: B905
         "calibration": {
             item["name"]: {**r, "keys": item["keys"]}

@@ -22,6 +22,7 @@ missing layers here). What makes a prediction untrustworthy is named by :mod:`.t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -45,7 +46,7 @@ from .calibration import (
     runtime_version,
 )
 from .context_layers import ContextLayer, context_layers
-from .steady import CLOCKS, SteadyTiming, time_steady
+from .steady import CLOCKS, ENTRY_STATISTICS, SteadyTiming, entry_ms, time_steady
 from .timing import BACKENDS, as_plan
 
 __all__ = ["ContextLatencyTable", "ContextLayer", "context_layers"]
@@ -128,6 +129,8 @@ class ContextLatencyTable:
         self.conditions: dict[str, float] = {}  # reference drift and load while measuring
         self.coverage: trust.Coverage | None = None  # what the calibration networks spanned
         self.sizes = (self.image_size, self.num_classes)
+        # What each layer contributes to a sum (steady.ENTRY_STATISTICS); older tables: median.
+        self.entry_statistic = ENTRY_STATISTICS[0]
 
     kind = "context"
 
@@ -245,7 +248,9 @@ class ContextLatencyTable:
                 " its kit was written for another search space, resolution or number of classes."
                 " Write a kit for this search (mnaszoo latency-kit) and measure it again."
             )
-        items = list(missing.values())
+        # Shuffled (fixed seed): a network's layers land in different chunks, so that one
+        # chunk's error (its reference's drift, a burst of load) is not all on one network.
+        items = sorted(missing.values(), key=lambda x: hashlib.sha256(x.key.encode()).digest())
         for start in range(0, len(items), chunk):
             part = items[start : start + chunk]
             calls = [layer_call(layer, self.backend, self.threads) for layer in part]
@@ -256,9 +261,10 @@ class ContextLatencyTable:
         return len(items)
 
     def predict_raw(self, spec: NetworkSpec | NetworkPlan) -> float:
-        """The uncalibrated sum of the network's entries, milliseconds."""
+        """The uncalibrated sum of the network's entries (:attr:`entry_statistic`), ms."""
         self.prefill([spec])
-        return math.fsum(self._entries[layer.key].ms for layer in self.layers(spec))
+        statistic = self.entry_statistic
+        return math.fsum(entry_ms(self._entries[x.key], statistic) for x in self.layers(spec))
 
     def predict(self, spec: NetworkSpec | NetworkPlan) -> float:
         """Predicted end-to-end latency of one call, milliseconds (calibrated if fitted)."""
@@ -353,6 +359,7 @@ class ContextLatencyTable:
                 **self.timing,
                 "max_spread": self.max_spread,
                 "reference_ms": self.reference_ms,
+                "entry_statistic": self.entry_statistic,
             },
             "calibration": None if self._calibration is None else asdict(self._calibration),
             **trust.table_fields(self),

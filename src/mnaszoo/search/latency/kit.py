@@ -32,6 +32,7 @@ from ._runners import layer_onnx
 from .calibration import CALIBRATION_NETWORKS
 from .context_layers import ContextLayer, context_layers
 from .onnx_blocks import network_graph
+from .reference import reference_plan
 
 __all__ = ["KIT_BACKENDS", "KIT_FORMAT", "space_layers", "write_latency_kit"]
 
@@ -183,6 +184,14 @@ def write_latency_kit(
             keys = [x.key for x in context_layers(plan, size, batch_size, num_classes)]
             shape = [batch_size, 3, size, size]
             whole.append({"name": spec.name, "file": name, "input_shape": shape, "keys": keys})
+        # The yardstick every chunk of blocks is timed beside (see measure.py's Runner.measure).
+        reference: dict[str, Any] = {
+            "name": "reference",
+            "file": f"networks/reference{suffix}",
+            "input_shape": [batch_size, 3, size, size],
+        }
+        plan = reference_plan()
+        (work / reference["file"]).write_bytes(network_file(plan, size, num_classes, batch_size))
         settings = {
             "space": space.to_dict(),
             "image_size": size,  # the manifest key kits have always had
@@ -200,6 +209,7 @@ def write_latency_kit(
             "max_spread": max_spread,
             "entries": entries,
             "calibration": whole,
+            "reference": reference,
         }
         (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
         (work / RUNNER).write_text(_runner_source(), encoding="utf-8")
@@ -226,7 +236,15 @@ def kit_files(folder: Path) -> set[str] | None:
         manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
         if manifest.get("format") != KIT_FORMAT:
             return None
-        listed = [e["file"] for e in [*manifest["entries"], *manifest["calibration"]]]
+        reference = manifest.get("reference")  # kits written before it had none
+        listed = [
+            e["file"]
+            for e in [
+                *manifest["entries"],
+                *manifest["calibration"],
+                *([reference] if reference else []),
+            ]
+        ]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     files = {"manifest.json", RUNNER, "README.txt"}

@@ -71,17 +71,5 @@ def rescale(
     measured = statistics.median(timings[i].ms for i in positions)
     factor = 1.0 if reference_ms is None else reference_ms / measured
     taken = set(positions)
-    scaled = [
-        SteadyTiming(
-            t.ms * factor,
-            t.p25_ms * factor,
-            t.p75_ms * factor,
-            t.spread,
-            t.samples,
-            t.attempts,
-            t.noisy,
-        )
-        for i, t in enumerate(timings)
-        if i not in taken
-    ]
+    scaled = [t.scaled(factor) for i, t in enumerate(timings) if i not in taken]
     return scaled, measured, factor
