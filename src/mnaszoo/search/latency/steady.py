@@ -135,11 +135,12 @@ class SteadyTiming:
 ENTRY_STATISTICS: tuple[str, ...] = ("fastest", "median")
 """What a latency table sums per layer: the fastest call of each entry, or the median call.
 
-Measured on a 2-core VM (one thread, 15 calls per layer, calibration on the same networks): the
-sum of fastest calls predicted 100 held-out networks and 20 networks outside the space with
-MAPE 3.8% / 6.0% (torch-optimized), 2.6% / 3.9% (onnxruntime) and 2.8% / 3.0% (ExecuTorch); the
-sum of medians, from the same calls, 4.1% / 8.9%, 2.8% / 5.0% and 2.9% / 5.0%. Whole networks
-are still timed by their median: that is the latency a user sees."""
+Scored on four benchmark runs on a 2-core VM (one thread, 15 calls per layer; both sums from the
+same calls, each calibrated the same way), the mean MAPE over 20 networks outside the space was
+4.0% / 4.3% / 4.1% summing fastest calls against 5.2% / 4.4% / 5.5% summing medians
+(ExecuTorch / onnxruntime / torch-optimized), and over 100 networks of the space 3.6% / 2.4% /
+4.2% against 3.6% / 2.8% / 3.7%. Whole networks are still timed by their median: that is the
+latency a user sees."""
 
 
 def entry_statistic_of(timings: Iterable[SteadyTiming]) -> str:
