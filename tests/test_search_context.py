@@ -292,3 +292,29 @@ def test_kit_runs_with_onnxruntime_alone_and_feeds_a_table(tmp_path: Path) -> No
     other = SearchSpace().to_spec(SearchSpace().base_tokens())
     with pytest.raises(SearchStateError, match="latency-kit"):
         table.predict(other)  # the kit covers the tiny space only: refused, not measured here
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_kit_runner_names_a_damaged_model_and_writes_no_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
+    pytest.importorskip("onnx", reason="the kit's models are written with onnx")
+    from mnaszoo.search.latency import _kit_runner
+    from mnaszoo.search.latency.kit import write_latency_kit
+
+    kit = write_latency_kit(
+        tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=3
+    )
+    manifest = json.loads((kit / "manifest.json").read_text())
+    broken = kit / manifest["entries"][1]["file"]
+    if damage == "garbage":
+        broken.write_bytes(b"not an onnx model")  # a copy cut short, a disk error
+    else:
+        broken.unlink()
+    code = _kit_runner.main(["--kit", str(kit), "--rounds", "1", "--calls", "1", "--retries", "0"])
+    assert code == 2
+    message = capsys.readouterr().err
+    assert manifest["entries"][1]["file"] in message and "write it again" in message
+    assert "Traceback" not in message
+    assert not (kit / "table.json").exists()

@@ -65,6 +65,10 @@ def summary(times: list[float]) -> dict[str, Any]:
     }
 
 
+class DamagedKitError(Exception):
+    """A model file of the kit cannot be loaded."""
+
+
 class Runner:
     """Opens onnxruntime sessions and times them, interleaved."""
 
@@ -105,8 +109,21 @@ class Runner:
         self.max_drift = 0.0
 
     def session(self, item: dict[str, Any]) -> Any:
-        if self.runtime == "executorch":
-            return self._program(item)
+        """A no-argument call that runs ``item``'s model once.
+
+        Raises:
+            DamagedKitError: the model file is missing or unreadable.
+        """
+        try:
+            return self._program(item) if self.runtime == "executorch" else self._session(item)
+        except Exception as error:  # each runtime raises its own types for a bad file
+            raise DamagedKitError(
+                f"{item['file']} could not be loaded ({type(error).__name__}: {error})."
+                " The kit is damaged or incomplete: write it again with `mnaszoo latency-kit`"
+                " and copy the whole folder."
+            ) from error
+
+    def _session(self, item: dict[str, Any]) -> Any:
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -258,23 +275,26 @@ def main(argv: list[str] | None = None) -> int:
         print("--clock thread needs --threads 1", file=sys.stderr)
         return 2
     runtime = str(manifest.get("runtime", "onnxruntime"))
-    runner = Runner(
-        args.kit,
-        threads,
-        args.warmup,
-        args.rounds,
-        args.calls,
-        args.clock,
-        runtime,
-        manifest.get("reference"),
-    )
     began = time.time()
-    entries = manifest["entries"]
-    print(f"timing {len(entries)} block models with {threads} thread(s)...", flush=True)
-    measured = measure_steady(runner, entries, max_spread, args.retries, "blocks")
-    networks = manifest["calibration"]
-    print(f"timing {len(networks)} calibration networks end to end...", flush=True)
-    whole = measure_steady(runner, networks, max_spread, args.retries, "networks")
+    entries, networks = manifest["entries"], manifest["calibration"]
+    try:
+        runner = Runner(
+            args.kit,
+            threads,
+            args.warmup,
+            args.rounds,
+            args.calls,
+            args.clock,
+            runtime,
+            manifest.get("reference"),
+        )
+        print(f"timing {len(entries)} block models with {threads} thread(s)...", flush=True)
+        measured = measure_steady(runner, entries, max_spread, args.retries, "blocks")
+        print(f"timing {len(networks)} calibration networks end to end...", flush=True)
+        whole = measure_steady(runner, networks, max_spread, args.retries, "networks")
+    except DamagedKitError as error:  # nothing is written: no table from part of a kit
+        print(f"measure.py: {error}", file=sys.stderr)
+        return 2
     # ExecuTorch's bindings bring torch along; onnxruntime's kit must run without it.
     forbidden = ("mnaszoo",) if runtime == "executorch" else ("torch", "mnaszoo")
     leaked = sorted(name for name in forbidden if name in sys.modules)
