@@ -248,7 +248,7 @@ class ContextLatencyTable:
                 " its kit was written for another search space, resolution or number of classes."
                 " Write a kit for this search (mnaszoo latency-kit) and measure it again."
             )
-        # Shuffled (fixed seed): a network's layers land in different chunks, so that one
+        # In a fixed pseudo-random order: a network's layers land in different chunks, so one
         # chunk's error (its reference's drift, a burst of load) is not all on one network.
         items = sorted(missing.values(), key=lambda x: hashlib.sha256(x.key.encode()).digest())
         for start in range(0, len(items), chunk):
