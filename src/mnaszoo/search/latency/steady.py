@@ -65,8 +65,7 @@ class SteadyTiming:
         noisy: the spread stayed above the limit.
         min_ms: the fastest call (``None`` in timings recorded before it was kept). Noise only
             ever adds time, so for a layer of a fraction of a millisecond the fastest of its
-            calls is the most repeatable figure (see :attr:`ContextLatencyTable.entry_statistic
-            <mnaszoo.search.latency.context_table.ContextLatencyTable.entry_statistic>`).
+            calls is the most repeatable figure (see :data:`ENTRY_STATISTICS`).
     """
 
     ms: float
