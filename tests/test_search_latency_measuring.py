@@ -215,13 +215,7 @@ def test_a_table_sums_fastest_calls_and_older_tables_keep_medians(tmp_path) -> N
 
 @pytest.mark.parametrize("runner_keeps_fastest", [True, False])
 def test_a_device_table_sums_what_its_runner_recorded(tmp_path, runner_keeps_fastest) -> None:  # type: ignore[no-untyped-def]
-    import json
-
     from mnaszoo.search.latency._kit_runner import summary
-
-    table = ContextLatencyTable(image_size=32, num_classes=10)
-    specs = [TINY.to_spec(TINY.sample(__import__("random").Random(i))) for i in range(6)]
-    keys = sorted({layer.key for spec in specs for layer in table.layers(spec)})
 
     def timing(seconds: list[float]) -> dict[str, float]:
         record = summary(seconds)
@@ -229,28 +223,7 @@ def test_a_device_table_sums_what_its_runner_recorded(tmp_path, runner_keeps_fas
             del record["min_ms"]
         return record
 
-    entries = {key: timing([0.003, 0.003, 0.002]) for key in keys}  # median 3 ms, fastest 2
-    calibration = {}
-    for number, spec in enumerate(specs):
-        layer_keys = [layer.key for layer in table.layers(spec)]
-        seconds = (2.0 * len(layer_keys) + number) / 1e3  # grows with the sum: a fit exists
-        calibration[f"n{number}"] = {**timing([seconds] * 3), "keys": layer_keys}
-    data = {
-        "format": "mnaszoo-device-latency-table",
-        "version": 1,
-        "kit": {"id": "x", "image_size": 32, "batch_size": 1, "num_classes": 10},
-        "runtime": "onnxruntime",
-        "runtime_version": "1.0",
-        "threads": 1,
-        "clock": "wall",
-        "max_spread": 0.2,
-        "device_cpu": "cpu",
-        "system": "Linux",
-        "entries": entries,
-        "calibration": calibration,
-    }
-    path = tmp_path / "table.json"
-    path.write_text(json.dumps(data))
+    path, specs = _device_table_file(tmp_path, timing)
     loaded = ContextLatencyTable.load(path)
     assert loaded.entry_statistic == ("fastest" if runner_keeps_fastest else "median")
     per_layer = 2.0 if runner_keeps_fastest else 3.0
@@ -278,22 +251,41 @@ def test_a_kit_chunk_is_rescaled_by_its_reference(n: int) -> None:
 
 
 def test_a_device_table_carries_its_reference_drift_into_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import json
     import warnings
 
     from mnaszoo.search.latency._kit_runner import summary
     from mnaszoo.search.latency.trust import MeasuredUnderLoadWarning
 
+    drift = {"max_reference_drift": 0.3}  # the device slowed down by 30% during the run
+    path, _ = _device_table_file(tmp_path, summary, conditions=drift)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = ContextLatencyTable.load(path)
+    assert loaded.conditions == {"max_reference_drift": 0.3}
+    assert any(
+        issubclass(w.category, MeasuredUnderLoadWarning) and "30%" in str(w.message) for w in caught
+    )
+
+
+def _device_table_file(folder, timing, *, conditions: dict[str, float] | None = None):  # type: ignore[no-untyped-def]
+    """A device table as a kit's runner writes it, for six TINY networks: every block timed by
+    ``timing([0.003, 0.003, 0.002])`` (median 3 ms, fastest 2 ms), each calibration network
+    ``timing`` of a time that grows with its layers (so a calibration can be fitted).
+
+    Returns:
+        The file, and the six networks.
+    """
+    import json
+    import random
+
     table = ContextLatencyTable(image_size=32, num_classes=10)
-    specs = [TINY.to_spec(TINY.sample(__import__("random").Random(i))) for i in range(6)]
+    specs = [TINY.to_spec(TINY.sample(random.Random(i))) for i in range(6)]
     keys = sorted({layer.key for spec in specs for layer in table.layers(spec)})
-    calibration = {
-        f"n{i}": {
-            **summary([(2.0 * len(table.layers(spec)) + i) / 1e3] * 3),
-            "keys": [layer.key for layer in table.layers(spec)],
-        }
-        for i, spec in enumerate(specs)
-    }
+    calibration = {}
+    for number, spec in enumerate(specs):
+        layer_keys = [layer.key for layer in table.layers(spec)]
+        seconds = (2.0 * len(layer_keys) + number) / 1e3
+        calibration[f"n{number}"] = {**timing([seconds] * 3), "keys": layer_keys}
     data = {
         "format": "mnaszoo-device-latency-table",
         "version": 1,
@@ -305,16 +297,11 @@ def test_a_device_table_carries_its_reference_drift_into_a_warning(tmp_path) -> 
         "max_spread": 0.2,
         "device_cpu": "cpu",
         "system": "Linux",
-        "entries": {key: summary([0.002] * 3) for key in keys},
+        "entries": {key: timing([0.003, 0.003, 0.002]) for key in keys},
         "calibration": calibration,
-        "conditions": {"max_reference_drift": 0.3},  # the device slowed down by 30%
     }
-    path = tmp_path / "table.json"
+    if conditions is not None:
+        data["conditions"] = conditions
+    path = folder / "table.json"
     path.write_text(json.dumps(data))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = ContextLatencyTable.load(path)
-    assert loaded.conditions == {"max_reference_drift": 0.3}
-    assert any(
-        issubclass(w.category, MeasuredUnderLoadWarning) and "30%" in str(w.message) for w in caught
-    )
+    return path, specs
