@@ -318,3 +318,23 @@ def test_kit_runner_names_a_damaged_model_and_writes_no_table(
     assert manifest["entries"][1]["file"] in message and "write it again" in message
     assert "Traceback" not in message
     assert not (kit / "table.json").exists()
+
+
+def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
+    pytest.importorskip("onnx", reason="the kit's models are written with onnx")
+    from mnaszoo.search.latency import _kit_runner
+    from mnaszoo.search.latency.kit import write_latency_kit
+
+    kit = write_latency_kit(
+        tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=3
+    )
+    out = tmp_path / "gone" / "table.json"  # its folder is not there (as a read-only one fails)
+    argv = ["--kit", str(kit), "--rounds", "1", "--calls", "1", "--retries", "0", "--out", str(out)]
+    assert _kit_runner.main(argv) == 2
+    message = capsys.readouterr().err
+    assert f"could not write {out}" in message and "--out" in message
+    assert "Traceback" not in message
+    assert not out.parent.exists() and not (kit / "table.json").exists()

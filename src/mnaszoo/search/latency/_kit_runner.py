@@ -326,9 +326,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out or os.path.join(args.kit, "table.json")
     temp = out + ".tmp"
-    with open(temp, "w", encoding="utf-8") as file:
-        json.dump(table, file, indent=1)
-    os.replace(temp, out)  # never a half-written table
+    try:
+        with open(temp, "w", encoding="utf-8") as file:
+            json.dump(table, file, indent=1)
+        os.replace(temp, out)  # never a half-written table
+    except OSError as error:  # a full disk, a read-only folder, a folder that is not there
+        if os.path.exists(temp):
+            os.remove(temp)
+        print(
+            f"measure.py: could not write {out} ({error.strerror or error}); nothing was"
+            " written. Free some space or pass --out PATH in a writable folder, then run again.",
+            file=sys.stderr,
+        )
+        return 2
     noisy = sum(r["noisy"] for r in measured) + sum(r["noisy"] for r in whole)
     print(f"wrote {out} ({len(measured)} blocks, {noisy} still noisy) in {table['seconds']:.0f} s")
     return 0
