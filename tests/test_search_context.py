@@ -321,20 +321,27 @@ def test_kit_runner_names_a_damaged_model_and_writes_no_table(
 
 
 def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
     pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
     pytest.importorskip("onnx", reason="the kit's models are written with onnx")
-    from mnaszoo.search.latency import _kit_runner
     from mnaszoo.search.latency.kit import write_latency_kit
 
     kit = write_latency_kit(
         tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=3
     )
+    (tmp_path / "site").mkdir()
+    env = {"PYTHONPATH": _runtime_only_path(tmp_path / "site"), "PATH": os.environ["PATH"]}
     out = tmp_path / "gone" / "table.json"  # its folder is not there (as a read-only one fails)
-    argv = ["--kit", str(kit), "--rounds", "1", "--calls", "1", "--retries", "0", "--out", str(out)]
-    assert _kit_runner.main(argv) == 2
-    message = capsys.readouterr().err
-    assert f"could not write {out}" in message and "--out" in message
-    assert "Traceback" not in message
+    argv = ["--rounds", "1", "--calls", "1", "--retries", "0", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-S", str(kit / "measure.py"), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"could not write {out}" in done.stderr and "--out" in done.stderr
+    assert "Traceback" not in done.stderr
     assert not out.parent.exists() and not (kit / "table.json").exists()
