@@ -49,6 +49,11 @@ from mnaszoo.search.latency.trust import LatencyTrustWarning
 from mnaszoo.search.space import SearchSpace
 
 WIDTHS = (0.35, 0.5, 0.75, 1.3, 1.4)
+QUIET_MAPE = 0.02
+"""The largest MAPE between two timings of the same networks (the ``space, timed again`` row) of
+a quiet run: on an idle 2-core VM it is 1-2%. Above it, the host's neighbours were taking the
+shared cache and memory bandwidth (a thread's CPU-time clock cannot see that), and the scores
+measure the machine as much as the predictor."""
 SIZES = (160, 192, 256, 320)
 
 
@@ -188,6 +193,24 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def quiet_note(results: list[dict[str, Any]]) -> str:
+    """A line saying whether the run was quiet enough for its scores to measure the predictor."""
+    floors = {r["backend"]: r["remeasured"]["mape"] for r in results if "remeasured" in r}
+    if not floors:
+        return "Noise floor not measured (--no-remeasure)."
+    busy = {name: mape for name, mape in floors.items() if mape > QUIET_MAPE}
+    if not busy:
+        return (
+            f"Quiet run: networks timed twice agree within {QUIET_MAPE:.0%} MAPE on every backend."
+        )
+    shown = ", ".join(f"{name} {mape:.1%}" for name, mape in busy.items())
+    return (
+        f"NOT a quiet run: the same networks timed twice differ by more than {QUIET_MAPE:.0%}"
+        f" MAPE ({shown}); the machine was busy, and these scores are bounded by it. Run again"
+        " when it is idle."
+    )
+
+
 def scatter(result: dict[str, Any], path: Path) -> bool:
     """Predicted against measured milliseconds, one colour per set; False without matplotlib."""
     try:
@@ -274,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     data = {"machine": machine, "settings": vars(args), "results": results}
     (out / "scores.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    table = markdown_table(rows(results))
+    table = markdown_table(rows(results)) + "\n" + quiet_note(results) + "\n"
     heading = f"{machine['cpu']}, {machine['system']}, {machine['date']}, 1 thread\n\n"
     (out / "scores.md").write_text(heading + table, encoding="utf-8")
     for result in results:

@@ -345,3 +345,31 @@ def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
     assert f"could not write {out}" in done.stderr and "--out" in done.stderr
     assert "Traceback" not in done.stderr
     assert not out.parent.exists() and not (kit / "table.json").exists()
+
+
+def test_kit_runner_times_blocks_once_and_retries_calibration_networks(tmp_path: Path) -> None:
+    """As the in-process table: blocks (summed by their fastest call) are not re-timed for
+    their spread; the calibration networks, timed by their median, are. With a limit of
+    practically zero spread everything counts as noisy."""
+    pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
+    pytest.importorskip("onnx", reason="the kit's models are written with onnx")
+    from mnaszoo.search.latency.kit import write_latency_kit
+
+    kit = write_latency_kit(
+        tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=3
+    )
+    (tmp_path / "site").mkdir()
+    env = {"PYTHONPATH": _runtime_only_path(tmp_path / "site"), "PATH": os.environ["PATH"]}
+    argv = ["--rounds", "2", "--calls", "2", "--retries", "2", "--max-spread", "1e-12"]
+    done = subprocess.run(
+        [sys.executable, "-S", str(kit / "measure.py"), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "noisy blocks" not in done.stdout and "noisy networks" in done.stdout
+    table = json.loads((kit / "table.json").read_text())
+    assert {entry["attempts"] for entry in table["entries"].values()} == {1}
+    assert {entry["attempts"] for entry in table["calibration"].values()} == {3}

@@ -86,7 +86,7 @@ def _fake_batches(monkeypatch, reference: list[float]) -> None:  # type: ignore[
     """Each batch times every call at 2 ms and the reference network at the next ``reference``."""
     drifts = iter(reference)
 
-    def fake_time(self, calls, names):  # type: ignore[no-untyped-def]
+    def fake_time(self, calls, names, retry=True):  # type: ignore[no-untyped-def]
         ref = next(drifts)
         return [
             SteadyTiming(ref, ref, ref, 0.0, 6)
@@ -180,6 +180,34 @@ def test_a_timing_keeps_its_fastest_call(monkeypatch) -> None:  # type: ignore[n
     assert timing.ms == pytest.approx(2.0) and timing.min_ms == pytest.approx(2.0)
     assert timing.p75_ms == pytest.approx(4.0)
     assert timing.scaled(0.5).min_ms == pytest.approx(1.0)  # rescaling carries it along
+
+
+@pytest.mark.parametrize("statistic", ["fastest", "median"])
+def test_layers_of_a_fastest_table_are_timed_once_and_networks_retried(
+    monkeypatch, statistic: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A layer's spread is wide by nature (cold first calls), and the fastest call needs no
+    retry; whole networks, timed by their median, are still re-timed while they spread."""
+    from mnaszoo.models.architectures import MNASNET_SMALL
+    from mnaszoo.search.latency import _runners
+
+    asked: list[tuple[int, int]] = []
+
+    def fake_steady(calls, *, retries, **settings):  # type: ignore[no-untyped-def]
+        asked.append((len(calls), retries))
+        return [SteadyTiming(2.0, 1.0, 3.0, 1.0, 15, min_ms=1.0) for _ in calls]
+
+    monkeypatch.setattr(context_module, "time_steady", fake_steady)
+    monkeypatch.setattr(_runners, "layer_call", lambda *args: lambda: None)
+    monkeypatch.setattr(_runners, "network_call", lambda *args: lambda: None)
+    table = ContextLatencyTable(image_size=32, num_classes=10, retries=2)
+    table.entry_statistic = statistic
+    layers = len({layer.key for layer in table.layers(MNASNET_SMALL)})  # repeats share one
+    assert table.prefill([MNASNET_SMALL]) == layers
+    table.measure_timing([MNASNET_SMALL])
+    layer_retries = 0 if statistic == "fastest" else 2
+    # Each batch also carries the reference network's copies.
+    assert asked == [(layers + REFERENCE_COPIES, layer_retries), (1 + REFERENCE_COPIES, 2)]
 
 
 def _entry(ms: float, fastest: float | None) -> SteadyTiming:

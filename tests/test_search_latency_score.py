@@ -124,3 +124,31 @@ def test_benchmark_sets_are_held_out_and_outside() -> None:
     assert len(far) == 20
     assert {p.width_mult for p, _ in far} >= {0.35, 1.4}
     assert {s for _, s in far} >= {160, 320}
+
+
+def _bench():  # type: ignore[no-untyped-def]
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import latency_predictor_score as bench
+    finally:
+        sys.path.pop(0)
+    return bench
+
+
+@pytest.mark.parametrize(
+    ("floors", "expected"),
+    [
+        ({"onnxruntime": 0.011, "executorch": 0.02}, "Quiet run"),  # 2% exactly is still quiet
+        ({"onnxruntime": 0.011, "executorch": 0.036}, "NOT a quiet run"),
+        ({}, "not measured"),
+    ],
+)
+def test_benchmark_says_when_its_run_was_not_quiet(floors: dict[str, float], expected: str) -> None:
+    """The noise floor (the same networks timed twice) decides whether a run's scores measure
+    the predictor or the machine; a busy backend is named with its figure."""
+    results = [{"backend": name, "remeasured": {"mape": mape}} for name, mape in floors.items()]
+    note = _bench().quiet_note(results or [{"backend": "onnxruntime"}])
+    assert expected in note
+    if expected.startswith("NOT"):
+        assert "executorch 3.6%" in note and "onnxruntime" not in note

@@ -181,13 +181,13 @@ class ContextLatencyTable:
         return context_layers(as_plan(spec), self.image_size, self.batch_size, self.num_classes)
 
     def time_calls(
-        self, calls: Sequence[Callable[[], object]], names: Sequence[str]
+        self, calls: Sequence[Callable[[], object]], names: Sequence[str], *, retry: bool = True
     ) -> list[SteadyTiming]:
         """Time ``calls`` interleaved with a fixed reference network, in this table's units.
 
-        Every batch's timings are rescaled by the reference network's drift from
-        ``reference_ms`` (its timing in the table's first batch, kept with the table), and the
-        drift is recorded and warned about (:mod:`.reference`, :mod:`.trust`).
+        Every batch's timings are rescaled by the reference network's drift from ``reference_ms``
+        (its timing in the table's first batch, kept with the table), and the drift is recorded
+        and warned about (:mod:`.reference`, :mod:`.trust`). ``retry=False``: no re-timing.
         """
         from ._runners import network_call
         from .reference import interleave_reference, reference_plan, rescale
@@ -199,7 +199,7 @@ class ContextLatencyTable:
             )  # fmt: skip
         merged, labels, positions = interleave_reference(calls, names, self._reference)
         timings, measured, factor = rescale(
-            self._time(merged, labels), positions, self.reference_ms
+            self._time(merged, labels, retry), positions, self.reference_ms
         )
         if self.reference_ms is None:
             self.reference_ms = measured
@@ -207,7 +207,7 @@ class ContextLatencyTable:
         return timings
 
     def _time(
-        self, calls: Sequence[Callable[[], object]], names: Sequence[str]
+        self, calls: Sequence[Callable[[], object]], names: Sequence[str], retry: bool
     ) -> list[SteadyTiming]:
         from ...deploy._timing import intra_op_threads
         from .heap import steady_heap
@@ -221,7 +221,7 @@ class ContextLatencyTable:
                 per_round=self.timing["per_round"],
                 clock=self.clock,
                 max_spread=self.max_spread,
-                retries=self.timing["retries"],
+                retries=self.timing["retries"] if retry else 0,
                 refuse_noisy=self.refuse_noisy,
             )
 
@@ -251,10 +251,13 @@ class ContextLatencyTable:
         # In a fixed pseudo-random order: a network's layers land in different chunks, so one
         # chunk's error (its reference's drift, a burst of load) is not all on one network.
         items = sorted(missing.values(), key=lambda x: hashlib.sha256(x.key.encode()).digest())
+        # A layer's calls are bimodal (a round's first runs cold): a retry would only re-time it
+        # with fewer models around it, warmer; the fastest call a table sums needs none.
+        retry = self.entry_statistic != "fastest"
         for start in range(0, len(items), chunk):
             part = items[start : start + chunk]
             calls = [layer_call(layer, self.backend, self.threads) for layer in part]
-            timed = self.time_calls(calls, [x.key for x in part])
+            timed = self.time_calls(calls, [x.key for x in part], retry=retry)
             for layer, timing in zip(part, timed, strict=True):
                 self._entries[layer.key] = timing
             self.measurements += len(part)
