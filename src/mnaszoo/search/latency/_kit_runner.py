@@ -82,6 +82,7 @@ class Runner:
         clock: str,
         runtime: str = "onnxruntime",
         reference: dict[str, Any] | None = None,
+        settle: int = 1,
     ) -> None:
         self.runtime = runtime
         if runtime == "executorch":
@@ -103,6 +104,7 @@ class Runner:
         # thread: CPU time of this thread (one thread only), blind to other processes' load.
         self.now = time.thread_time if clock == "thread" else time.perf_counter
         self.warmup, self.rounds, self.calls = warmup, rounds, calls
+        self.settle = settle  # untimed calls per model at the start of every round
         # The yardstick: a fixed network timed in every chunk (kits written before it: none).
         self.reference = None if reference is None else self.session(reference)
         self.reference_ms: float | None = None
@@ -166,6 +168,8 @@ class Runner:
                     call()
             for _ in range(self.rounds):
                 for index, call in enumerate(calls):
+                    for _ in range(self.settle):  # its first call after the others runs cold
+                        call()
                     for _ in range(self.calls):
                         began = self.now()
                         call()
@@ -250,6 +254,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per model")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
     parser.add_argument("--calls", type=int, default=3, help="timed calls per model per round")
+    parser.add_argument(
+        "--settle",
+        type=int,
+        default=1,
+        help="untimed calls per model at the start of every round (the first runs cold)",
+    )
     parser.add_argument("--max-spread", type=float, default=None, help="(p75-p25)/median limit")
     parser.add_argument(
         "--retries", type=int, default=3, help="re-measurements of noisy calibration networks"
@@ -260,7 +270,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default="wall",
         help="wall: elapsed time (default); thread: CPU time of the timing thread (1 thread only)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, least in (("rounds", 1), ("calls", 1), ("warmup", 0), ("settle", 0), ("retries", 0)):
+        if getattr(args, name) < least:  # argparse exits with status 2 and the usage
+            parser.error(f"--{name} must be at least {least}, got {getattr(args, name)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,10 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             args.clock,
             runtime,
             manifest.get("reference"),
+            args.settle,
         )
         print(f"timing {len(entries)} block models with {threads} thread(s)...", flush=True)
-        # Blocks are timed once: their calls are bimodal by nature (a round's first runs cold),
-        # and the fastest call the table sums needs no retry (see steady.ENTRY_STATISTICS).
+        # Blocks are timed once: a retry re-times a block among fewer models, warmer than the
+        # first time, and the fastest call the table sums needs none.
         measured = measure_steady(runner, entries, max_spread, 0, "blocks")
         print(f"timing {len(networks)} calibration networks end to end...", flush=True)
         whole = measure_steady(runner, networks, max_spread, args.retries, "networks")
@@ -318,7 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         "system": platform.platform(),
         "python": platform.python_version(),
         "max_spread": max_spread,
-        "settings": {"warmup": args.warmup, "rounds": args.rounds, "calls": args.calls},
+        "settings": {
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "calls": args.calls,
+            "settle": args.settle,
+        },
         "seconds": time.time() - began,
         # How far the reference network's speed wandered: mnaszoo warns above 15%.
         "conditions": {"max_reference_drift": runner.max_drift} if runner.reference else {},

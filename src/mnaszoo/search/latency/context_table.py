@@ -183,9 +183,8 @@ class ContextLatencyTable:
     def time_calls(
         self, calls: Sequence[Callable[[], object]], names: Sequence[str], *, retry: bool = True
     ) -> list[SteadyTiming]:
-        """Time ``calls`` interleaved with a fixed reference network, in this table's units.
-
-        Every batch's timings are rescaled by the reference network's drift from ``reference_ms``
+        """Time ``calls`` interleaved with a fixed reference network, in this table's units:
+        every batch's timings are rescaled by the reference network's drift from ``reference_ms``
         (its timing in the table's first batch, kept with the table), and the drift is recorded
         and warned about (:mod:`.reference`, :mod:`.trust`). ``retry=False``: no re-timing.
         """
@@ -223,6 +222,7 @@ class ContextLatencyTable:
                 max_spread=self.max_spread,
                 retries=self.timing["retries"] if retry else 0,
                 refuse_noisy=self.refuse_noisy,
+                settle=1,  # a round's first call runs cold: steady calls only (see time_steady)
             )
 
     def prefill(self, specs: Iterable[NetworkSpec | NetworkPlan], *, chunk: int = 64) -> int:
@@ -251,8 +251,8 @@ class ContextLatencyTable:
         # In a fixed pseudo-random order: a network's layers land in different chunks, so one
         # chunk's error (its reference's drift, a burst of load) is not all on one network.
         items = sorted(missing.values(), key=lambda x: hashlib.sha256(x.key.encode()).digest())
-        # A layer's calls are bimodal (a round's first runs cold): a retry would only re-time it
-        # with fewer models around it, warmer; the fastest call a table sums needs none.
+        # A retry re-times a layer among fewer models, warmer than the first time, and the
+        # fastest call a table sums needs none (measured side by side: no loss, a third the time).
         retry = self.entry_statistic != "fastest"
         for start in range(0, len(items), chunk):
             part = items[start : start + chunk]

@@ -166,7 +166,12 @@ def _summary(times: list[float], attempts: int) -> SteadyTiming:
 
 
 def _interleaved(
-    calls: Sequence[Callable[[], object]], warmup: int, rounds: int, per_round: int, clock: str
+    calls: Sequence[Callable[[], object]],
+    warmup: int,
+    rounds: int,
+    per_round: int,
+    clock: str,
+    settle: int = 0,
 ) -> list[list[float]]:
     now = time.thread_time if clock == "thread" else time.perf_counter
     for call in calls:
@@ -175,6 +180,8 @@ def _interleaved(
     times: list[list[float]] = [[] for _ in calls]
     for _ in range(rounds):
         for index, call in enumerate(calls):
+            for _ in range(settle):  # after the other models: caches refilled, not timed
+                call()
             for _ in range(per_round):
                 began = now()
                 call()
@@ -193,6 +200,7 @@ def time_steady(
     max_spread: float = 0.2,
     retries: int = 2,
     refuse_noisy: bool = False,
+    settle: int = 0,
 ) -> list[SteadyTiming]:
     """Time every callable, interleaved, re-measuring those that spread too widely.
 
@@ -206,6 +214,10 @@ def time_steady(
         max_spread: the largest accepted ``(p75 - p25) / median``.
         retries: re-measurements of the noisy ones.
         refuse_noisy: raise instead of marking what stays noisy.
+        settle: untimed calls of each at the start of every round. The first call after the
+            other models runs cold (their weights and activations took the caches: 10-37%
+            slower for 1-3 ms networks), so without one a timing mixes cold calls with the
+            steady ones a serving loop sees, and its spread measures that mix, not noise.
 
     Returns:
         One :class:`SteadyTiming` per callable.
@@ -220,13 +232,16 @@ def time_steady(
     check_choice("clock", clock, CLOCKS)
     check_float("max_spread", max_spread, minimum=0.0, min_inclusive=False)
     check_int("retries", retries, minimum=0)
+    check_int("settle", settle, minimum=0)
     labels = [str(i) for i in range(len(calls))] if names is None else list(names)
-    results = [_summary(t, 1) for t in _interleaved(calls, warmup, rounds, per_round, clock)]
+    results = [
+        _summary(t, 1) for t in _interleaved(calls, warmup, rounds, per_round, clock, settle)
+    ]
     for _ in range(retries):
         noisy = [i for i, r in enumerate(results) if r.spread > max_spread]
         if not noisy:
             break
-        again = _interleaved([calls[i] for i in noisy], warmup, rounds, per_round, clock)
+        again = _interleaved([calls[i] for i in noisy], warmup, rounds, per_round, clock, settle)
         for index, times in zip(noisy, again, strict=True):
             attempt = _summary(times, results[index].attempts + 1)
             keep = attempt if attempt.spread < results[index].spread else results[index]
