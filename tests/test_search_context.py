@@ -373,3 +373,19 @@ def test_kit_runner_times_blocks_once_and_retries_calibration_networks(tmp_path:
     table = json.loads((kit / "table.json").read_text())
     assert {entry["attempts"] for entry in table["entries"].values()} == {1}
     assert {entry["attempts"] for entry in table["calibration"].values()} == {3}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--rounds", "0"), ("--calls", "0"), ("--settle", "-1"), ("--retries", "-2")],
+)
+def test_kit_runner_refuses_impossible_counts_by_name(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mnaszoo.search.latency import _kit_runner
+
+    with pytest.raises(SystemExit) as stopped:
+        _kit_runner.parse([flag, value])
+    assert stopped.value.code == 2
+    message = capsys.readouterr().err
+    assert f"{flag} must be at least" in message and "Traceback" not in message
