@@ -320,9 +320,11 @@ def test_kit_runner_names_a_damaged_model_and_writes_no_table(
     assert not (kit / "table.json").exists()
 
 
-def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
-    tmp_path: Path,
-) -> None:
+def _tiny_kit_on_a_device(
+    tmp_path: Path, argv: list[str]
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """A tiny onnxruntime kit, and its ``measure.py`` run with ``argv`` as on a device:
+    ``python -S`` with onnxruntime and numpy alone on the path (no torch, no mnaszoo)."""
     pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
     pytest.importorskip("onnx", reason="the kit's models are written with onnx")
     from mnaszoo.search.latency.kit import write_latency_kit
@@ -332,8 +334,6 @@ def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
     )
     (tmp_path / "site").mkdir()
     env = {"PYTHONPATH": _runtime_only_path(tmp_path / "site"), "PATH": os.environ["PATH"]}
-    out = tmp_path / "gone" / "table.json"  # its folder is not there (as a read-only one fails)
-    argv = ["--rounds", "1", "--calls", "1", "--retries", "0", "--out", str(out)]
     done = subprocess.run(
         [sys.executable, "-S", str(kit / "measure.py"), *argv],
         env=env,
@@ -341,6 +341,15 @@ def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
         text=True,
         timeout=300,
     )
+    return kit, done
+
+
+def test_kit_runner_that_cannot_write_its_table_says_so_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "gone" / "table.json"  # its folder is not there (as a read-only one fails)
+    argv = ["--rounds", "1", "--calls", "1", "--retries", "0", "--out", str(out)]
+    kit, done = _tiny_kit_on_a_device(tmp_path, argv)
     assert done.returncode == 2, done.stderr
     assert f"could not write {out}" in done.stderr and "--out" in done.stderr
     assert "Traceback" not in done.stderr
@@ -351,23 +360,8 @@ def test_kit_runner_times_blocks_once_and_retries_calibration_networks(tmp_path:
     """As the in-process table: blocks (summed by their fastest call) are not re-timed for
     their spread; the calibration networks, timed by their median, are. With a limit of
     practically zero spread everything counts as noisy."""
-    pytest.importorskip("onnxruntime", reason="the kit's runner times with onnxruntime")
-    pytest.importorskip("onnx", reason="the kit's models are written with onnx")
-    from mnaszoo.search.latency.kit import write_latency_kit
-
-    kit = write_latency_kit(
-        tmp_path / "kit", space=TINY, input_size=32, num_classes=10, calibration=3
-    )
-    (tmp_path / "site").mkdir()
-    env = {"PYTHONPATH": _runtime_only_path(tmp_path / "site"), "PATH": os.environ["PATH"]}
     argv = ["--rounds", "2", "--calls", "2", "--retries", "2", "--max-spread", "1e-12"]
-    done = subprocess.run(
-        [sys.executable, "-S", str(kit / "measure.py"), *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    kit, done = _tiny_kit_on_a_device(tmp_path, argv)
     assert done.returncode == 0, done.stderr
     assert "noisy blocks" not in done.stdout and "noisy networks" in done.stdout
     table = json.loads((kit / "table.json").read_text())

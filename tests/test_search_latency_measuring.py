@@ -182,6 +182,35 @@ def test_a_timing_keeps_its_fastest_call(monkeypatch) -> None:  # type: ignore[n
     assert timing.scaled(0.5).min_ms == pytest.approx(1.0)  # rescaling carries it along
 
 
+@pytest.mark.parametrize(("settle", "median", "spread"), [(0, 2.0, 0.25), (1, 2.0, 0.0)])
+def test_a_settling_call_leaves_the_cold_call_of_each_round_untimed(
+    monkeypatch, settle: int, median: float, spread: float
+) -> None:  # type: ignore[no-untyped-def]
+    """A round's first call runs cold (4 ms, then 2 ms): timed, 5 of 20 calls push p75 to 2.5 ms;
+    called untimed first (``settle=1``), the three timed calls are the steady ones."""
+    from mnaszoo.search.latency import steady
+
+    now = [0.0]
+    calls = [0]
+
+    def clock() -> float:
+        return now[0]
+
+    def call() -> None:
+        now[0] += 0.004 if calls[0] % 4 == 0 else 0.002  # every round's first call is cold
+        calls[0] += 1
+
+    monkeypatch.setattr(steady.time, "perf_counter", clock)
+    # Four calls per round either way: settle=0 pads with a fourth timed call.
+    (timing,) = steady.time_steady(
+        [call], warmup=0, rounds=5, per_round=4 - settle, retries=0, settle=settle
+    )
+    assert timing.samples == 5 * (4 - settle)
+    assert timing.ms == pytest.approx(median) and timing.min_ms == pytest.approx(2.0)
+    assert timing.spread == pytest.approx(spread)
+    assert calls[0] == 20
+
+
 @pytest.mark.parametrize("statistic", ["fastest", "median"])
 def test_layers_of_a_fastest_table_are_timed_once_and_networks_retried(
     monkeypatch, statistic: str
