@@ -38,13 +38,15 @@ from typing import Any
 
 import torch
 
-from mnaszoo.errors import InvalidArgumentError
+from mnaszoo._io import atomic_path, check_writable, write_text_atomic
+from mnaszoo.errors import InvalidArgumentError, MnaszooError
 from mnaszoo.models.plan import NetworkPlan, resolve_plan
 from mnaszoo.models.registry import get_entry, list_models
 from mnaszoo.search.latency.calibration import CALIBRATION_NETWORKS, device_cpu
 from mnaszoo.search.latency.context_table import ContextLatencyTable
 from mnaszoo.search.latency.open import calibration_networks, spec_key
 from mnaszoo.search.latency.score import markdown_table, score_predictions
+from mnaszoo.search.latency.timing import BACKENDS
 from mnaszoo.search.latency.trust import LatencyTrustWarning
 from mnaszoo.search.space import SearchSpace
 
@@ -55,6 +57,16 @@ a quiet run: on an idle 2-core VM it is 1-2%. Above it, the host's neighbours we
 shared cache and memory bandwidth (a thread's CPU-time clock cannot see that), and the scores
 measure the machine as much as the predictor."""
 SIZES = (160, 192, 256, 320)
+LEAST = {
+    "input_size": 16,
+    "num_classes": 1,
+    "held_out": 1,
+    "calibration": 3,  # a calibration fits up to 3 terms and leaves one network out
+    "rounds": 1,
+    "per_round": 1,
+    "retries": 0,
+}
+"""The smallest value of each count; below it a run would fail minutes in, or score nothing."""
 
 
 def held_out(n: int, calibration: list[Any]) -> list[NetworkPlan]:
@@ -247,9 +259,32 @@ def scatter(result: dict[str, Any], path: Path) -> bool:
     axes.set_title(f"{result['backend']} (dashed: ±10%)")
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_path(path, "the scatter plot") as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
     return True
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before any timing, what would fail or be lost minutes later (argparse's usage
+    message and exit status 2)."""
+    for name, least in LEAST.items():
+        value = getattr(args, name)
+        if value < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+    if not args.max_spread > 0:
+        parser.error(f"--max-spread must be above 0, got {args.max_spread}")
+    unknown = [b for b in args.backends if b not in BACKENDS]
+    if unknown:
+        parser.error(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out / "scores.json", "the scores")
+    except FileExistsError:
+        parser.error(f"--out {out} is a file; name a folder for the scores")
+    except (OSError, MnaszooError) as error:
+        parser.error(f"--out {out} cannot be written: {error}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,13 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny and few")
     parser.add_argument("--out", default="latency_score", help="output folder")
     args = parser.parse_args(argv)
+    check_arguments(parser, args)
     if args.quick:
         args.input_size, args.held_out, args.calibration = 32, 4, 4
         args.rounds, args.per_round, args.retries = 2, 1, 0
         args.max_spread = 10.0  # a smoke run of the code, not of the machine's quiet
     torch.set_num_threads(1)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = []
     for backend in args.backends:
         try:
@@ -296,13 +331,18 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/latency_predictor_score.py " + " ".join(argv or []),
     }
     data = {"machine": machine, "settings": vars(args), "results": results}
-    (out / "scores.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     table = markdown_table(rows(results)) + "\n" + quiet_note(results) + "\n"
     heading = f"{machine['cpu']}, {machine['system']}, {machine['date']}, 1 thread\n\n"
-    (out / "scores.md").write_text(heading + table, encoding="utf-8")
-    for result in results:
-        scatter(result, out / f"scatter_{result['backend']}.png")
-    print(heading + table)
+    print(heading + table)  # first: a run is minutes of timing, kept even if the files fail
+    try:
+        # Written whole or not at all: a half-written file would pass for a result.
+        write_text_atomic(out / "scores.json", json.dumps(data, indent=1) + "\n")
+        write_text_atomic(out / "scores.md", heading + table)
+        for result in results:
+            scatter(result, out / f"scatter_{result['backend']}.png")
+    except MnaszooError as error:
+        print(f"The scores above could not be saved: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,8 +4,11 @@ Checked against scipy where installed and against hand-computed values; nothing 
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -152,3 +155,118 @@ def test_benchmark_says_when_its_run_was_not_quiet(floors: dict[str, float], exp
     assert expected in note
     if expected.startswith("NOT"):
         assert "executorch 3.6%" in note and "onnxruntime" not in note
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--held-out", "0"], "--held-out must be at least 1, got 0"),
+        (["--calibration", "2"], "--calibration must be at least 3, got 2"),
+        (["--rounds", "0"], "--rounds must be at least 1, got 0"),
+        (["--per-round", "0"], "--per-round must be at least 1, got 0"),
+        (["--retries", "-1"], "--retries must be at least 0, got -1"),
+        (["--input-size", "8"], "--input-size must be at least 16, got 8"),
+        (["--max-spread", "0"], "--max-spread must be above 0, got 0.0"),
+        (["--max-spread", "nan"], "--max-spread must be above 0, got nan"),
+        (["--backends", "tflite"], "unknown backend 'tflite'; choose from"),
+    ],
+)
+def test_benchmark_refuses_impossible_settings_before_timing(
+    argv: list[str],
+    says: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A setting that would fail minutes into a run (or score nothing) is refused at once, with
+    argparse's usage message and status 2, and nothing is timed or written."""
+    bench = _bench()
+    monkeypatch.setattr(bench, "score_backend", lambda *a: pytest.fail("a network was timed"))
+    with pytest.raises(SystemExit) as exited:
+        bench.main([*argv, "--out", str(tmp_path / "scores")])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert says in error and "usage:" in error and "Traceback" not in error
+    assert not (tmp_path / "scores" / "scores.json").exists()
+
+
+def test_benchmark_refuses_an_output_folder_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out`` naming a file, or a folder below a file, is refused before any timing, and the
+    file is left as it was."""
+    bench = _bench()
+    monkeypatch.setattr(bench, "score_backend", lambda *a: pytest.fail("a network was timed"))
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine", encoding="utf-8")
+    for out, says in ((taken, "is a file"), (taken / "below", "cannot be written")):
+        with pytest.raises(SystemExit) as exited:
+            bench.main(["--out", str(out)])
+        assert exited.value.code == 2
+        error = capsys.readouterr().err
+        assert f"--out {out} {says}" in error and "Traceback" not in error
+    assert taken.read_text(encoding="utf-8") == "mine"
+
+
+def test_benchmark_writes_its_scores_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished run leaves scores.json and scores.md complete, with no temporary file beside
+    them (they are written to a temporary file and renamed); the scoring itself is faked."""
+    bench = _bench()
+    measured, predicted = [10.0, 20.0, 5.0], [10.4, 19.0, 5.1]
+
+    def scored(backend: str, args: object) -> dict[str, object]:
+        detail = [
+            {"predicted_ms": p, "measured_ms": m} for p, m in zip(predicted, measured, strict=True)
+        ]
+        figures = {**score_predictions(predicted, measured), "networks_detail": detail}
+        return {
+            "backend": backend,
+            "calibration_s": 1.5,
+            "sets": {"space": figures},
+            "remeasured": score_predictions(measured, measured),
+        }
+
+    monkeypatch.setattr(bench, "score_backend", scored)
+    out = tmp_path / "scores"
+    assert bench.main(["--backends", "onnxruntime", "--out", str(out)]) == 0
+    data = json.loads((out / "scores.json").read_text(encoding="utf-8"))
+    assert data["results"][0]["backend"] == "onnxruntime"
+    report = (out / "scores.md").read_text(encoding="utf-8")
+    assert "| onnxruntime | 3 | space |" in report
+    assert "Quiet run" in report
+    assert {p.name for p in out.iterdir()} <= {
+        "scores.json",
+        "scores.md",
+        "scatter_onnxruntime.png",
+    }
+    capsys.readouterr()
+
+
+def test_a_full_disk_keeps_the_previous_scores_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while the scores are saved: the run's table is still on the console, the
+    previous scores.json is left as it was (not half-overwritten), and the exit status is 1."""
+    bench = _bench()
+    measured = [10.0, 20.0, 5.0]
+    figures = {**score_predictions(measured, measured), "networks_detail": []}
+    result = {"calibration_s": 1.0, "sets": {"space": figures}}
+    monkeypatch.setattr(
+        bench, "score_backend", lambda backend, args: {"backend": backend, **result}
+    )
+    out = tmp_path / "scores"
+    out.mkdir()
+    (out / "scores.json").write_text('{"earlier": "run"}\n', encoding="utf-8")
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert bench.main(["--backends", "onnxruntime", "--out", str(out)]) == 1
+    console = capsys.readouterr()
+    assert "| onnxruntime | 3 | space |" in console.out
+    assert "could not be saved" in console.err and "No space left" in console.err
+    assert json.loads((out / "scores.json").read_text(encoding="utf-8")) == {"earlier": "run"}
+    assert {p.name for p in out.iterdir()} == {"scores.json"}
