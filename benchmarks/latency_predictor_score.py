@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from mnaszoo._io import atomic_path, check_writable, write_text_atomic
+from mnaszoo.cli._options import non_negative_int, number_type, positive_float, positive_int
 from mnaszoo.errors import InvalidArgumentError, MnaszooError
 from mnaszoo.models.plan import NetworkPlan, resolve_plan
 from mnaszoo.models.registry import get_entry, list_models
@@ -57,16 +58,8 @@ a quiet run: on an idle 2-core VM it is 1-2%. Above it, the host's neighbours we
 shared cache and memory bandwidth (a thread's CPU-time clock cannot see that), and the scores
 measure the machine as much as the predictor."""
 SIZES = (160, 192, 256, 320)
-LEAST = {
-    "input_size": 16,
-    "num_classes": 1,
-    "held_out": 1,
-    "calibration": 3,  # a calibration fits up to 3 terms and leaves one network out
-    "rounds": 1,
-    "per_round": 1,
-    "retries": 0,
-}
-"""The smallest value of each count; below it a run would fail minutes in, or score nothing."""
+AT_LEAST_3 = number_type(int, lambda v: v >= 3, "an integer >= 3")  # 3 terms, one left out
+AT_LEAST_16 = number_type(int, lambda v: v >= 16, "an integer >= 16")
 
 
 def held_out(n: int, calibration: list[Any]) -> list[NetworkPlan]:
@@ -265,18 +258,9 @@ def scatter(result: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse, before any timing, what would fail or be lost minutes later (argparse's usage
-    message and exit status 2)."""
-    for name, least in LEAST.items():
-        value = getattr(args, name)
-        if value < least:
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
-    if not args.max_spread > 0:
-        parser.error(f"--max-spread must be above 0, got {args.max_spread}")
-    unknown = [b for b in args.backends if b not in BACKENDS]
-    if unknown:
-        parser.error(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
+def check_output(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before any timing, an ``--out`` the scores could not be saved in (argparse's
+    usage message and exit status 2); the counts are checked by their argparse types."""
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -290,16 +274,21 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--backends", nargs="+", default=["onnxruntime", "torch-optimized", "executorch"]
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=["onnxruntime", "torch-optimized", "executorch"],
     )
-    parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--held-out", type=int, default=100)
-    parser.add_argument("--calibration", type=int, default=CALIBRATION_NETWORKS)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--per-round", type=int, default=3)
-    parser.add_argument("--retries", type=int, default=2)
-    parser.add_argument("--max-spread", type=float, default=0.2, help="(p75-p25)/median limit")
+    parser.add_argument("--input-size", type=AT_LEAST_16, default=224)
+    parser.add_argument("--num-classes", type=positive_int, default=1000)
+    parser.add_argument("--held-out", type=positive_int, default=100)
+    parser.add_argument("--calibration", type=AT_LEAST_3, default=CALIBRATION_NETWORKS)
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--per-round", type=positive_int, default=3)
+    parser.add_argument("--retries", type=non_negative_int, default=2)
+    parser.add_argument(
+        "--max-spread", type=positive_float, default=0.2, help="(p75-p25)/median limit"
+    )
     parser.add_argument(
         "--no-remeasure",
         dest="remeasure",
@@ -309,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny and few")
     parser.add_argument("--out", default="latency_score", help="output folder")
     args = parser.parse_args(argv)
-    check_arguments(parser, args)
+    check_output(parser, args)
     if args.quick:
         args.input_size, args.held_out, args.calibration = 32, 4, 4
         args.rounds, args.per_round, args.retries = 2, 1, 0

@@ -160,15 +160,15 @@ def test_benchmark_says_when_its_run_was_not_quiet(floors: dict[str, float], exp
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--held-out", "0"], "--held-out must be at least 1, got 0"),
-        (["--calibration", "2"], "--calibration must be at least 3, got 2"),
-        (["--rounds", "0"], "--rounds must be at least 1, got 0"),
-        (["--per-round", "0"], "--per-round must be at least 1, got 0"),
-        (["--retries", "-1"], "--retries must be at least 0, got -1"),
-        (["--input-size", "8"], "--input-size must be at least 16, got 8"),
-        (["--max-spread", "0"], "--max-spread must be above 0, got 0.0"),
-        (["--max-spread", "nan"], "--max-spread must be above 0, got nan"),
-        (["--backends", "tflite"], "unknown backend 'tflite'; choose from"),
+        (["--held-out", "0"], "argument --held-out: expected a positive integer, got '0'"),
+        (["--calibration", "2"], "argument --calibration: expected an integer >= 3, got '2'"),
+        (["--rounds", "0"], "argument --rounds: expected a positive integer, got '0'"),
+        (["--per-round", "0"], "argument --per-round: expected a positive integer, got '0'"),
+        (["--retries", "-1"], "argument --retries: expected an integer >= 0, got '-1'"),
+        (["--input-size", "8"], "argument --input-size: expected an integer >= 16, got '8'"),
+        (["--max-spread", "0"], "argument --max-spread: expected a positive number, got '0'"),
+        (["--max-spread", "nan"], "argument --max-spread: expected a positive number, got 'nan'"),
+        (["--backends", "tflite"], "argument --backends: invalid choice: 'tflite'"),
     ],
 )
 def test_benchmark_refuses_impossible_settings_before_timing(
